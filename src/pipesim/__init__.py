@@ -1,0 +1,19 @@
+"""pipesim: simulate, forecast and optimise B2B sales pipelines.
+
+The Python API mirrors the command line::
+
+    import pipesim
+    scenario = pipesim.load_scenario("scenarios/baseline.yaml", overrides=["reps.count=12"])
+    results = pipesim.run(scenario, replications=1000, seed=7, workers=2)
+    results.summary["p_target"], results.table  # dict, pandas DataFrame
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from pipesim.config import Scenario  # noqa: E402
+from pipesim.loader import ScenarioError, load_scenario  # noqa: E402
+from pipesim.runner import Results, run  # noqa: E402
+
+__all__ = ["Results", "Scenario", "ScenarioError", "__version__", "load_scenario", "run"]

@@ -1,0 +1,1 @@
+"""Agents of the model: buyer organisations (journeys) and sales reps."""

@@ -1,0 +1,175 @@
+"""The ``pipesim`` command line.
+
+Exit codes: 0 success, 2 bad input (scenario or arguments), 1 anything else,
+130 interrupted (finished replications and a partial summary are kept).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from pipesim import __version__
+from pipesim.loader import ScenarioError, load_scenario
+
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+F = TypeVar("F", bound=Callable[..., Any])
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    sys.exit(code)
+
+
+def _guarded(debug: bool, fn: Callable[[], None]) -> None:
+    """Run ``fn`` turning known failures into clean messages and exit codes."""
+    try:
+        fn()
+    except ScenarioError as exc:
+        err.print("[bold red]invalid scenario:[/]", highlight=False)
+        err.print(str(exc), markup=False, highlight=False)
+        if debug:
+            traceback.print_exc()
+        sys.exit(EXIT_BAD_INPUT)
+    except (click.exceptions.Exit, click.ClickException, SystemExit):
+        raise
+    except Exception as exc:  # a clean message, a traceback only on request
+        if debug:
+            traceback.print_exc()
+        _fail(f"{type(exc).__name__}: {exc} (use --debug for the traceback)", EXIT_ERROR)
+
+
+def scenario_options(fn: F) -> F:
+    """Options shared by commands that read a scenario."""
+    fn = click.option(
+        "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+        help="Override a scenario value by dotted path, e.g. reps.count=12 (repeatable).",
+    )(fn)
+    fn = click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(fn)
+    return fn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pipesim")
+def main() -> None:
+    """Simulate, forecast and optimise a B2B sales pipeline from a YAML scenario."""
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@scenario_options
+def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
+    """Check SCENARIO (and any --set overrides) without running it."""
+
+    def go() -> None:
+        sc = load_scenario(scenario, overrides)
+        out.print(
+            f"[green]ok[/] {scenario}: scenario '{sc.name}', {len(sc.segments)} segments, "
+            f"{sc.reps.seats} reps, {len(sc.competitors)} competitors, "
+            f"{len(sc.campaigns)} campaigns, target {sc.target.revenue:,.0f} "
+            f"{sc.economics.currency} over {sc.target.horizon_weeks:g} weeks",
+            highlight=False,
+        )
+
+    _guarded(debug, go)
+
+
+@main.command(name="run")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-n", "--replications", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Monte Carlo replications.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Root seed.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: number of CPUs].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder [default: reports/<scenario name>/].")
+@click.option("--plan", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Scenario overlay (e.g. an optimiser plan) merged over SCENARIO.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@scenario_options
+def run_cmd(
+    scenario: Path,
+    replications: int,
+    seed: int,
+    workers: int | None,
+    out: Path | None,
+    plan: Path | None,
+    quiet: bool,
+    overrides: tuple[str, ...],
+    debug: bool,
+) -> None:
+    """Run SCENARIO as Monte Carlo; print P(target) and write results to --out."""
+    from pipesim.runner import RunInterrupted, run
+
+    def go() -> None:
+        sc = load_scenario(scenario, overrides, plan=plan)
+        folder = out or Path("reports") / sc.name
+        n_workers = workers or os.cpu_count() or 1
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(), console=err, disable=quiet, transient=True,
+        ) as bar:
+            task = bar.add_task(f"{sc.name}", total=replications)
+            try:
+                res = run(sc, replications, seed, n_workers, folder,
+                          progress=lambda k: bar.advance(task, k))
+            except RunInterrupted as exc:
+                bar.stop()
+                done = exc.summary["replications"]
+                err.print(f"[yellow]interrupted[/]: kept {done} finished replications "
+                          f"and a partial summary in {folder}/", highlight=False)
+                sys.exit(EXIT_INTERRUPTED)
+        _print_summary(res.summary, folder)
+
+    _guarded(debug, go)
+
+
+def _money(x: float | None, currency: str) -> str:
+    if x is None:
+        return "n/a"
+    for unit, div in (("M", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:,.2f}{unit} {currency}"
+    return f"{x:,.0f} {currency}"
+
+
+def _print_summary(s: dict[str, Any], folder: Path) -> None:
+    cur = s["target"]["currency"]
+    p = s["p_target"]
+    out.print(
+        f"[bold]{s['scenario']}[/]: P(target {_money(s['target']['amount'], cur)} in "
+        f"{s['target']['horizon_weeks']:g} weeks) = [bold]{p['estimate']:.1%}[/] "
+        f"(95% CI {p['ci_low']:.1%}-{p['ci_high']:.1%}), {s['replications']} replications, "
+        f"seed {s['seed']}",
+        highlight=False,
+    )
+    r = s["revenue"]
+    out.print(
+        f"revenue P10 {_money(r['p10'], cur)} | P50 {_money(r['p50'], cur)} | "
+        f"P90 {_money(r['p90'], cur)} | mean {_money(r['mean'], cur)}",
+        highlight=False,
+    )
+    table = Table(title="leads per replication by final state", title_justify="left")
+    table.add_column("state")
+    table.add_column("mean count", justify="right")
+    table.add_column("share", justify="right")
+    for state, share in s["outcome_shares"].items():
+        table.add_row(state, f"{s['outcomes'][state]:.1f}", f"{share:.1%}")
+    out.print(table)
+    out.print(f"run time {s['runtime_s']:.1f} s; results in {folder}/", highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,622 @@
+"""The scenario: a frozen, validated description of a sales organisation and its market.
+
+Every number the model uses lives here, as a field with a default, a unit and a source. The
+engine only reads a :class:`Scenario`; a what-if is a new copy (``model_copy`` or a dot-path
+override through :func:`pipesim.loader.load_scenario`).
+
+Times are in days inside the engine; fields say their unit in their name (``_days``, ``_weeks``,
+``_per_week``). Money is in the scenario's currency.
+
+Sources are cited as ``domain.md §N (seed file)``, pointing at the team's domain brief; values
+marked *judgement* are modelling choices tuned so the baseline reproduces the seed figures (see
+``docs/model.md``, calibration table).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+STAGES: tuple[str, ...] = ("awareness", "interest", "preference", "decision")
+"""The four phases of every buying journey, in order (domain.md §1, 003)."""
+
+TERMINAL_STATES: tuple[str, ...] = (
+    "won",
+    "lost",
+    "no_decision",
+    "disqualified",
+    "uncaptured",
+    "open_at_end",
+)
+"""Every lead ends a replication in exactly one of these states."""
+
+QUALIFICATION_CHECKS: tuple[str, ...] = ("budget", "authority", "timing")
+
+
+def param(default: Any, description: str, source: str, **constraints: Any) -> Any:
+    """Declare a scenario parameter with its default, meaning and source."""
+    return Field(
+        default,
+        description=description,
+        json_schema_extra={"source": source},
+        **constraints,
+    )
+
+
+class Spec(BaseModel):
+    """Base for every scenario block: immutable, and unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- distributions
+class SizeDistribution(Spec):
+    """A positive amount drawn from a lognormal with the given mean and coefficient of variation."""
+
+    mean: float = param(50_000.0, "Mean deal value (currency).", "judgement", gt=0)
+    cv: float = param(0.6, "Coefficient of variation (sd / mean).", "judgement", ge=0)
+
+
+class BetaShare(Spec):
+    """A share in [0, 1] drawn from a Beta with the given mean and concentration (a + b)."""
+
+    mean: float = param(0.55, "Mean of the share.", "judgement", gt=0, lt=1)
+    concentration: float = param(
+        6.0, "Concentration a + b of the Beta; larger means less spread.", "judgement", gt=0
+    )
+
+
+# --------------------------------------------------------------------------- market
+class Impact(Spec):
+    """Organisational impact of the purchase, each a mean share in [0, 1] (domain.md §1, 003)."""
+
+    cost: float = param(0.5, "Mean cost intensity of the purchase.", "domain.md §1 (003)", ge=0, le=1)
+    ip_intensity: float = param(
+        0.5, "Mean intellectual-property intensity.", "domain.md §1 (003)", ge=0, le=1
+    )
+    risk: float = param(0.5, "Mean risk of the purchase to the buyer.", "domain.md §1 (003)", ge=0, le=1)
+    frequency: float = param(
+        0.5, "Mean purchase frequency (1 = bought all the time).", "domain.md §1 (003)", ge=0, le=1
+    )
+    concentration: float = param(
+        8.0, "Beta concentration of each impact factor across buyers.", "judgement", gt=0
+    )
+
+
+class Segment(Spec):
+    """A market segment (S1-S4 by price x complexity in domain.md §3, or user-defined)."""
+
+    description: str = ""
+    buyers_per_week: float = param(
+        10.0,
+        "Buyer organisations entering awareness per week (the segment's market flow).",
+        "judgement",
+        ge=0,
+    )
+    inbound_share: float = param(
+        0.35,
+        "Share of the segment's buyers who contact us at their engagement point (inbound leads).",
+        "judgement",
+        ge=0,
+        le=1,
+    )
+    deal_size: SizeDistribution = SizeDistribution()
+    fit: BetaShare = param(
+        BetaShare(),
+        "True product fit of a buyer's need to our solution, 0-1.",
+        "domain.md §2 (000, 002)",
+    )
+    criteria_weights: dict[str, float] = param(
+        {"functionality": 0.35, "price": 0.25, "service": 0.2, "risk": 0.2},
+        "Mean weight the segment's buyers give each purchase criterion (normalised to sum 1).",
+        "domain.md §2 (003 flanking example)",
+    )
+    weight_noise: float = param(
+        0.3,
+        "Lognormal sigma of buyer-to-buyer variation in criteria weights (0 = identical buyers).",
+        "judgement",
+        ge=0,
+    )
+    status_quo_score: float = param(
+        5.6,
+        "Score (0-10 scale) the status quo gets: an option must beat it to be bought.",
+        "domain.md §1 (003: no decision is usually rational)",
+    )
+    status_quo_noise: float = param(
+        0.5, "Sd of the buyer-to-buyer status-quo score.", "judgement", ge=0
+    )
+    buying_group_mean: float = param(
+        6.8, "Mean number of people in the buying group.", "domain.md §1 (001)", ge=1
+    )
+    journey_scale: float = param(
+        1.0,
+        "Multiplier on every stage dwell time (complex purchases take longer).",
+        "domain.md §1 (001)",
+        gt=0,
+    )
+    impact: Impact = Impact()
+    p_budget: float = param(
+        0.8, "Probability the buyer has budget for the purchase.", "domain.md §2 (000, 002)", ge=0, le=1
+    )
+    p_authority: float = param(
+        0.8,
+        "Probability we can reach the decision maker (authority).",
+        "domain.md §2 (003: 54% know how to reach the key players)",
+        ge=0,
+        le=1,
+    )
+    p_timing: float = param(
+        0.85, "Probability the buyer's timing is real.", "domain.md §2 (000, 002)", ge=0, le=1
+    )
+    competitors: list[str] | None = param(
+        None,
+        "Competitors active in this segment (default: every competitor).",
+        "judgement",
+    )
+
+
+class Vendor(Spec):
+    """A vendor's scores per purchase criterion, 0-10."""
+
+    scores: dict[str, float] = param(
+        {"functionality": 7.0, "price": 6.0, "service": 7.0, "risk": 6.5},
+        "Score per criterion on a 0-10 scale.",
+        "judgement",
+    )
+
+    @model_validator(mode="after")
+    def _scores_in_range(self) -> Vendor:
+        for key, value in self.scores.items():
+            if not 0 <= value <= 10:
+                raise ValueError(f"score for {key!r} must be between 0 and 10, got {value}")
+        return self
+
+
+class Competitor(Vendor):
+    """A named competitor: scores, and how often it is in a deal."""
+
+    presence: float = param(
+        0.8, "Probability the competitor is in a given buyer's evaluation.", "judgement", ge=0, le=1
+    )
+
+
+class StageTiming(Spec):
+    """Dwell time in a journey stage and the hazard of stalling into no decision."""
+
+    mean_days: float = param(30.0, "Mean dwell time in the stage (days).", "judgement", gt=0)
+    cv: float = param(
+        0.6, "Coefficient of variation of the gamma dwell time (1 = exponential).", "judgement", gt=0
+    )
+    stall_hazard_per_week: float = param(
+        0.01,
+        "Hazard per week of the buying group giving up in this stage (indecision).",
+        "domain.md §1 (003, 004: most journeys end in no decision)",
+        ge=0,
+    )
+
+
+def _stage(mean: float, hazard: float) -> StageTiming:
+    return StageTiming(mean_days=mean, cv=0.6, stall_hazard_per_week=hazard)
+
+
+class Journey(Spec):
+    """The buyer's own clock: awareness -> interest -> preference -> decision (design.md)."""
+
+    awareness: StageTiming = _stage(35.0, 0.025)
+    interest: StageTiming = _stage(45.0, 0.025)
+    preference: StageTiming = _stage(35.0, 0.025)
+    decision: StageTiming = _stage(25.0, 0.025)
+    reference_group_size: float = param(
+        6.8,
+        "Buying-group size at which the dwell and hazard multipliers are 1.",
+        "domain.md §1 (001: 6.8 people)",
+        ge=1,
+    )
+    group_dwell_elasticity: float = param(
+        0.5,
+        "Elasticity of dwell times to buying-group size: (size/ref)^e.",
+        "domain.md §1 (001: decision time stretches)",
+        ge=0,
+    )
+    group_hazard_elasticity: float = param(
+        1.0,
+        "Elasticity of the stall hazard to buying-group size: (size/ref)^e.",
+        "domain.md §1 (001, 003)",
+        ge=0,
+    )
+
+    def stages(self) -> tuple[StageTiming, ...]:
+        """Stage timings in journey order."""
+        return (self.awareness, self.interest, self.preference, self.decision)
+
+
+class Engagement(Spec):
+    """When a buyer contacts vendors, as a fraction of its journey (domain.md §1, 003)."""
+
+    mean_fraction: float = param(
+        0.6,
+        "Mean journey fraction at which an average-impact inbound buyer contacts vendors. "
+        "Set a little above 0.57 because buyers who would engage late stall more often first; "
+        "the *observed* mean over inbound leads is the 57% point.",
+        "domain.md §1 (003: 57%)",
+        gt=0,
+        lt=1,
+    )
+    concentration: float = param(
+        10.0, "Beta concentration of the engagement fraction across buyers.", "judgement", gt=0
+    )
+    impact_effect: float = param(
+        -1.0,
+        "Shift of the engagement fraction's logit per unit of impact above 0.5 "
+        "(negative: high-impact purchases engage earlier).",
+        "domain.md §1 (003)",
+    )
+    frequency_effect: float = param(
+        1.0,
+        "Shift of the logit per unit of purchase frequency above 0.5 (frequent = later).",
+        "domain.md §1 (003: copier paper never needs a seller)",
+    )
+
+
+class Choice(Spec):
+    """Multinomial-logit choice among us, competitors and the status quo (design.md)."""
+
+    sensitivity: float = param(
+        1.0, "Logit scale per score point: larger makes choices more deterministic.", "judgement", ge=0
+    )
+    fit_effect: float = param(
+        4.0,
+        "Score points our offer gains per unit of buyer fit above 0.5 (we solve the need).",
+        "domain.md §2 (000, 002: pursue only what you can solve 100%)",
+    )
+    early_shaping: float = param(
+        1.2,
+        "Score points a skill-1.0 rep adds to our offer when engaged before the preference forms.",
+        "domain.md §1 (003: engaging earlier gives more chance to create value)",
+    )
+    late_effect: float = param(
+        0.3,
+        "Score points a skill-1.0 rep adds at the decision when engaged after the preference.",
+        "domain.md §2 (000: expertise wins the detailed decision phase)",
+    )
+    unengaged_penalty: float = param(
+        1.0,
+        "Score points we lack at preference formation when no rep of ours is engaged yet.",
+        "domain.md §1 (003: after the 57% point a competitor is usually preferred)",
+        ge=0,
+    )
+    stickiness: float = param(
+        0.7,
+        "Probability the buyer decides for the option it preferred, without re-evaluating.",
+        "domain.md §1 (003)",
+        ge=0,
+        le=1,
+    )
+    missing_check_penalty: float = param(
+        1.5,
+        "Score points added to the status quo per failed check (no budget, no authority, no timing).",
+        "domain.md §2 (003: bad qualification ends in loss or no decision)",
+        ge=0,
+    )
+
+
+class Campaign(Spec):
+    """A marketing campaign that reaches segments and generates leads (domain.md §3)."""
+
+    segments: dict[str, float] = param(
+        {}, "Share of the campaign's responses per segment (normalised).", "domain.md §3 (000, 002)"
+    )
+    budget_per_week: float = param(2000.0, "Spend per week while active (currency).", "judgement", ge=0)
+    cost_per_lead: float = param(400.0, "Spend per responding buyer (currency).", "judgement", gt=0)
+    fit_shift: float = param(
+        0.0, "Shift of responders' mean fit (profile match of the campaign).", "domain.md §3 (002)"
+    )
+    engagement: BetaShare = param(
+        BetaShare(mean=0.4, concentration=6.0),
+        "Journey fraction at which responders are reached (campaigns reach buyers earlier).",
+        "domain.md §1 (003)",
+    )
+    start_week: float = param(0.0, "Week the campaign starts.", "judgement", ge=0)
+    end_week: float | None = param(None, "Week the campaign ends (default: horizon).", "judgement")
+
+
+class Prospecting(Spec):
+    """Cold leads the reps find themselves: cost rep hours, lower quality (domain.md §2-3)."""
+
+    hours_per_week: float = param(4.0, "Hours per rep per week spent prospecting.", "judgement", ge=0)
+    hours_per_lead: float = param(5.0, "Prospecting hours per lead found.", "judgement", gt=0)
+    fit_shift: float = param(
+        -0.15, "Shift of prospects' mean fit (cold leads fit worse).", "domain.md §2 (003)"
+    )
+    engagement: BetaShare = param(
+        BetaShare(mean=0.35, concentration=3.0),
+        "Journey fraction at which a prospect is reached.",
+        "judgement",
+    )
+
+
+class Referrals(Spec):
+    """Warm leads from referrals and champions who change jobs (domain.md §2, 001)."""
+
+    per_week: float = param(0.6, "Referral leads per week, team-wide.", "domain.md §2 (001)", ge=0)
+    fit_shift: float = param(0.15, "Shift of referral leads' mean fit.", "domain.md §2 (001)")
+    engagement: BetaShare = param(
+        BetaShare(mean=0.3, concentration=6.0),
+        "Journey fraction at which a referral reaches us.",
+        "domain.md §2 (001)",
+    )
+    segments: dict[str, float] | None = param(
+        None, "Share of referrals per segment (default: in proportion to buyer flow).", "judgement"
+    )
+
+
+class Leads(Spec):
+    """Lead sources other than campaigns, and lead follow-up."""
+
+    prospecting: Prospecting = Prospecting()
+    referrals: Referrals = Referrals()
+    max_wait_days: float = param(
+        5.0,
+        "A lead not picked up by a rep within this many days goes cold (uncaptured).",
+        "domain.md §2 (003: follow up promptly)",
+        gt=0,
+    )
+
+
+class RepSpec(Spec):
+    """One named rep, overriding the team's drawn attributes."""
+
+    name: str
+    skill: float | None = param(None, "Skill multiplier (1.0 = team average).", "domain.md §2 (000)", ge=0)
+    qualification_noise: float | None = param(
+        None, "Sd of the rep's perceived-fit error.", "domain.md §2 (003)", ge=0
+    )
+    tenure_weeks: float | None = param(
+        None, "Weeks since hire at the start (drives ramp-up).", "domain.md §2 (004)", ge=0
+    )
+
+
+class Reps(Spec):
+    """The sales team: finite hours, uneven skill, ramp-up, attrition (domain.md §2)."""
+
+    count: int = param(15, "Number of rep seats (ignored when members are listed).", "judgement", ge=1)
+    members: list[RepSpec] | None = param(None, "Explicit reps (names and overrides).", "judgement")
+    hours_per_week: float = param(40.0, "Working hours per rep per week.", "judgement", gt=0)
+    admin_share: float = param(
+        0.25, "Share of hours lost to admin and internal work.", "judgement", ge=0, lt=1
+    )
+    skill_mean: float = param(1.0, "Mean rep skill multiplier.", "domain.md §2 (000, 001)", ge=0)
+    skill_sd: float = param(
+        0.2,
+        "Sd of rep skill across reps (uneven skill; a top seller at 1.3).",
+        "domain.md §2 (001, 002: top seller at 130% of average)",
+        ge=0,
+    )
+    qualification_noise_mean: float = param(
+        0.15,
+        "Mean sd of a rep's error when judging a lead's fit.",
+        "domain.md §2 (003: 80% think they qualify well, 51% of forecast deals do not close)",
+        ge=0,
+    )
+    qualification_noise_sd: float = param(
+        0.05, "Sd of that error level across reps.", "judgement", ge=0
+    )
+    check_accuracy: float = param(
+        0.6,
+        "Probability a rep notices a failed budget/authority/timing check.",
+        "domain.md §2 (003: 61% good at uncovering problems, 54% reach key players)",
+        ge=0,
+        le=1,
+    )
+    ramp_weeks: float = param(16.0, "Weeks for a new hire to reach full productivity.", "domain.md §2 (004)", ge=0)
+    ramp_start: float = param(
+        0.3, "Productivity of a new hire on day one (share of full).", "judgement", ge=0, le=1
+    )
+    tenure_weeks: float = param(
+        104.0, "Weeks since hire of the initial team (unless set per member).", "judgement", ge=0
+    )
+    attrition_per_year: float = param(
+        0.3,
+        "Probability per year that a rep leaves (exponential tenure).",
+        "domain.md §2 (004: rep churn is high)",
+        ge=0,
+    )
+    backfill_weeks: float = param(8.0, "Weeks a seat stays empty after a rep leaves.", "judgement", ge=0)
+    qualify_hours: float = param(2.0, "Mean rep hours to qualify one lead.", "judgement", gt=0)
+    qualify_hours_cv: float = param(
+        0.5, "Coefficient of variation of qualification hours (1 = exponential).", "judgement", ge=0
+    )
+    pursue_hours_per_week: float = param(
+        0.8, "Rep hours per week each open opportunity takes.", "judgement", ge=0
+    )
+    min_lead_hours_per_week: float = param(
+        4.0, "Hours a rep always keeps for new leads, however loaded.", "judgement", gt=0
+    )
+    cost_per_hour: float = param(60.0, "Fully loaded cost of a rep hour (currency).", "judgement", ge=0)
+
+    @property
+    def seats(self) -> int:
+        """Number of rep seats."""
+        return len(self.members) if self.members else self.count
+
+
+class Qualification(Spec):
+    """How a rep decides to pursue or disqualify a lead (pluggable policy)."""
+
+    policy: Literal["threshold", "pursue_all"] = param(
+        "threshold",
+        "Policy name: 'threshold' (perceived fit and checks) or 'pursue_all'.",
+        "domain.md §2 (000, 002)",
+    )
+    threshold: float = param(
+        0.5, "Pursue when perceived fit is at least this.", "domain.md §2 (002)", ge=0, le=1
+    )
+    checks: list[Literal["budget", "authority", "timing"]] = param(
+        ["budget", "authority", "timing"],
+        "Checks that must pass (as the rep perceives them).",
+        "domain.md §2 (003)",
+    )
+
+
+class OpenOpportunities(Spec):
+    """Opportunities already in the pipeline at the start of the horizon."""
+
+    segment: str
+    stage: Literal["awareness", "interest", "preference", "decision"] = "interest"
+    count: int = param(1, "Number of such opportunities.", "user data", ge=1)
+    value: float | None = param(None, "Value of each (default: drawn from the segment).", "user data", gt=0)
+    days_in_stage: float | None = param(
+        None,
+        "Days already spent in the stage (default: a random point of the stage).",
+        "user data",
+        ge=0,
+    )
+    engaged_early: bool = param(
+        True,
+        "Whether our rep was engaged before the buyer's preference formed.",
+        "user data",
+    )
+
+
+class Target(Spec):
+    """What we must book over the horizon."""
+
+    revenue: float = param(..., "Bookings target over the horizon (currency).", "user data", gt=0)
+    horizon_weeks: float = param(52.0, "Length of the forecast horizon (weeks).", "user data", gt=0)
+    start_date: _dt.date = param(
+        _dt.date(2026, 1, 1), "Calendar date of day 0 (for reports).", "user data"
+    )
+    rep_quota: float | None = param(
+        None, "Quota per rep seat over the horizon (default: revenue / seats).", "user data", gt=0
+    )
+
+
+class Economics(Spec):
+    """Money beyond bookings."""
+
+    currency: str = param("EUR", "ISO currency code used in reports.", "user data")
+    gross_margin: float = param(0.7, "Gross margin on bookings.", "domain.md §3 (000, 002)", ge=0, le=1)
+
+
+class Scenario(Spec):
+    """A complete, validated scenario: market, vendors, team, lead sources, policy and target."""
+
+    name: str = Field(..., min_length=1, description="Scenario name (used for output folders).")
+    description: str = ""
+    target: Target
+    segments: dict[str, Segment] = param(
+        {
+            "S1": Segment(),
+            "S2": Segment(),
+            "S3": Segment(),
+            "S4": Segment(),
+        },
+        "Market segments by name.",
+        "domain.md §3 (000, 002)",
+    )
+    criteria: list[str] = param(
+        ["functionality", "price", "service", "risk"],
+        "Purchase criteria buyers weigh.",
+        "domain.md §2 (003)",
+    )
+    us: Vendor = Vendor()
+    competitors: dict[str, Competitor] = param({}, "Competitors by name.", "domain.md §2 (003)")
+    journey: Journey = Journey()
+    engagement: Engagement = Engagement()
+    choice: Choice = Choice()
+    reps: Reps = Reps()
+    qualification: Qualification = Qualification()
+    leads: Leads = Leads()
+    campaigns: dict[str, Campaign] = param({}, "Marketing campaigns by name.", "domain.md §3")
+    open_pipeline: list[OpenOpportunities] = param(
+        [], "Opportunities open at the start of the horizon.", "user data"
+    )
+    economics: Economics = Economics()
+    prehistory_days: float = param(
+        400.0,
+        "Days of buyer arrivals simulated before day 0 so inbound flow is in steady state.",
+        "judgement",
+        ge=0,
+    )
+
+    @property
+    def horizon_days(self) -> float:
+        """Horizon length in days."""
+        return self.target.horizon_weeks * 7.0
+
+    @property
+    def rep_quota(self) -> float:
+        """Quota per seat over the horizon."""
+        return self.target.rep_quota or self.target.revenue / self.reps.seats
+
+
+def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
+    """Check names that refer to other parts of the scenario.
+
+    Returns a list of ``(key path, message)``; empty when every reference resolves.
+    """
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    criteria = set(scenario.criteria)
+    segments = set(scenario.segments)
+
+    def allowed(names: set[str]) -> str:
+        return ", ".join(sorted(names)) or "(none defined)"
+
+    def check_scores(path: tuple[str | int, ...], scores: dict[str, float]) -> None:
+        for key in scores:
+            if key not in criteria:
+                errors.append(
+                    (path + (key,), f"unknown criterion {key!r}; allowed: {allowed(criteria)}")
+                )
+
+    check_scores(("us", "scores"), scenario.us.scores)
+    for name, comp in scenario.competitors.items():
+        check_scores(("competitors", name, "scores"), comp.scores)
+    for seg_name, seg in scenario.segments.items():
+        check_scores(("segments", seg_name, "criteria_weights"), seg.criteria_weights)
+        if sum(seg.criteria_weights.values()) <= 0:
+            errors.append(
+                (("segments", seg_name, "criteria_weights"), "weights must not all be zero")
+            )
+        for i, comp_name in enumerate(seg.competitors or []):
+            if comp_name not in scenario.competitors:
+                errors.append(
+                    (
+                        ("segments", seg_name, "competitors", i),
+                        f"unknown competitor {comp_name!r}; allowed: "
+                        f"{allowed(set(scenario.competitors))}",
+                    )
+                )
+    for camp_name, camp in scenario.campaigns.items():
+        for seg_name in camp.segments:
+            if seg_name not in segments:
+                errors.append(
+                    (
+                        ("campaigns", camp_name, "segments", seg_name),
+                        f"unknown segment {seg_name!r}; allowed: {allowed(segments)}",
+                    )
+                )
+    for seg_name in scenario.leads.referrals.segments or {}:
+        if seg_name not in segments:
+            errors.append(
+                (
+                    ("leads", "referrals", "segments", seg_name),
+                    f"unknown segment {seg_name!r}; allowed: {allowed(segments)}",
+                )
+            )
+    for i, opp in enumerate(scenario.open_pipeline):
+        if opp.segment not in segments:
+            errors.append(
+                (
+                    ("open_pipeline", i, "segment"),
+                    f"unknown segment {opp.segment!r}; allowed: {allowed(segments)}",
+                )
+            )
+    if not segments:
+        errors.append((("segments",), "at least one segment is required"))
+    names = [m.name for m in scenario.reps.members or []]
+    if len(names) != len(set(names)):
+        errors.append((("reps", "members"), "rep names must be unique"))
+    return errors

@@ -1,0 +1,1 @@
+"""The market: segments, lead sources, competitors and the buyer's choice."""

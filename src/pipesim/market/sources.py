@@ -1,0 +1,226 @@
+"""Lead sources: inbound buyers, campaigns, rep prospecting, referrals and the open pipeline.
+
+Each source draws its buyers as a block (:func:`pipesim.agents.buyers.draw_buyers`) from its own
+named random stream, places them in calendar time (day 0 = start of the horizon) and returns a
+:class:`LeadTable`. Inbound leads are buyers who reach their engagement point and contact us; the
+other sources reach a buyer part-way through its journey, so those journeys are conditioned on
+the buyer not having stalled before that point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from pipesim.agents.buyers import (
+    Buyers,
+    beta_draw,
+    draw_buyers,
+    engagement_mean,
+    gamma_draw,
+    source_fraction,
+)
+from pipesim.config import STAGES, Scenario
+from pipesim.rng import Streams
+
+SOURCES: tuple[str, ...] = ("inbound", "campaign", "prospecting", "referral", "open_pipeline")
+SOURCE_CODE = {name: i for i, name in enumerate(SOURCES)}
+
+
+@dataclass
+class LeadTable:
+    """Every lead of one replication, sorted by the day it reaches us (struct of arrays)."""
+
+    t_lead: np.ndarray  # day the lead reaches us
+    t_stage: np.ndarray  # (n, 4) day each journey stage starts
+    t_decide: np.ndarray  # day the buyer decides (journey end)
+    t_exit: np.ndarray  # day the buying group stalls into no decision (inf if never)
+    fraction: np.ndarray  # journey fraction at which the lead reached us
+    source: np.ndarray  # index into SOURCES
+    campaign: np.ndarray  # campaign index (-1 if none)
+    segment: np.ndarray  # index into the scenario's segments
+    value: np.ndarray
+    fit: np.ndarray
+    failed_checks: np.ndarray  # (n, 3) bool
+    group_size: np.ndarray
+    u_us: np.ndarray
+    u_status_quo: np.ndarray
+    lse_competitors: np.ndarray
+    fit_noise: np.ndarray  # standard normal: rep's perception error before scaling
+    check_noticed: np.ndarray  # (n, 3) uniforms: does the rep notice a failed check
+    u_preference: np.ndarray  # uniforms for the preference draw
+    u_sticky: np.ndarray  # uniforms: does the buyer keep its preference
+    u_decision: np.ndarray  # uniforms for the re-evaluation at decision
+    qualify_hours: np.ndarray  # rep hours this lead takes to qualify
+    preset_early: np.ndarray  # open pipeline: we were engaged before the preference formed
+
+    def __len__(self) -> int:
+        return len(self.t_lead)
+
+    @classmethod
+    def concat(cls, parts: list[LeadTable]) -> LeadTable:
+        """Join tables and sort by lead time (stable, so equal times keep source order)."""
+        joined = {f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
+        order = np.argsort(joined["t_lead"], kind="stable")
+        return cls(**{k: v[order] for k, v in joined.items()})
+
+
+def _place(
+    scenario: Scenario,
+    buyers: Buyers,
+    t_lead: np.ndarray,
+    position: np.ndarray,
+    source: str,
+    segment: int,
+    rng: np.random.Generator,
+    campaign: int = -1,
+    preset_early: bool = False,
+) -> LeadTable:
+    """Put buyers on the calendar: the lead reaches us ``position`` days into its journey."""
+    n = len(t_lead)
+    arrival = t_lead - position
+    reps = scenario.reps
+    return LeadTable(
+        t_lead=t_lead,
+        t_stage=buyers.stage_start + arrival[:, None],
+        t_decide=arrival + buyers.duration,
+        t_exit=arrival + buyers.exit_time,
+        fraction=position / buyers.duration,
+        source=np.full(n, SOURCE_CODE[source], dtype=np.int8),
+        campaign=np.full(n, campaign, dtype=np.int16),
+        segment=np.full(n, segment, dtype=np.int16),
+        value=buyers.value,
+        fit=buyers.fit,
+        failed_checks=buyers.failed_checks,
+        group_size=buyers.group_size,
+        u_us=buyers.u_us,
+        u_status_quo=buyers.u_status_quo,
+        lse_competitors=buyers.lse_competitors,
+        fit_noise=rng.standard_normal(n),
+        check_noticed=rng.random((n, 3)),
+        u_preference=rng.random(n),
+        u_sticky=rng.random(n),
+        u_decision=rng.random(n),
+        qualify_hours=gamma_draw(rng, np.full(n, reps.qualify_hours), reps.qualify_hours_cv),
+        preset_early=np.full(n, preset_early),
+    )
+
+
+def _take(buyers: Buyers, keep: np.ndarray) -> Buyers:
+    return Buyers(**{f.name: getattr(buyers, f.name)[keep] for f in fields(Buyers)})
+
+
+def _reached(
+    scenario: Scenario,
+    streams: Streams,
+    name: str,
+    seg_index: int,
+    seg_name: str,
+    t_lead: np.ndarray,
+    share: object,
+    fit_shift: float,
+    source: str,
+    campaign: int = -1,
+) -> LeadTable:
+    """Leads where we reach the buyer part-way through its journey (conditioned on survival)."""
+    rng = streams(name)
+    n = len(t_lead)
+    buyers = draw_buyers(scenario, seg_name, n, rng, fit_shift=fit_shift)
+    fraction = source_fraction(rng, share, n)  # type: ignore[arg-type]
+    position = fraction * buyers.duration
+    buyers.condition_on_survival(position)
+    return _place(scenario, buyers, t_lead, position, source, seg_index, rng, campaign)
+
+
+def _segment_split(scenario: Scenario, weights: dict[str, float] | None) -> dict[str, float]:
+    names = list(scenario.segments)
+    if weights:
+        total = sum(weights.values())
+        return {k: v / total for k, v in weights.items()} if total > 0 else {}
+    flow = {k: scenario.segments[k].buyers_per_week for k in names}
+    total = sum(flow.values())
+    return {k: v / total for k, v in flow.items()} if total > 0 else {k: 1 / len(names) for k in names}
+
+
+def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
+    """Draw every lead of one replication from every source."""
+    horizon = scenario.horizon_days
+    seg_index = {name: i for i, name in enumerate(scenario.segments)}
+    parts: list[LeadTable] = []
+
+    # Inbound: the market's buyers, thinned to those who include us, reaching their engagement point.
+    span = scenario.prehistory_days + horizon
+    for name, seg in scenario.segments.items():
+        rng = streams(f"inbound:{name}")
+        n = int(rng.poisson(seg.buyers_per_week * seg.inbound_share * span / 7.0))
+        arrival = rng.uniform(-scenario.prehistory_days, horizon, size=n)
+        buyers = draw_buyers(scenario, name, n, rng)
+        fraction = beta_draw(
+            rng,
+            engagement_mean(scenario, buyers.impact, buyers.frequency),
+            scenario.engagement.concentration,
+            n,
+        )
+        position = fraction * buyers.duration
+        t_lead = arrival + position
+        keep = (buyers.exit_time > position) & (t_lead >= 0.0) & (t_lead < horizon)
+        buyers = _take(buyers, keep)
+        parts.append(
+            _place(scenario, buyers, t_lead[keep], position[keep], "inbound", seg_index[name], rng)
+        )
+
+    # Campaigns: responses per week = budget / cost per lead, split by segment reach.
+    for c_index, (c_name, camp) in enumerate(scenario.campaigns.items()):
+        start = camp.start_week * 7.0
+        end = min(horizon, (camp.end_week * 7.0) if camp.end_week is not None else horizon)
+        if end <= start:
+            continue
+        rate = camp.budget_per_week / camp.cost_per_lead
+        for seg_name, share in _segment_split(scenario, camp.segments).items():
+            rng = streams(f"campaign:{c_name}:{seg_name}")
+            n = int(rng.poisson(rate * share * (end - start) / 7.0))
+            t_lead = rng.uniform(start, end, size=n)
+            parts.append(
+                _reached(scenario, streams, f"campaign:{c_name}:{seg_name}:buyers", seg_index[seg_name],
+                         seg_name, t_lead, camp.engagement, camp.fit_shift, "campaign", c_index)
+            )
+
+    # Rep prospecting: cold leads found with rep hours.
+    pro = scenario.leads.prospecting
+    pro_rate = scenario.reps.seats * pro.hours_per_week / pro.hours_per_lead
+    ref = scenario.leads.referrals
+    for src, rate, split, share, shift in (
+        ("prospecting", pro_rate, _segment_split(scenario, None), pro.engagement, pro.fit_shift),
+        ("referral", ref.per_week, _segment_split(scenario, ref.segments), ref.engagement, ref.fit_shift),
+    ):
+        for seg_name, seg_share in split.items():
+            rng = streams(f"{src}:{seg_name}")
+            n = int(rng.poisson(rate * seg_share * horizon / 7.0))
+            t_lead = rng.uniform(0.0, horizon, size=n)
+            parts.append(
+                _reached(scenario, streams, f"{src}:{seg_name}:buyers", seg_index[seg_name],
+                         seg_name, t_lead, share, shift, src)
+            )
+
+    # The open pipeline: opportunities already pursued at day 0, at a given stage.
+    for i, opp in enumerate(scenario.open_pipeline):
+        rng = streams(f"open_pipeline:{i}")
+        buyers = draw_buyers(scenario, opp.segment, opp.count, rng)
+        s = STAGES.index(opp.stage)
+        dwell = buyers.dwell[:, s]
+        into = (
+            np.minimum(opp.days_in_stage, dwell)
+            if opp.days_in_stage is not None
+            else rng.random(opp.count) * dwell
+        )
+        position = buyers.stage_start[:, s] + into
+        buyers.condition_on_survival(position)
+        if opp.value is not None:
+            buyers.value = np.full(opp.count, opp.value)
+        parts.append(
+            _place(scenario, buyers, np.zeros(opp.count), position, "open_pipeline",
+                   seg_index[opp.segment], rng, preset_early=opp.engaged_early)
+        )
+
+    return LeadTable.concat(parts)

@@ -1,0 +1,1 @@
+"""Pluggable decision rules (qualification now; engagement, flanking and follow-up to come)."""

@@ -1,0 +1,139 @@
+"""Statistics over replications: P(target) with its interval, revenue percentiles, outcome means.
+
+Everything here works on the tidy per-replication table after the run (never inside it).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipesim.config import TERMINAL_STATES, Scenario
+
+Z95 = float(stats.norm.ppf(0.975))
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (default 95%)."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def ratio_interval(num: np.ndarray, den: np.ndarray, z: float = Z95) -> tuple[float, float, float]:
+    """Ratio of sums across replications with a delta-method interval (replications independent).
+
+    Used for shares pooled over replications, e.g. no-decision opportunities / resolved ones.
+    """
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    n = len(num)
+    total = den.sum()
+    if n == 0 or total <= 0:
+        return (math.nan, math.nan, math.nan)
+    r = num.sum() / total
+    if n < 2:
+        return (r, math.nan, math.nan)
+    resid = num - r * den
+    se = math.sqrt(resid.var(ddof=1) * n) / total
+    return (r, r - z * se, r + z * se)
+
+
+def mean_interval(values: np.ndarray, z: float = Z95) -> tuple[float, float, float]:
+    """Mean with a normal-approximation interval."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return (math.nan, math.nan, math.nan)
+    m = float(v.mean())
+    if v.size < 2:
+        return (m, math.nan, math.nan)
+    se = float(v.std(ddof=1)) / math.sqrt(v.size)
+    return (m, m - z * se, m + z * se)
+
+
+def summarise(
+    scenario: Scenario,
+    table: pd.DataFrame,
+    *,
+    seed: int,
+    runtime_s: float,
+    version: str,
+    partial: bool = False,
+    requested: int | None = None,
+) -> dict[str, Any]:
+    """The ``summary.json`` content for a finished (or interrupted) run."""
+    n = len(table)
+    hits = int(table["hit_target"].sum()) if n else 0
+    lo, hi = wilson_interval(hits, n)
+    revenue = table["revenue"].to_numpy(dtype=float) if n else np.array([])
+
+    def pct(q: float) -> float:
+        return float(np.percentile(revenue, q)) if n else math.nan
+
+    outcomes = {state: float(table[state].mean()) if n else math.nan for state in TERMINAL_STATES}
+    for cause in ("no_decision_status_quo", "no_decision_indecision"):
+        outcomes[cause] = float(table[cause].mean()) if n else math.nan
+    leads_total = float(table["leads"].mean()) if n else math.nan
+    summary: dict[str, Any] = {
+        "scenario": scenario.name,
+        "replications": n,
+        "seed": seed,
+        "target": {
+            "amount": scenario.target.revenue,
+            "currency": scenario.economics.currency,
+            "horizon_weeks": scenario.target.horizon_weeks,
+            "horizon_days": scenario.horizon_days,
+            "start_date": scenario.target.start_date.isoformat(),
+            "rep_quota": scenario.rep_quota,
+        },
+        "p_target": {"estimate": hits / n if n else math.nan, "ci_low": lo, "ci_high": hi,
+                     "method": "wilson", "level": 0.95},
+        "revenue": {
+            "mean": float(revenue.mean()) if n else math.nan,
+            "p10": pct(10),
+            "p50": pct(50),
+            "p90": pct(90),
+        },
+        "outcomes": outcomes,
+        "outcome_shares": {
+            state: outcomes[state] / leads_total if leads_total else math.nan
+            for state in TERMINAL_STATES
+        },
+        "leads": leads_total,
+        "runtime_s": runtime_s,
+        "pipesim_version": version,
+        "partial": partial,
+    }
+    if n:
+        summary["gross_margin"] = {"mean": float(table["gross_margin"].mean())}
+        summary["reps_at_quota"] = {"mean": float(table["reps_at_quota"].mean())}
+        summary["opportunities"] = {
+            "mean": float(table["opportunities"].mean()),
+            "win_rate": ratio_interval(table["won_opportunities"], table["resolved_opportunities"])[0],
+            "no_decision_rate": ratio_interval(
+                table["no_decision_opportunities"], table["resolved_opportunities"]
+            )[0],
+        }
+    if requested is not None:
+        summary["replications_requested"] = requested
+    return _clean(summary)
+
+
+def _clean(obj: Any) -> Any:
+    """Replace NaN with None so the JSON is standard."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
