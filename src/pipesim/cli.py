@@ -136,6 +136,32 @@ def run_cmd(
     _guarded(debug, go)
 
 
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-n", "--replications", type=click.IntRange(min=2), default=400, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=None)
+@scenario_options
+def anchors(
+    scenario: Path, replications: int, seed: int, workers: int | None,
+    overrides: tuple[str, ...], debug: bool,
+) -> None:
+    """Compare SCENARIO's simulated outputs with the seed figures (calibration table)."""
+    from pipesim.anchors import anchor_table, to_markdown
+    from pipesim.runner import run
+
+    def go() -> None:
+        sc = load_scenario(scenario, overrides)
+        res = run(sc, replications, seed, workers or os.cpu_count() or 1)
+        df = anchor_table(res.table)
+        click.echo(f"Calibration anchors: {scenario}, {replications} replications, seed {seed}\n")
+        click.echo(to_markdown(df))
+        if not df["passes"].all():
+            sys.exit(EXIT_ERROR)
+
+    _guarded(debug, go)
+
+
 def _money(x: float | None, currency: str) -> str:
     if x is None:
         return "n/a"
