@@ -49,7 +49,7 @@ class ReplicationResult:
     rep_bookings: np.ndarray  # bookings per seat over the horizon
 
 
-class _Model:
+class PipelineModel:
     """The SimPy side of one replication (state lives here, the scenario stays frozen)."""
 
     def __init__(self, scenario: Scenario, leads: LeadTable, streams: Streams) -> None:
@@ -225,13 +225,23 @@ class _Model:
         self.env.run(until=self.horizon)
 
 
-def run_replication(scenario: Scenario, replication: int, seed: int) -> ReplicationResult:
-    """Simulate one replication of ``scenario`` from ``seed``; a pure, picklable function."""
+def simulate(scenario: Scenario, seed: int) -> PipelineModel:
+    """Simulate one replication and return the model with its per-lead record arrays.
+
+    ``model.leads`` holds what was drawn for each lead; ``model.status``, ``t_close``,
+    ``wait``, ``seat_of``, ``pursued``, ``early`` what happened to it.
+    """
     streams = Streams(seed)
     leads = build_leads(scenario, streams)
-    model = _Model(scenario, leads, streams)
+    model = PipelineModel(scenario, leads, streams)
     model.run()
-    return _summarise(scenario, replication, seed, leads, model)
+    return model
+
+
+def run_replication(scenario: Scenario, replication: int, seed: int) -> ReplicationResult:
+    """Simulate one replication of ``scenario`` from ``seed``; a pure, picklable function."""
+    model = simulate(scenario, seed)
+    return _summarise(scenario, replication, seed, model.leads, model)
 
 
 def outcome_columns(scenario: Scenario) -> list[str]:
@@ -277,7 +287,7 @@ def _ratio(num: float, den: float) -> float:
 
 
 def _summarise(
-    scenario: Scenario, replication: int, seed: int, leads: LeadTable, m: _Model
+    scenario: Scenario, replication: int, seed: int, leads: LeadTable, m: PipelineModel
 ) -> ReplicationResult:
     horizon = scenario.horizon_days
     status = m.status

@@ -1,0 +1,131 @@
+"""The Monte Carlo runner and the `pipesim run` result contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pipesim
+from pipesim.config import TERMINAL_STATES
+from pipesim.rng import replication_seeds
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+REQUIRED = [
+    "replication", "seed", "revenue", "hit_target", "leads", "won", "lost", "no_decision",
+    "disqualified", "uncaptured", "open_at_end",
+]
+
+
+def pipesim_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipesim.cli", *args], capture_output=True, text=True, cwd=cwd,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    outs = {}
+    for workers in (1, 2):
+        out = base / f"w{workers}"
+        proc = pipesim_cli("run", str(BASELINE), "--replications", "24", "--seed", "7",
+                           "--workers", str(workers), "--out", str(out), "--quiet",
+                           "--set", "target.horizon_weeks=13")
+        assert proc.returncode == 0, proc.stderr
+        outs[workers] = (out, proc)
+    return outs
+
+
+def test_workers_give_byte_identical_tables(two_runs):
+    one, two = two_runs[1][0], two_runs[2][0]
+    for name in ("replications.csv", "bookings.csv", "reps.csv"):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+def test_run_writes_the_contract(two_runs):
+    out, proc = two_runs[2]
+    assert "P(target" in proc.stdout and "P10" in proc.stdout and "run time" in proc.stdout
+    table = pd.read_csv(out / "replications.csv")
+    assert list(table.columns[: len(REQUIRED)]) == REQUIRED
+    assert len(table) == 24
+    assert (table[list(TERMINAL_STATES)].sum(axis=1) == table["leads"]).all()
+    assert table["seed"].tolist() == replication_seeds(7, 24)
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("scenario", "replications", "seed", "target", "p_target", "revenue", "outcomes",
+                "runtime_s", "pipesim_version"):
+        assert key in summary
+    assert summary["replications"] == 24 and summary["seed"] == 7
+    assert summary["p_target"]["estimate"] == pytest.approx(table["hit_target"].mean())
+    assert summary["p_target"]["ci_low"] <= summary["p_target"]["estimate"] <= summary["p_target"]["ci_high"]
+    assert summary["revenue"]["p50"] == pytest.approx(np.percentile(table["revenue"], 50))
+    assert summary["target"]["amount"] == 21_800_000
+    assert set(TERMINAL_STATES) <= set(summary["outcomes"])
+    bookings = pd.read_csv(out / "bookings.csv")
+    assert list(bookings.columns) == ["replication", "week", "cumulative_bookings"]
+    assert len(bookings) == 24 * 13
+    last = bookings[bookings.week == 13].set_index("replication")["cumulative_bookings"]
+    assert np.allclose(last.to_numpy(), table["revenue"].to_numpy())
+    reps = pd.read_csv(out / "reps.csv")
+    assert len(reps) == 24 * 15
+    assert (out / "scenario.yaml").exists()
+
+
+def test_default_output_folder_is_reports_scenario_name(tmp_path):
+    proc = pipesim_cli("run", str(BASELINE), "-n", "2", "--workers", "1", "--quiet",
+                       "--set", "target.horizon_weeks=4", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "reports" / "baseline" / "summary.json").exists()
+
+
+def test_python_api_mirrors_cli(two_runs):
+    sc = pipesim.load_scenario(BASELINE, ["target.horizon_weeks=13"])
+    res = pipesim.run(sc, replications=24, seed=7, workers=1)
+    cli_table = pd.read_csv(two_runs[1][0] / "replications.csv")
+    assert np.allclose(res.table["revenue"].to_numpy(float), cli_table["revenue"].to_numpy())
+    assert res.summary["p_target"]["estimate"] == pytest.approx(res.p_target)
+    assert res.summary["replications"] == 24
+
+
+def test_results_stream_to_disk_in_order(tmp_path, monkeypatch):
+    """Rows reach the file as replications finish, not only at the end."""
+    from pipesim import runner
+
+    sc = pipesim.load_scenario(BASELINE, ["target.horizon_weeks=4"])
+    seen: list[int] = []
+    out = tmp_path / "o"
+
+    def progress(k: int) -> None:
+        seen.append(len(pd.read_csv(out / "replications.csv")))
+
+    runner.run(sc, replications=30, seed=1, workers=1, out=out, progress=progress)
+    assert seen[0] < 30 and seen == sorted(seen) and seen[-1] == 30
+
+
+def test_interrupted_run_keeps_finished_rows(tmp_path, monkeypatch):
+    from pipesim import runner
+
+    sc = pipesim.load_scenario(BASELINE, ["target.horizon_weeks=4"])
+    real = runner.run_replication
+    calls = {"n": 0}
+
+    def flaky(scenario, replication, seed):
+        calls["n"] += 1
+        if calls["n"] > 25:
+            raise KeyboardInterrupt
+        return real(scenario, replication, seed)
+
+    monkeypatch.setattr(runner, "run_replication", flaky)
+    with pytest.raises(runner.RunInterrupted) as info:
+        runner.run(sc, replications=40, seed=1, workers=1, out=tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["partial"] is True
+    assert summary["replications"] == 25 == info.value.summary["replications"]
+    assert len(pd.read_csv(tmp_path / "replications.csv")) == 25
