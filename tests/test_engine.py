@@ -23,7 +23,9 @@ def small_baseline():
     return load_scenario(BASELINE, ["target.horizon_weeks=13"])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     seed=st.integers(0, 2**32 - 1),
     reps=st.integers(1, 20),
@@ -31,14 +33,18 @@ def small_baseline():
     threshold=st.floats(0.0, 1.0),
     attrition=st.floats(0.0, 3.0),
 )
-def test_every_lead_ends_in_exactly_one_state(small_baseline, seed, reps, wait, threshold, attrition):
+def test_every_lead_ends_in_exactly_one_state(
+    small_baseline, seed, reps, wait, threshold, attrition
+):
     sc = small_baseline.model_copy(
         update={
             "reps": small_baseline.reps.model_copy(
                 update={"count": reps, "attrition_per_year": attrition, "backfill_weeks": 2.0}
             ),
             "leads": small_baseline.leads.model_copy(update={"max_wait_days": wait}),
-            "qualification": small_baseline.qualification.model_copy(update={"threshold": threshold}),
+            "qualification": small_baseline.qualification.model_copy(
+                update={"threshold": threshold}
+            ),
         }
     )
     model = simulate(sc, seed)
@@ -86,7 +92,9 @@ def test_bookings_are_cumulative_and_end_at_revenue(small_baseline):
 
 def test_one_rep_with_no_patience_loses_leads(small_baseline):
     """A single overloaded rep cannot follow up: leads go cold (the uncaptured-lead quadrant)."""
-    sc = load_scenario(BASELINE, ["target.horizon_weeks=13", "reps.count=1", "leads.max_wait_days=0.5"])
+    sc = load_scenario(
+        BASELINE, ["target.horizon_weeks=13", "reps.count=1", "leads.max_wait_days=0.5"]
+    )
     busy = run_replication(sc, 0, 3).row
     roomy = run_replication(small_baseline, 0, 3).row
     assert busy["uncaptured"] > 0.3 * busy["leads"]

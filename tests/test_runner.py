@@ -18,14 +18,26 @@ from pipesim.rng import replication_seeds
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
 REQUIRED = [
-    "replication", "seed", "revenue", "hit_target", "leads", "won", "lost", "no_decision",
-    "disqualified", "uncaptured", "open_at_end",
+    "replication",
+    "seed",
+    "revenue",
+    "hit_target",
+    "leads",
+    "won",
+    "lost",
+    "no_decision",
+    "disqualified",
+    "uncaptured",
+    "open_at_end",
 ]
 
 
 def pipesim_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipesim.cli", *args], capture_output=True, text=True, cwd=cwd,
+        [sys.executable, "-m", "pipesim.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
         timeout=600,
     )
 
@@ -36,9 +48,21 @@ def two_runs(tmp_path_factory):
     outs = {}
     for workers in (1, 2):
         out = base / f"w{workers}"
-        proc = pipesim_cli("run", str(BASELINE), "--replications", "24", "--seed", "7",
-                           "--workers", str(workers), "--out", str(out), "--quiet",
-                           "--set", "target.horizon_weeks=13")
+        proc = pipesim_cli(
+            "run",
+            str(BASELINE),
+            "--replications",
+            "24",
+            "--seed",
+            "7",
+            "--workers",
+            str(workers),
+            "--out",
+            str(out),
+            "--quiet",
+            "--set",
+            "target.horizon_weeks=13",
+        )
         assert proc.returncode == 0, proc.stderr
         outs[workers] = (out, proc)
     return outs
@@ -59,12 +83,25 @@ def test_run_writes_the_contract(two_runs):
     assert (table[list(TERMINAL_STATES)].sum(axis=1) == table["leads"]).all()
     assert table["seed"].tolist() == replication_seeds(7, 24)
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("scenario", "replications", "seed", "target", "p_target", "revenue", "outcomes",
-                "runtime_s", "pipesim_version"):
+    for key in (
+        "scenario",
+        "replications",
+        "seed",
+        "target",
+        "p_target",
+        "revenue",
+        "outcomes",
+        "runtime_s",
+        "pipesim_version",
+    ):
         assert key in summary
     assert summary["replications"] == 24 and summary["seed"] == 7
     assert summary["p_target"]["estimate"] == pytest.approx(table["hit_target"].mean())
-    assert summary["p_target"]["ci_low"] <= summary["p_target"]["estimate"] <= summary["p_target"]["ci_high"]
+    assert (
+        summary["p_target"]["ci_low"]
+        <= summary["p_target"]["estimate"]
+        <= summary["p_target"]["ci_high"]
+    )
     assert summary["revenue"]["p50"] == pytest.approx(np.percentile(table["revenue"], 50))
     assert summary["target"]["amount"] == 21_800_000
     assert set(TERMINAL_STATES) <= set(summary["outcomes"])
@@ -79,8 +116,18 @@ def test_run_writes_the_contract(two_runs):
 
 
 def test_default_output_folder_is_reports_scenario_name(tmp_path):
-    proc = pipesim_cli("run", str(BASELINE), "-n", "2", "--workers", "1", "--quiet",
-                       "--set", "target.horizon_weeks=4", cwd=tmp_path)
+    proc = pipesim_cli(
+        "run",
+        str(BASELINE),
+        "-n",
+        "2",
+        "--workers",
+        "1",
+        "--quiet",
+        "--set",
+        "target.horizon_weeks=4",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "reports" / "baseline" / "summary.json").exists()
 

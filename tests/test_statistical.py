@@ -58,17 +58,27 @@ def markov_scenario(count: int) -> Scenario:
             )
         },
         journey=Journey(
-            awareness=StageTiming(mean_days=STAGE_MEANS[0], cv=1.0, stall_hazard_per_week=HAZARDS[0]),
-            interest=StageTiming(mean_days=STAGE_MEANS[1], cv=1.0, stall_hazard_per_week=HAZARDS[1]),
-            preference=StageTiming(mean_days=STAGE_MEANS[2], cv=1.0, stall_hazard_per_week=HAZARDS[2]),
-            decision=StageTiming(mean_days=STAGE_MEANS[3], cv=1.0, stall_hazard_per_week=HAZARDS[3]),
+            awareness=StageTiming(
+                mean_days=STAGE_MEANS[0], cv=1.0, stall_hazard_per_week=HAZARDS[0]
+            ),
+            interest=StageTiming(
+                mean_days=STAGE_MEANS[1], cv=1.0, stall_hazard_per_week=HAZARDS[1]
+            ),
+            preference=StageTiming(
+                mean_days=STAGE_MEANS[2], cv=1.0, stall_hazard_per_week=HAZARDS[2]
+            ),
+            decision=StageTiming(
+                mean_days=STAGE_MEANS[3], cv=1.0, stall_hazard_per_week=HAZARDS[3]
+            ),
             group_dwell_elasticity=0.0,
             group_hazard_elasticity=0.0,
         ),
         choice=Choice(fit_effect=0.0, early_shaping=0.0, late_effect=0.0, unengaged_penalty=0.0),
         reps=Reps(count=5, attrition_per_year=0.0),
         leads=Leads(prospecting=Prospecting(hours_per_week=0.0), referrals=Referrals(per_week=0.0)),
-        open_pipeline=[OpenOpportunities(segment="M", stage="awareness", count=count, days_in_stage=0.0)],
+        open_pipeline=[
+            OpenOpportunities(segment="M", stage="awareness", count=count, days_in_stage=0.0)
+        ],
     )
 
 

@@ -43,9 +43,18 @@ def test_pursue_all_policy():
 
 
 def make_rep(**kw):
-    base = dict(seat=0, skill=1.0, noise=0.1, hired_at=0.0, productive_hours=30.0,
-                ramp_days=70.0, ramp_start=0.3, prospecting_hours=4.0, pursue_hours=2.0,
-                min_lead_hours=4.0)
+    base = dict(
+        seat=0,
+        skill=1.0,
+        noise=0.1,
+        hired_at=0.0,
+        productive_hours=30.0,
+        ramp_days=70.0,
+        ramp_start=0.3,
+        prospecting_hours=4.0,
+        pursue_hours=2.0,
+        min_lead_hours=4.0,
+    )
     base.update(kw)
     return Rep(**base)
 

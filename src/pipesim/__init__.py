@@ -12,8 +12,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from pipesim.config import Scenario  # noqa: E402
-from pipesim.loader import ScenarioError, load_scenario  # noqa: E402
-from pipesim.runner import Results, run  # noqa: E402
+from pipesim.config import Scenario
+from pipesim.loader import ScenarioError, load_scenario
+from pipesim.runner import Results, run
 
 __all__ = ["Results", "Scenario", "ScenarioError", "__version__", "load_scenario", "run"]

@@ -31,7 +31,12 @@ class Anchor:
 
 
 ANCHORS: tuple[Anchor, ...] = (
-    Anchor("no-decision share of forecast opportunities", 0.26, 0.03, "domain.md §1 (003, CSO Insights)"),
+    Anchor(
+        "no-decision share of forecast opportunities",
+        0.26,
+        0.03,
+        "domain.md §1 (003, CSO Insights)",
+    ),
     Anchor("forecast opportunities not won", 0.51, 0.04, "domain.md §2 (003)"),
     Anchor("inbound engagement point (journey fraction)", 0.57, 0.02, "domain.md §1 (003, CEB)"),
 )
@@ -61,7 +66,8 @@ def anchor_table(table: pd.DataFrame) -> pd.DataFrame:
                 "ci_low": lo,
                 "ci_high": hi,
                 "passes": bool(
-                    anchor.target - anchor.tolerance <= lo and hi <= anchor.target + anchor.tolerance
+                    anchor.target - anchor.tolerance <= lo
+                    and hi <= anchor.target + anchor.tolerance
                 ),
                 "source": anchor.source,
             }

@@ -72,11 +72,15 @@ class BetaShare(Spec):
 class Impact(Spec):
     """Organisational impact of the purchase, each a mean share in [0, 1] (domain.md §1, 003)."""
 
-    cost: float = param(0.5, "Mean cost intensity of the purchase.", "domain.md §1 (003)", ge=0, le=1)
+    cost: float = param(
+        0.5, "Mean cost intensity of the purchase.", "domain.md §1 (003)", ge=0, le=1
+    )
     ip_intensity: float = param(
         0.5, "Mean intellectual-property intensity.", "domain.md §1 (003)", ge=0, le=1
     )
-    risk: float = param(0.5, "Mean risk of the purchase to the buyer.", "domain.md §1 (003)", ge=0, le=1)
+    risk: float = param(
+        0.5, "Mean risk of the purchase to the buyer.", "domain.md §1 (003)", ge=0, le=1
+    )
     frequency: float = param(
         0.5, "Mean purchase frequency (1 = bought all the time).", "domain.md §1 (003)", ge=0, le=1
     )
@@ -138,7 +142,11 @@ class Segment(Spec):
     )
     impact: Impact = Impact()
     p_budget: float = param(
-        0.8, "Probability the buyer has budget for the purchase.", "domain.md §2 (000, 002)", ge=0, le=1
+        0.8,
+        "Probability the buyer has budget for the purchase.",
+        "domain.md §2 (000, 002)",
+        ge=0,
+        le=1,
     )
     p_authority: float = param(
         0.8,
@@ -187,7 +195,10 @@ class StageTiming(Spec):
 
     mean_days: float = param(30.0, "Mean dwell time in the stage (days).", "judgement", gt=0)
     cv: float = param(
-        0.6, "Coefficient of variation of the gamma dwell time (1 = exponential).", "judgement", gt=0
+        0.6,
+        "Coefficient of variation of the gamma dwell time (1 = exponential).",
+        "judgement",
+        gt=0,
     )
     stall_hazard_per_week: float = param(
         0.01,
@@ -264,7 +275,10 @@ class Choice(Spec):
     """Multinomial-logit choice among us, competitors and the status quo (design.md)."""
 
     sensitivity: float = param(
-        1.0, "Logit scale per score point: larger makes choices more deterministic.", "judgement", ge=0
+        1.0,
+        "Logit scale per score point: larger makes choices more deterministic.",
+        "judgement",
+        ge=0,
     )
     fit_effect: float = param(
         4.0,
@@ -296,7 +310,7 @@ class Choice(Spec):
     )
     missing_check_penalty: float = param(
         1.5,
-        "Score points added to the status quo per failed check (no budget, no authority, no timing).",
+        "Score points added to the status quo per failed check (budget, authority, timing).",
         "domain.md §2 (003: bad qualification ends in loss or no decision)",
         ge=0,
     )
@@ -308,7 +322,9 @@ class Campaign(Spec):
     segments: dict[str, float] = param(
         {}, "Share of the campaign's responses per segment (normalised).", "domain.md §3 (000, 002)"
     )
-    budget_per_week: float = param(2000.0, "Spend per week while active (currency).", "judgement", ge=0)
+    budget_per_week: float = param(
+        2000.0, "Spend per week while active (currency).", "judgement", ge=0
+    )
     cost_per_lead: float = param(400.0, "Spend per responding buyer (currency).", "judgement", gt=0)
     fit_shift: float = param(
         0.0, "Shift of responders' mean fit (profile match of the campaign).", "domain.md §3 (002)"
@@ -325,7 +341,9 @@ class Campaign(Spec):
 class Prospecting(Spec):
     """Cold leads the reps find themselves: cost rep hours, lower quality (domain.md §2-3)."""
 
-    hours_per_week: float = param(4.0, "Hours per rep per week spent prospecting.", "judgement", ge=0)
+    hours_per_week: float = param(
+        4.0, "Hours per rep per week spent prospecting.", "judgement", ge=0
+    )
     hours_per_lead: float = param(5.0, "Prospecting hours per lead found.", "judgement", gt=0)
     fit_shift: float = param(
         -0.15, "Shift of prospects' mean fit (cold leads fit worse).", "domain.md §2 (003)"
@@ -369,7 +387,9 @@ class RepSpec(Spec):
     """One named rep, overriding the team's drawn attributes."""
 
     name: str
-    skill: float | None = param(None, "Skill multiplier (1.0 = team average).", "domain.md §2 (000)", ge=0)
+    skill: float | None = param(
+        None, "Skill multiplier (1.0 = team average).", "domain.md §2 (000)", ge=0
+    )
     qualification_noise: float | None = param(
         None, "Sd of the rep's perceived-fit error.", "domain.md §2 (003)", ge=0
     )
@@ -381,7 +401,9 @@ class RepSpec(Spec):
 class Reps(Spec):
     """The sales team: finite hours, uneven skill, ramp-up, attrition (domain.md §2)."""
 
-    count: int = param(15, "Number of rep seats (ignored when members are listed).", "judgement", ge=1)
+    count: int = param(
+        15, "Number of rep seats (ignored when members are listed).", "judgement", ge=1
+    )
     members: list[RepSpec] | None = param(None, "Explicit reps (names and overrides).", "judgement")
     hours_per_week: float = param(40.0, "Working hours per rep per week.", "judgement", gt=0)
     admin_share: float = param(
@@ -410,7 +432,9 @@ class Reps(Spec):
         ge=0,
         le=1,
     )
-    ramp_weeks: float = param(16.0, "Weeks for a new hire to reach full productivity.", "domain.md §2 (004)", ge=0)
+    ramp_weeks: float = param(
+        16.0, "Weeks for a new hire to reach full productivity.", "domain.md §2 (004)", ge=0
+    )
     ramp_start: float = param(
         0.3, "Productivity of a new hire on day one (share of full).", "judgement", ge=0, le=1
     )
@@ -423,7 +447,9 @@ class Reps(Spec):
         "domain.md §2 (004: rep churn is high)",
         ge=0,
     )
-    backfill_weeks: float = param(8.0, "Weeks a seat stays empty after a rep leaves.", "judgement", ge=0)
+    backfill_weeks: float = param(
+        8.0, "Weeks a seat stays empty after a rep leaves.", "judgement", ge=0
+    )
     qualify_hours: float = param(2.0, "Mean rep hours to qualify one lead.", "judgement", gt=0)
     qualify_hours_cv: float = param(
         0.5, "Coefficient of variation of qualification hours (1 = exponential).", "judgement", ge=0
@@ -434,7 +460,9 @@ class Reps(Spec):
     min_lead_hours_per_week: float = param(
         4.0, "Hours a rep always keeps for new leads, however loaded.", "judgement", gt=0
     )
-    cost_per_hour: float = param(60.0, "Fully loaded cost of a rep hour (currency).", "judgement", ge=0)
+    cost_per_hour: float = param(
+        60.0, "Fully loaded cost of a rep hour (currency).", "judgement", ge=0
+    )
 
     @property
     def seats(self) -> int:
@@ -466,7 +494,9 @@ class OpenOpportunities(Spec):
     segment: str
     stage: Literal["awareness", "interest", "preference", "decision"] = "interest"
     count: int = param(1, "Number of such opportunities.", "user data", ge=1)
-    value: float | None = param(None, "Value of each (default: drawn from the segment).", "user data", gt=0)
+    value: float | None = param(
+        None, "Value of each (default: drawn from the segment).", "user data", gt=0
+    )
     days_in_stage: float | None = param(
         None,
         "Days already spent in the stage (default: a random point of the stage).",
@@ -497,7 +527,9 @@ class Economics(Spec):
     """Money beyond bookings."""
 
     currency: str = param("EUR", "ISO currency code used in reports.", "user data")
-    gross_margin: float = param(0.7, "Gross margin on bookings.", "domain.md §3 (000, 002)", ge=0, le=1)
+    gross_margin: float = param(
+        0.7, "Gross margin on bookings.", "domain.md §3 (000, 002)", ge=0, le=1
+    )
 
 
 class Scenario(Spec):
@@ -568,7 +600,7 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
         for key in scores:
             if key not in criteria:
                 errors.append(
-                    (path + (key,), f"unknown criterion {key!r}; allowed: {allowed(criteria)}")
+                    ((*path, key), f"unknown criterion {key!r}; allowed: {allowed(criteria)}"),
                 )
 
     check_scores(("us", "scores"), scenario.us.scores)

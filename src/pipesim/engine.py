@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from pipesim.agents.reps import Rep, rep_factory
+from pipesim.agents.reps import Rep, hire
 from pipesim.config import QUALIFICATION_CHECKS, TERMINAL_STATES, Scenario
 from pipesim.market.choice import choose
 from pipesim.market.sources import SOURCE_CODE, SOURCES, LeadTable, build_leads
@@ -42,7 +42,7 @@ _INBOUND = SOURCE_CODE["inbound"]
 
 @dataclass
 class ReplicationResult:
-    """What one replication hands back: a flat row, weekly cumulative bookings, per-seat bookings."""
+    """One replication's output: a flat row, weekly cumulative bookings, bookings per seat."""
 
     row: dict[str, Any]
     bookings: np.ndarray  # cumulative bookings at the end of each week
@@ -72,8 +72,7 @@ class PipelineModel:
         self.vacant_days = 0.0
 
         spec = scenario.reps
-        common = rep_factory(spec)
-        common["prospecting_hours"] = scenario.leads.prospecting.hours_per_week
+        prospecting = scenario.leads.prospecting.hours_per_week
         members = spec.members or []
         rng = streams("reps:initial")
         self.reps: list[Rep] = []
@@ -86,7 +85,7 @@ class PipelineModel:
                 else self._noise(rng)
             )
             tenure = m.tenure_weeks if m and m.tenure_weeks is not None else spec.tenure_weeks
-            self.reps.append(Rep(seat=k, skill=skill, noise=noise, hired_at=-tenure * 7.0, **common))
+            self.reps.append(hire(spec, k, skill, noise, -tenure * 7.0, prospecting))
         self.free = simpy.Store(self.env)
         self.free.items.extend(self.reps)
         self.busy = [False] * len(self.reps)
@@ -129,7 +128,7 @@ class PipelineModel:
                 get.cancel()
                 self._close(i, UNCAPTURED)
                 return
-        rep: Rep = get.value
+        rep: Rep = get.value  # type: ignore[assignment]
         self.busy[rep.seat] = True
         now = env.now
         self.wait[i] = now - self.leads.t_lead[i]
@@ -342,8 +341,12 @@ def _summarise(
     row["won_opportunities"] = int((resolved & won).sum())
     row["no_decision_opportunities"] = int((resolved & nd).sum())
     row["win_rate"] = _ratio(row["won_opportunities"], row["resolved_opportunities"])
-    row["no_decision_rate"] = _ratio(row["no_decision_opportunities"], row["resolved_opportunities"])
-    for name, value in zip(("awareness", "interest", "preference", "decision"), funnel, strict=True):
+    row["no_decision_rate"] = _ratio(
+        row["no_decision_opportunities"], row["resolved_opportunities"]
+    )
+    for name, value in zip(
+        ("awareness", "interest", "preference", "decision"), funnel, strict=True
+    ):
         row[f"funnel_{name}"] = value
     row["mean_cycle_days"] = float(cycle.mean()) if cycle.size else math.nan
     waits = m.wait[~np.isnan(m.wait)]
@@ -358,7 +361,9 @@ def _summarise(
     row["rep_departures"] = m.departures
     seg_counts = np.zeros((len(scenario.segments), 6), dtype=np.int64)
     np.add.at(seg_counts, (leads.segment, status), 1)
-    seg_revenue = np.bincount(leads.segment[won], weights=leads.value[won], minlength=len(scenario.segments))
+    seg_revenue = np.bincount(
+        leads.segment[won], weights=leads.value[won], minlength=len(scenario.segments)
+    )
     for k, seg in enumerate(scenario.segments):
         row[f"{seg}_leads"] = int(seg_counts[k].sum())
         row[f"{seg}_revenue"] = float(seg_revenue[k])

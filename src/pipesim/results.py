@@ -98,8 +98,13 @@ def summarise(
             "start_date": scenario.target.start_date.isoformat(),
             "rep_quota": scenario.rep_quota,
         },
-        "p_target": {"estimate": hits / n if n else math.nan, "ci_low": lo, "ci_high": hi,
-                     "method": "wilson", "level": 0.95},
+        "p_target": {
+            "estimate": hits / n if n else math.nan,
+            "ci_low": lo,
+            "ci_high": hi,
+            "method": "wilson",
+            "level": 0.95,
+        },
         "revenue": {
             "mean": float(revenue.mean()) if n else math.nan,
             "p10": pct(10),
@@ -121,7 +126,9 @@ def summarise(
         summary["reps_at_quota"] = {"mean": float(table["reps_at_quota"].mean())}
         summary["opportunities"] = {
             "mean": float(table["opportunities"].mean()),
-            "win_rate": ratio_interval(table["won_opportunities"], table["resolved_opportunities"])[0],
+            "win_rate": ratio_interval(table["won_opportunities"], table["resolved_opportunities"])[
+                0
+            ],
             "no_decision_rate": ratio_interval(
                 table["no_decision_opportunities"], table["resolved_opportunities"]
             )[0],

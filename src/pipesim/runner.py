@@ -117,8 +117,9 @@ class _Sink:
         self.out = out
         self.columns = outcome_columns(scenario)
         names = [m.name for m in scenario.reps.members or []]
-        self.rep_names = [names[k] if k < len(names) else f"rep{k + 1:02d}"
-                          for k in range(scenario.reps.seats)]
+        self.rep_names = [
+            names[k] if k < len(names) else f"rep{k + 1:02d}" for k in range(scenario.reps.seats)
+        ]
         self.quota = scenario.rep_quota
         self.rows: list[dict[str, Any]] = []
         self.booking_rows: list[tuple[int, int, float]] = []
@@ -127,7 +128,9 @@ class _Sink:
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             self.f_rep = self._open(out / "replications.csv", self.columns)
-            self.f_book = self._open(out / "bookings.csv", ["replication", "week", "cumulative_bookings"])
+            self.f_book = self._open(
+                out / "bookings.csv", ["replication", "week", "cumulative_bookings"]
+            )
             self.f_reps = self._open(
                 out / "reps.csv", ["replication", "seat", "rep", "bookings", "quota", "attainment"]
             )
@@ -248,7 +251,9 @@ def run(
             write_json_atomic(out_path / "summary.json", summary)
     if partial:
         raise RunInterrupted(summary, out_path)
-    bookings = pd.DataFrame(sink.booking_rows, columns=["replication", "week", "cumulative_bookings"])
+    bookings = pd.DataFrame(
+        sink.booking_rows, columns=["replication", "week", "cumulative_bookings"]
+    )
     reps = pd.DataFrame(
         sink.rep_rows, columns=["replication", "seat", "rep", "bookings", "quota", "attainment"]
     )

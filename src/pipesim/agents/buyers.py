@@ -47,7 +47,9 @@ class Buyers:
         self.exit_time = _first_exit(self.stage_start, self.dwell, self.stall, since)
 
 
-def beta_draw(rng: np.random.Generator, mean: np.ndarray | float, conc: float, n: int) -> np.ndarray:
+def beta_draw(
+    rng: np.random.Generator, mean: np.ndarray | float, conc: float, n: int
+) -> np.ndarray:
     """Draw Beta shares with the given mean(s) and concentration a + b."""
     m = np.clip(np.broadcast_to(np.asarray(mean, dtype=float), (n,)), 1e-6, 1 - 1e-6)
     return rng.beta(m * conc, (1.0 - m) * conc)
@@ -124,7 +126,9 @@ def draw_buyers(
     beta = ch.sensitivity
     s_us = np.array([scenario.us.scores.get(c, 0.0) for c in crit])
     u_us = beta * (w @ s_us + ch.fit_effect * (fit - 0.5))
-    sq = seg.status_quo_score + (rng.normal(0.0, seg.status_quo_noise, n) if seg.status_quo_noise > 0 else 0.0)
+    sq = seg.status_quo_score + (
+        rng.normal(0.0, seg.status_quo_noise, n) if seg.status_quo_noise > 0 else 0.0
+    )
     u_sq = beta * (sq + ch.missing_check_penalty * failed.sum(axis=1))
 
     comp_names = seg.competitors if seg.competitors is not None else list(scenario.competitors)

@@ -60,13 +60,19 @@ class Rep:
         return min(1.0, max(have, 0.0) / need)
 
 
-def rep_factory(spec: Reps) -> dict[str, float]:
-    """Team-wide rep attributes (hours per week) shared by every hire."""
-    return {
-        "productive_hours": spec.hours_per_week * (1.0 - spec.admin_share),
-        "ramp_days": spec.ramp_weeks * 7.0,
-        "ramp_start": spec.ramp_start,
-        "prospecting_hours": 0.0,  # set by the engine from the prospecting block
-        "pursue_hours": spec.pursue_hours_per_week,
-        "min_lead_hours": spec.min_lead_hours_per_week,
-    }
+def hire(
+    spec: Reps, seat: int, skill: float, noise: float, hired_at: float, prospecting_hours: float
+) -> Rep:
+    """A rep for ``seat`` with the team's hours and ramp, and its own skill and judgement."""
+    return Rep(
+        seat=seat,
+        skill=skill,
+        noise=noise,
+        hired_at=hired_at,
+        productive_hours=spec.hours_per_week * (1.0 - spec.admin_share),
+        ramp_days=spec.ramp_weeks * 7.0,
+        ramp_start=spec.ramp_start,
+        prospecting_hours=prospecting_hours,
+        pursue_hours=spec.pursue_hours_per_week,
+        min_lead_hours=spec.min_lead_hours_per_week,
+    )

@@ -11,7 +11,9 @@ import math
 US, COMPETITOR, STATUS_QUO = 0, 1, 2
 
 
-def choice_probabilities(u_us: float, lse_competitors: float, u_status_quo: float) -> tuple[float, float, float]:
+def choice_probabilities(
+    u_us: float, lse_competitors: float, u_status_quo: float
+) -> tuple[float, float, float]:
     """Logit probabilities of (us, some competitor, the status quo)."""
     top = max(u_us, lse_competitors, u_status_quo)
     e_us = math.exp(u_us - top)

@@ -21,7 +21,7 @@ from pipesim.agents.buyers import (
     gamma_draw,
     source_fraction,
 )
-from pipesim.config import STAGES, Scenario
+from pipesim.config import STAGES, BetaShare, Scenario
 from pipesim.rng import Streams
 
 SOURCES: tuple[str, ...] = ("inbound", "campaign", "prospecting", "referral", "open_pipeline")
@@ -118,7 +118,7 @@ def _reached(
     seg_index: int,
     seg_name: str,
     t_lead: np.ndarray,
-    share: object,
+    share: BetaShare,
     fit_shift: float,
     source: str,
     campaign: int = -1,
@@ -127,7 +127,7 @@ def _reached(
     rng = streams(name)
     n = len(t_lead)
     buyers = draw_buyers(scenario, seg_name, n, rng, fit_shift=fit_shift)
-    fraction = source_fraction(rng, share, n)  # type: ignore[arg-type]
+    fraction = source_fraction(rng, share, n)
     position = fraction * buyers.duration
     buyers.condition_on_survival(position)
     return _place(scenario, buyers, t_lead, position, source, seg_index, rng, campaign)
@@ -140,7 +140,9 @@ def _segment_split(scenario: Scenario, weights: dict[str, float] | None) -> dict
         return {k: v / total for k, v in weights.items()} if total > 0 else {}
     flow = {k: scenario.segments[k].buyers_per_week for k in names}
     total = sum(flow.values())
-    return {k: v / total for k, v in flow.items()} if total > 0 else {k: 1 / len(names) for k in names}
+    return (
+        {k: v / total for k, v in flow.items()} if total > 0 else {k: 1 / len(names) for k in names}
+    )
 
 
 def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
@@ -149,7 +151,7 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
     seg_index = {name: i for i, name in enumerate(scenario.segments)}
     parts: list[LeadTable] = []
 
-    # Inbound: the market's buyers, thinned to those who include us, reaching their engagement point.
+    # Inbound: the market's buyers who include us, contacting us at their engagement point.
     span = scenario.prehistory_days + horizon
     for name, seg in scenario.segments.items():
         rng = streams(f"inbound:{name}")
@@ -182,25 +184,51 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
             n = int(rng.poisson(rate * share * (end - start) / 7.0))
             t_lead = rng.uniform(start, end, size=n)
             parts.append(
-                _reached(scenario, streams, f"campaign:{c_name}:{seg_name}:buyers", seg_index[seg_name],
-                         seg_name, t_lead, camp.engagement, camp.fit_shift, "campaign", c_index)
+                _reached(
+                    scenario,
+                    streams,
+                    f"campaign:{c_name}:{seg_name}:buyers",
+                    seg_index[seg_name],
+                    seg_name,
+                    t_lead,
+                    camp.engagement,
+                    camp.fit_shift,
+                    "campaign",
+                    c_index,
+                )
             )
 
     # Rep prospecting: cold leads found with rep hours.
     pro = scenario.leads.prospecting
     pro_rate = scenario.reps.seats * pro.hours_per_week / pro.hours_per_lead
     ref = scenario.leads.referrals
-    for src, rate, split, share, shift in (
+    sources: list[tuple[str, float, dict[str, float], BetaShare, float]] = [
         ("prospecting", pro_rate, _segment_split(scenario, None), pro.engagement, pro.fit_shift),
-        ("referral", ref.per_week, _segment_split(scenario, ref.segments), ref.engagement, ref.fit_shift),
-    ):
+        (
+            "referral",
+            ref.per_week,
+            _segment_split(scenario, ref.segments),
+            ref.engagement,
+            ref.fit_shift,
+        ),
+    ]
+    for src, rate, split, reach, shift in sources:
         for seg_name, seg_share in split.items():
             rng = streams(f"{src}:{seg_name}")
             n = int(rng.poisson(rate * seg_share * horizon / 7.0))
             t_lead = rng.uniform(0.0, horizon, size=n)
             parts.append(
-                _reached(scenario, streams, f"{src}:{seg_name}:buyers", seg_index[seg_name],
-                         seg_name, t_lead, share, shift, src)
+                _reached(
+                    scenario,
+                    streams,
+                    f"{src}:{seg_name}:buyers",
+                    seg_index[seg_name],
+                    seg_name,
+                    t_lead,
+                    reach,
+                    shift,
+                    src,
+                )
             )
 
     # The open pipeline: opportunities already pursued at day 0, at a given stage.
@@ -219,8 +247,16 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
         if opp.value is not None:
             buyers.value = np.full(opp.count, opp.value)
         parts.append(
-            _place(scenario, buyers, np.zeros(opp.count), position, "open_pipeline",
-                   seg_index[opp.segment], rng, preset_early=opp.engaged_early)
+            _place(
+                scenario,
+                buyers,
+                np.zeros(opp.count),
+                position,
+                "open_pipeline",
+                seg_index[opp.segment],
+                rng,
+                preset_early=opp.engaged_early,
+            )
         )
 
     return LeadTable.concat(parts)
