@@ -76,7 +76,9 @@ def format_path(path: Sequence[str | int]) -> str:
 
 def _did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
-    guess = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    choices = list(choices)
+    same_but_case = [c for c in choices if c.lower() == word.lower() and c != word]
+    guess = same_but_case or difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
     return f" (did you mean {guess[0]!r}?)" if guess else ""
 
 
@@ -115,6 +117,9 @@ def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
     return Problem((), f"malformed YAML: {exc}")
 
 
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 def _compose_with_marks(text: str, source: str) -> tuple[Any, dict[KeyPath, tuple[int, int]]]:
     marks: dict[KeyPath, tuple[int, int]] = {}
     try:
@@ -150,6 +155,16 @@ def _compose_with_marks(text: str, source: str) -> tuple[Any, dict[KeyPath, tupl
             raise ScenarioError(
                 source, [Problem(path, "malformed YAML: an alias refers to itself", *pos(n))]
             )
+        if isinstance(n, yaml.MappingNode | yaml.SequenceNode) and n.tag not in _PLAIN_TAGS:
+            problems.append(
+                Problem(
+                    path,
+                    f"malformed YAML: tag {n.tag!r}; "
+                    "YAML tags (!!...) are not allowed in scenarios",
+                    *pos(n),
+                )
+            )
+            return None
         if isinstance(n, yaml.MappingNode):
             active.add(id(n))
             out: dict[Any, Any] = {}
@@ -360,7 +375,13 @@ def _message(err: Any, allowed_fields: list[str]) -> str:
         what = f": {info.description.rstrip('.')}" if info is not None and info.description else ""
         return f"required field is missing{what}"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return f"{_range_text(info, ctx)}{_got(got)}"
+        allowed = _range_text(info, ctx)
+        share = allowed.endswith(" and 1") or allowed.endswith("less than 1")
+        if share and isinstance(got, int | float) and 2 <= got <= 100:
+            return (
+                f"{allowed}{_got(got)}; write shares as fractions, e.g. {got / 100:g} for {got:g}%"
+            )
+        return f"{allowed}{_got(got)}"
     if kind == "literal_error":
         is_literal = typing.get_origin(tp) is typing.Literal
         choices = [str(c) for c in typing.get_args(tp)] if is_literal else []
@@ -446,7 +467,7 @@ def apply_overrides(
         try:
             parts, value = parse_override(text)
         except ValueError as exc:
-            key = text.partition("=")[0].strip() if "=" in text else ""
+            key = text.partition("=")[0].strip()
             where = tuple(k.strip() for k in key.split(".")) if key else ()
             raise fail(where, str(exc)) from None
         node: Any = out
