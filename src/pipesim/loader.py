@@ -96,13 +96,17 @@ def _line_col(text: str, index: int) -> tuple[int, int]:
 def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
     """Turn a PyYAML error into a positioned, readable problem."""
     if isinstance(exc, yaml.reader.ReaderError):
-        line, col = _line_col(text, exc.position)
         what = "special characters are not allowed" if exc.reason else str(exc)
         char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
-        return Problem((), f"malformed YAML: unacceptable character {char}: {what}", line, col)
+        return Problem(
+            (),
+            f"malformed YAML: unacceptable character {char}: {what}",
+            *_line_col(text, exc.position),
+        )
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        line: int | None = mark.line + 1 if mark else None
+        col: int | None = mark.column + 1 if mark else None
         problem = (exc.problem or "malformed YAML").strip()
         if exc.context and exc.context_mark is not None and exc.context_mark is not mark:
             problem += (
@@ -467,8 +471,8 @@ def apply_overrides(
         try:
             parts, value = parse_override(text)
         except ValueError as exc:
-            key = text.partition("=")[0].strip()
-            where = tuple(k.strip() for k in key.split(".")) if key else ()
+            given = text.partition("=")[0].strip()
+            where = tuple(k.strip() for k in given.split(".")) if given else ()
             raise fail(where, str(exc)) from None
         node: Any = out
         path: list[str | int] = []
