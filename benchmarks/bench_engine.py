@@ -212,11 +212,13 @@ def pipesim_events(scenario: Scenario, seeds: list[int]) -> dict[str, Any]:
     lead_clock = [0.0]
     TimedEnvironment.run_seconds = 0.0
     walls: list[float] = []
+    cpu0 = time.process_time()
     with environment_class(TimedEnvironment), timed_lead_generation(lead_clock):
         for k, s in enumerate(seeds):
             t0 = time.perf_counter()
             engine.run_replication(scenario, k, s)
             walls.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu0
     wall = sum(walls)
     total_events = sum(events)
     n = len(seeds)
@@ -227,6 +229,7 @@ def pipesim_events(scenario: Scenario, seeds: list[int]) -> dict[str, Any]:
         "events_per_lead": total_events / max(1, sum(leads)),
         "ms_per_replication": 1000.0 * wall / n,
         "ms_per_replication_min": 1000.0 * min(walls),
+        "cpu_ms_per_replication": 1000.0 * cpu / n,
         "ms_lead_generation": 1000.0 * lead_clock[0] / n,
         "ms_env_run": 1000.0 * TimedEnvironment.run_seconds / n,
         "ms_other": 1000.0 * (wall - lead_clock[0] - TimedEnvironment.run_seconds) / n,
@@ -251,6 +254,18 @@ def bare_model(env: simpy.Environment, gaps: list[float], services: list[float])
             env.process(customer(service))
 
     env.process(source())
+    env.run()
+
+
+def bare_timeouts(env: simpy.Environment, processes: int, steps: int) -> None:
+    """Run ``processes`` generator processes that each yield ``steps`` unit timeouts."""
+
+    def ticker() -> Generator[simpy.Event, Any, None]:
+        for _ in range(steps):
+            yield env.timeout(1.0)
+
+    for _ in range(processes):
+        env.process(ticker())
     env.run()
 
 
@@ -281,7 +296,16 @@ def bare_simpy(target_events: float, repeats: int = 3, seed: int = 1) -> dict[st
         bare_model(env, gaps, services)
         times.append(time.perf_counter() - t0)
     best, median = min(times), float(np.median(times))
+    # Context: the cheapest SimPy model (timeouts only, no resource), same number of events.
+    steps = max(1, round(events / BARE_CAPACITY))
+    ticks = []
+    for _ in range(repeats):
+        env = simpy.Environment()
+        t0 = time.perf_counter()
+        bare_timeouts(env, BARE_CAPACITY, steps)
+        ticks.append(time.perf_counter() - t0)
     return {
+        "timeouts_only_events_per_s": BARE_CAPACITY * steps / float(np.median(ticks)),
         "customers": customers,
         "events": events,
         "events_per_customer": events / customers,
@@ -301,6 +325,8 @@ def memory_child(scenario_path: Path, replications: int, workers: int, seed: int
         run(scenario, replications=replications, seed=seed, workers=workers, out=tmp)
         csv_bytes = sum(p.stat().st_size for p in Path(tmp).iterdir())
     elapsed = time.perf_counter() - t0
+    with open("/proc/self/statm", encoding="ascii") as f:
+        rss_now = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(
@@ -311,6 +337,7 @@ def memory_child(scenario_path: Path, replications: int, workers: int, seed: int
                 "seconds": elapsed,
                 "maxrss_mib_before_run": before / 1024.0,
                 "maxrss_mib_parent": parent / 1024.0,
+                "rss_mib_parent_after_run": rss_now,
                 "maxrss_mib_worker": children / 1024.0 if workers > 1 else None,
                 "output_mib": csv_bytes / 2**20,
             }
@@ -399,7 +426,8 @@ def table(fig: dict[str, Any]) -> str:
         ev, bare = fig["pipesim"], fig["bare_simpy"]
         rows += [
             ("leads per replication (mean)", f"{ev['leads_per_replication']:,.0f}"),
-            ("ms per replication (in-process, mean)", f"{ev['ms_per_replication']:.1f}"),
+            ("ms per replication (in-process, wall, mean)", f"{ev['ms_per_replication']:.1f}"),
+            ("CPU ms per replication (in-process)", f"{ev['cpu_ms_per_replication']:.1f}"),
             (
                 "  of which lead generation / env.run / other (ms)",
                 f"{ev['ms_lead_generation']:.1f} / {ev['ms_env_run']:.1f} / {ev['ms_other']:.1f}",
@@ -428,7 +456,14 @@ def table(fig: dict[str, Any]) -> str:
             ("SimPy events per lead", f"{ev['events_per_lead']:.2f}"),
             ("pipesim events/s (replication wall time)", f"{ev['events_per_s_wall']:,.0f}"),
             ("pipesim events/s (env.run time only)", f"{ev['events_per_s_env_run']:,.0f}"),
-            ("bare SimPy events/s", f"{bare['events_per_s']:,.0f}"),
+            (
+                "bare SimPy events/s (processes, timeouts, Resource(20))",
+                f"{bare['events_per_s']:,.0f}",
+            ),
+            (
+                "bare SimPy events/s, timeouts only (context)",
+                f"{bare['timeouts_only_events_per_s']:,.0f}",
+            ),
             ("ratio pipesim / bare (wall)", f"{100 * fig['ratio_wall']:.0f}%"),
             ("ratio pipesim / bare (env.run)", f"{100 * fig['ratio_env_run']:.0f}%"),
             (
@@ -442,7 +477,7 @@ def table(fig: dict[str, Any]) -> str:
             (
                 f"peak RSS, {m['replications']:,} replications to a temp dir "
                 f"({m['workers']} workers)",
-                f"parent {m['maxrss_mib_parent']:.0f} MiB"
+                f"parent {m['maxrss_mib_parent']:.0f} MiB (now {m['rss_mib_parent_after_run']:.0f})"
                 + (f", worker {worker:.0f} MiB" if worker is not None else "")
                 + f" ({m['maxrss_mib_before_run']:.0f} MiB before the run; {m['seconds']:.0f} s)",
             )
