@@ -417,7 +417,7 @@ def test_unknown_keys_get_did_you_mean(
         (
             {"open_pipeline": [{"count": 2}]},
             ("open_pipeline", 0, "segment"),
-            "required field is missing",
+            "required field is missing: Segment of these opportunities (a key of segments)",
         ),
     ],
 )
@@ -500,7 +500,7 @@ segments:
         7,
         7,
     )
-    assert "score for 'price' must be between 0 and 10, got 12" in problem.message
+    assert "must be at most 10 (got 12)" in problem.message
     with pytest.raises(ScenarioError) as exc:
         load_scenario(write(tmp_path, text.replace("12", "8")))
     (problem,) = problems(exc)

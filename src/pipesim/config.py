@@ -15,7 +15,7 @@ marked *judgement* are modelling choices tuned so the baseline reproduces the se
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -36,7 +36,13 @@ QUALIFICATION_CHECKS: tuple[str, ...] = ("budget", "authority", "timing")
 
 
 def param(default: Any, description: str, source: str, **constraints: Any) -> Any:
-    """Declare a scenario parameter with its default, meaning and source."""
+    """Declare a scenario parameter with its default, meaning and source.
+
+    Numeric parameters are strict (``"40"`` or ``true`` is not a number) and finite.
+    """
+    if isinstance(default, int | float) and not isinstance(default, bool):
+        constraints.setdefault("strict", True)
+        constraints.setdefault("allow_inf_nan", False)
     return Field(
         default,
         description=description,
@@ -45,10 +51,37 @@ def param(default: Any, description: str, source: str, **constraints: Any) -> An
     )
 
 
+def _deep_merge(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in given.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 class Spec(BaseModel):
-    """Base for every scenario block: immutable, and unknown keys are errors."""
+    """Base for every scenario block: immutable, and unknown keys are errors.
+
+    A block given in part keeps the defaults *of its context* for the keys it omits: setting
+    ``journey.awareness.mean_days`` keeps the awareness stage's own stall hazard rather than the
+    generic stage default.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_partial_blocks(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for name, info in cls.model_fields.items():
+            given = filled.get(name)
+            if isinstance(given, dict) and isinstance(info.default, BaseModel):
+                filled[name] = _deep_merge(info.default.model_dump(), given)
+        return filled
 
 
 # --------------------------------------------------------------------------- distributions
@@ -92,7 +125,9 @@ class Impact(Spec):
 class Segment(Spec):
     """A market segment (S1-S4 by price x complexity in domain.md §3, or user-defined)."""
 
-    description: str = ""
+    description: str = param(
+        "", "Free-text description of the segment (e.g. price x complexity).", "user data"
+    )
     buyers_per_week: float = param(
         10.0,
         "Buyer organisations entering awareness per week (the segment's market flow).",
@@ -125,7 +160,7 @@ class Segment(Spec):
     )
     status_quo_score: float = param(
         5.6,
-        "Score (0-10 scale) the status quo gets: an option must beat it to be bought.",
+        "Score (0-10 scale) of doing nothing: the status quo's option in the logit choice.",
         "domain.md §1 (003: no decision is usually rational)",
     )
     status_quo_noise: float = param(
@@ -150,8 +185,8 @@ class Segment(Spec):
     )
     p_authority: float = param(
         0.8,
-        "Probability we can reach the decision maker (authority).",
-        "domain.md §2 (003: 54% know how to reach the key players)",
+        "Probability the buyer's decision maker is involved and reachable (authority).",
+        "domain.md §2 (000, 002: access to the decision maker)",
         ge=0,
         le=1,
     )
@@ -168,18 +203,11 @@ class Segment(Spec):
 class Vendor(Spec):
     """A vendor's scores per purchase criterion, 0-10."""
 
-    scores: dict[str, float] = param(
+    scores: dict[str, Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]] = param(
         {"functionality": 7.0, "price": 6.0, "service": 7.0, "risk": 6.5},
         "Score per criterion on a 0-10 scale.",
         "judgement",
     )
-
-    @model_validator(mode="after")
-    def _scores_in_range(self) -> Vendor:
-        for key, value in self.scores.items():
-            if not 0 <= value <= 10:
-                raise ValueError(f"score for {key!r} must be between 0 and 10, got {value}")
-        return self
 
 
 class Competitor(Vendor):
@@ -386,7 +414,7 @@ class Leads(Spec):
 class RepSpec(Spec):
     """One named rep, overriding the team's drawn attributes."""
 
-    name: str
+    name: str = param(..., "Rep's name, used in reps.csv and reports (unique).", "user data")
     skill: float | None = param(
         None, "Skill multiplier (1.0 = team average).", "domain.md §2 (000)", ge=0
     )
@@ -443,7 +471,8 @@ class Reps(Spec):
     )
     attrition_per_year: float = param(
         0.3,
-        "Probability per year that a rep leaves (exponential tenure).",
+        "Rate per year at which a rep leaves (constant hazard: exponential tenure with mean "
+        "1/rate years; 0.3 means 26% leave within a year).",
         "domain.md §2 (004: rep churn is high)",
         ge=0,
     )
@@ -491,8 +520,10 @@ class Qualification(Spec):
 class OpenOpportunities(Spec):
     """Opportunities already in the pipeline at the start of the horizon."""
 
-    segment: str
-    stage: Literal["awareness", "interest", "preference", "decision"] = "interest"
+    segment: str = param(..., "Segment of these opportunities (a key of segments).", "user data")
+    stage: Literal["awareness", "interest", "preference", "decision"] = param(
+        "interest", "Journey stage the buyers are in at day 0.", "user data"
+    )
     count: int = param(1, "Number of such opportunities.", "user data", ge=1)
     value: float | None = param(
         None, "Value of each (default: drawn from the segment).", "user data", gt=0
@@ -535,8 +566,10 @@ class Economics(Spec):
 class Scenario(Spec):
     """A complete, validated scenario: market, vendors, team, lead sources, policy and target."""
 
-    name: str = Field(..., min_length=1, description="Scenario name (used for output folders).")
-    description: str = ""
+    name: str = param(
+        ..., "Scenario name (used for output folders and reports).", "user data", min_length=1
+    )
+    description: str = param("", "Free-text description of the scenario.", "user data")
     target: Target
     segments: dict[str, Segment] = param(
         {

@@ -162,6 +162,9 @@ class PipelineModel:
         self.t_engaged[i] = now
         self.seat_of[i] = rep.seat
         effect = rep.skill * rep.productivity(now) * rep.coverage(now)
+        if leads.t_decide[i] <= now:
+            # the buyer decided while the lead waited or was being qualified: too late to help
+            effect = 0.0
         rep.open_opportunities += 1
         if leads.t_exit[i] < leads.t_decide[i]:
             outcome, cause, t_done = NO_DECISION, CAUSE_INDECISION, leads.t_exit[i]

@@ -408,7 +408,6 @@ def _message(err: Any, allowed_fields: list[str]) -> str:
 _UNKNOWN_NAME = re.compile(
     r"^unknown (?P<what>[\w ]+?) '(?P<name>[^']*)'; allowed: (?P<allowed>.*)$"
 )
-_SCORE_FOR = re.compile(r"^score for '(?P<key>[^']*)'")
 
 
 def _with_hint(message: str) -> str:
@@ -569,9 +568,6 @@ def validate(
             )
             allowed = _fields_at(Scenario, loc[:-1]) if err["type"] == "extra_forbidden" else []
             message = _message({**err, "loc": loc}, allowed)
-            score = _SCORE_FOR.match(message)
-            if err["type"] == "value_error" and score and (*loc, "scores", score["key"]) in marks:
-                loc = (*loc, "scores", score["key"])
             problems.append(locate(loc, message))
         raise ScenarioError(source, problems) from None
     refs = reference_errors(scenario)

@@ -3,7 +3,8 @@
 ``replication_seeds(root, n)`` spawns a child :class:`numpy.random.SeedSequence` per replication
 and condenses it to a 64-bit integer (the ``seed`` column of ``replications.csv``), so any single
 replication can be re-run from its row. Inside a replication, :class:`Streams` derives an
-independent generator per mechanism *name* (``"journey:S1"``, ``"choice"``, ...), so adding or
+independent generator per mechanism *name* (``"inbound:S1"``, ``"campaign:webinars:S2"``,
+``"reps:seat:3"``, ...), so adding or
 changing one mechanism never shifts the numbers another draws: common random numbers hold across
 scenarios that differ in one place.
 """
