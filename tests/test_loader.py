@@ -558,3 +558,33 @@ def test_dump_has_every_default_resolved() -> None:
     dumped = yaml.safe_load(dump_scenario(Scenario.model_validate(MINIMAL)))
     assert dumped["reps"]["count"] == 15
     assert set(dumped["segments"]) == {"S1", "S2", "S3", "S4"}
+
+
+def test_extends_merges_over_the_base_file(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(
+        "name: base\ntarget: {revenue: 1000}\nreps: {count: 4, hours_per_week: 38}\n"
+    )
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\nname: child\nreps: {count: 6}\n")
+    sc = load_scenario(tmp_path / "child.yaml")
+    assert sc.name == "child"
+    assert sc.reps.count == 6 and sc.reps.hours_per_week == 38
+    assert sc.target.revenue == 1000
+
+
+def test_extends_points_inherited_errors_at_the_base_file(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text("name: base\ntarget: {revenue: 1000}\nreps:\n  count: -1\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\nname: child\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(tmp_path / "child.yaml")
+    text = str(info.value)
+    assert f"{tmp_path / 'base.yaml'}:4:3: reps.count: must be at least 1" in text
+
+
+def test_extends_rejects_cycles_and_missing_bases(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\nname: a\ntarget: {revenue: 1}\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\nname: b\n")
+    with pytest.raises(ScenarioError, match="circular extends"):
+        load_scenario(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: nowhere.yaml\nname: c\n")
+    with pytest.raises(ScenarioError, match=r"c.yaml:1:1: extends: file not found"):
+        load_scenario(tmp_path / "c.yaml")

@@ -630,13 +630,56 @@ def load_scenario(
         For any problem: missing or unreadable file, malformed YAML, duplicated keys, a bad
         override, a schema violation or an unresolved reference.
     """
-    data, marks = read_yaml(path)
     origins: dict[KeyPath, str] = {}
+    data, marks = _read_extending(Path(path), origins, ())
     if plan is not None:
         overlay, plan_marks = read_yaml(plan)
         data = _merge(data, overlay, origins, (), str(plan), plan_marks)
     data = apply_overrides(data, list(overrides), origins)
     return validate(data, str(path), marks, origins)
+
+
+def _read_extending(
+    path: Path, origins: dict[KeyPath, str], chain: tuple[Path, ...]
+) -> tuple[dict[str, Any], dict[KeyPath, tuple[int, int]]]:
+    """Read a scenario; if it says ``extends: other.yaml``, merge it over that file.
+
+    ``other.yaml`` is relative to the extending file. Mappings merge key by key; lists and values
+    replace. Keys inherited from the base file keep pointing at the base file in error messages.
+    """
+    data, marks = read_yaml(path)
+    if "extends" not in data:
+        return data, marks
+    base_name = data.pop("extends")
+    if not isinstance(base_name, str) or not base_name.strip():
+        line, col = marks.get(("extends",), (None, None))
+        raise ScenarioError(
+            str(path),
+            [Problem(("extends",), "must be the path of another scenario file", line, col)],
+        )
+    base_path = (path.parent / base_name).resolve()
+    if base_path in chain or base_path == path.resolve():
+        line, col = marks.get(("extends",), (None, None))
+        raise ScenarioError(
+            str(path),
+            [Problem(("extends",), f"circular extends: {base_name} extends this file", line, col)],
+        )
+    shown = path.parent / base_name
+    if not base_path.exists():
+        line, col = marks.get(("extends",), (None, None))
+        raise ScenarioError(
+            str(path), [Problem(("extends",), f"file not found: {shown}", line, col)]
+        )
+    base_origins: dict[KeyPath, str] = {}
+    base, base_marks = _read_extending(base_path, base_origins, (*chain, path.resolve()))
+    for key_path, (line, col) in base_marks.items():
+        if key_path and key_path not in marks:
+            origins[key_path] = f"{shown}:{line}:{col}"
+    for key_path, origin in base_origins.items():
+        if key_path not in marks:
+            origins[key_path] = origin
+    merged = _merge(base, data, {}, (), str(path))
+    return merged, marks
 
 
 def _merge(
