@@ -1,0 +1,214 @@
+"""A finished run as the report sees it, and the words and numbers formats every page shares.
+
+:class:`RunData` holds what a run folder contains (``summary.json``, ``replications.csv``,
+``bookings.csv``, ``reps.csv``, ``scenario.yaml``); it is built either from the saved folder
+(:func:`load_run`, what ``pipesim report DIR`` does) or from an in-memory
+:class:`pipesim.runner.Results` (:func:`from_results`). Reports never re-run the simulation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipesim.config import Scenario
+from pipesim.loader import ScenarioError, load_scenario
+from pipesim.runner import Results
+
+CURRENCY_SYMBOLS: dict[str, str] = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
+"""Currencies written with a symbol before the amount; any other code follows the amount."""
+
+RUN_FILES: tuple[str, ...] = ("summary.json", "replications.csv", "bookings.csv", "reps.csv")
+"""Files a run folder must hold for a report (``scenario.yaml`` is optional)."""
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything a run report needs, as tidy tables.
+
+    Attributes
+    ----------
+    summary
+        The ``summary.json`` content.
+    table
+        One row per replication (``replications.csv``).
+    bookings
+        Cumulative bookings per replication and week (``bookings.csv``).
+    reps
+        Bookings and quota attainment per replication and seat (``reps.csv``).
+    scenario
+        The resolved scenario, or None when ``scenario.yaml`` is missing or no longer loads.
+    folder
+        The run folder, when the data came from (or went to) disk.
+    run_date
+        When the run finished (the modification date of ``summary.json``), if known.
+    """
+
+    summary: dict[str, Any]
+    table: pd.DataFrame
+    bookings: pd.DataFrame
+    reps: pd.DataFrame
+    scenario: Scenario | None = None
+    folder: Path | None = None
+    run_date: dt.date | None = None
+
+    @property
+    def name(self) -> str:
+        """Scenario name."""
+        return str(self.summary["scenario"])
+
+    @property
+    def currency(self) -> str:
+        """ISO currency code of every amount."""
+        return str(self.summary["target"]["currency"])
+
+    @property
+    def target(self) -> float:
+        """Revenue target over the horizon (currency)."""
+        return float(self.summary["target"]["amount"])
+
+    @property
+    def horizon_weeks(self) -> float:
+        """Forecast horizon (weeks)."""
+        return float(self.summary["target"]["horizon_weeks"])
+
+    @property
+    def start_date(self) -> dt.date:
+        """Calendar date of day 0."""
+        return dt.date.fromisoformat(str(self.summary["target"]["start_date"]))
+
+    @property
+    def end_date(self) -> dt.date:
+        """Last calendar day inside the horizon (deals must close by the end of this day)."""
+        days = float(self.summary["target"]["horizon_days"])
+        return self.start_date + dt.timedelta(days=math.ceil(days) - 1)
+
+    @property
+    def segments(self) -> list[str]:
+        """Segment names, from the scenario or else from the ``<SEG>_leads`` columns."""
+        if self.scenario is not None:
+            return list(self.scenario.segments)
+        return [c[: -len("_leads")] for c in self.table.columns if re.fullmatch(r".+_leads", c)]
+
+
+def load_run(folder: str | Path) -> RunData:
+    """Read a run folder written by :func:`pipesim.run` (or ``pipesim run``).
+
+    Parameters
+    ----------
+    folder
+        The run's output folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        When one of :data:`RUN_FILES` is missing, naming it.
+    """
+    folder = Path(folder)
+    missing = [f for f in RUN_FILES if not (folder / f).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder} is not a complete run folder: missing {', '.join(missing)} "
+            "(write one with `pipesim run SCENARIO --out DIR`)"
+        )
+    summary_path = folder / "summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    scenario: Scenario | None = None
+    if (folder / "scenario.yaml").is_file():
+        try:
+            scenario = load_scenario(folder / "scenario.yaml")
+        except ScenarioError:
+            scenario = None  # the report says the assumptions are unavailable
+    run_date = dt.datetime.fromtimestamp(summary_path.stat().st_mtime).date()
+    return RunData(
+        summary=summary,
+        table=pd.read_csv(folder / "replications.csv"),
+        bookings=pd.read_csv(folder / "bookings.csv"),
+        reps=pd.read_csv(folder / "reps.csv"),
+        scenario=scenario,
+        folder=folder,
+        run_date=run_date,
+    )
+
+
+def from_results(results: Results) -> RunData:
+    """Wrap an in-memory run (no files needed)."""
+    return RunData(
+        summary=results.summary,
+        table=results.table,
+        bookings=results.bookings,
+        reps=results.reps,
+        scenario=results.scenario,
+        folder=results.out,
+        run_date=dt.date.today(),
+    )
+
+
+# --------------------------------------------------------------------------- formats
+def money_unit(amount: float) -> tuple[float, str]:
+    """Divisor and suffix that suit ``amount``: ``(1e6, "M")``, ``(1e3, "k")`` or ``(1, "")``."""
+    for div, suffix in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
+        if abs(amount) >= div:
+            return div, suffix
+    return 1.0, ""
+
+
+def money(amount: float | None, currency: str, digits: int = 1, unit: float | None = None) -> str:
+    """Format an amount for a reader: ``€21.8M``, ``$950k``, ``1.2M CHF``.
+
+    Parameters
+    ----------
+    amount
+        Amount in ``currency``; None gives ``n/a``.
+    currency
+        ISO code; EUR, USD, GBP and JPY are written with their symbol.
+    digits
+        Decimals after scaling.
+    unit
+        Force a divisor (1e6, 1e3, 1) so several amounts share one scale.
+    """
+    if amount is None or (isinstance(amount, float) and math.isnan(amount)):
+        return "n/a"
+    if unit is None:
+        div, suffix = money_unit(amount)
+    else:
+        div = unit
+        suffix = {1e9: "bn", 1e6: "M", 1e3: "k"}.get(unit, "")
+    value = amount / div
+    text = f"{abs(value):,.{digits if div > 1 else 0}f}{suffix}"
+    sign = "−" if amount < 0 else ""
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
+
+
+def money_axis_label(what: str, currency: str, div: float) -> str:
+    """Axis label with unit and currency, e.g. ``Revenue (€M)`` or ``Revenue (M CHF)``."""
+    suffix = {1e9: "bn", 1e6: "M", 1e3: "k"}.get(div, "")
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    unit = f"{symbol}{suffix}" if symbol else f"{suffix} {currency}".strip()
+    return f"{what} ({unit})"
+
+
+def pct(p: float | None, digits: int = 0) -> str:
+    """Format a probability as a percentage: ``62%``; ``<1%`` / ``>99%`` near the ends."""
+    if p is None or math.isnan(p):
+        return "n/a"
+    scale = 10.0**digits
+    if 0 < p < 0.01 and digits == 0:
+        return "<1%"
+    if 0.99 < p < 1 and digits == 0:
+        return ">99%"
+    return f"{round(p * 100 * scale) / scale:.{digits}f}%"
+
+
+def day_text(date: dt.date, with_year: bool = True) -> str:
+    """Format a date as ``30 Dec 2026`` (no locale dependence, no leading zero)."""
+    text = f"{date.day} {date.strftime('%b')}"
+    return f"{text} {date.year}" if with_year else text
