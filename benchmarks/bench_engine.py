@@ -446,6 +446,10 @@ def table(fig: dict[str, Any]) -> str:
                 f"{b1['cpu_ms_per_replication']:.0f} / {b2['cpu_ms_per_replication']:.0f}",
             ),
             (
+                "CPU-time efficiency (CPU per replication, 1 worker / 2 workers)",
+                f"{100 * a['cpu_efficiency']:.0f}%",
+            ),
+            (
                 "other processes' CPU (cores) during the 1 / 2-worker runs",
                 f"{_cores(b1['other_processes_cores'])} / {_cores(b2['other_processes_cores'])}",
             ),
