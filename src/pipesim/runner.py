@@ -34,17 +34,41 @@ from pipesim.rng import replication_seeds
 ProgressCallback = Callable[[int], None]
 
 
+BOOKINGS_COLUMNS = ["replication", "week", "cumulative_bookings"]
+REPS_COLUMNS = ["replication", "seat", "rep", "bookings", "quota", "attainment"]
+
+
 @dataclass
 class Results:
-    """A finished run: the summary, the per-replication table and the bookings paths."""
+    """A finished run: the summary, the per-replication table and the bookings paths.
+
+    ``bookings`` (weekly cumulative bookings per replication) and ``reps`` (bookings per seat)
+    are read from the run folder on first use when the run wrote one, so a long run never holds
+    them in memory.
+    """
 
     scenario: Scenario
     summary: dict[str, Any]
     table: pd.DataFrame
-    bookings: pd.DataFrame
-    reps: pd.DataFrame
     out: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    _bookings: pd.DataFrame | None = field(default=None, repr=False)
+    _reps: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def bookings(self) -> pd.DataFrame:
+        """Tidy cumulative bookings: ``replication, week, cumulative_bookings``."""
+        if self._bookings is None:
+            assert self.out is not None
+            self._bookings = pd.read_csv(self.out / "bookings.csv")
+        return self._bookings
+
+    @property
+    def reps(self) -> pd.DataFrame:
+        """Bookings per seat: ``replication, seat, rep, bookings, quota, attainment``."""
+        if self._reps is None:
+            assert self.out is not None
+            self._reps = pd.read_csv(self.out / "reps.csv")
+        return self._reps
 
     @property
     def p_target(self) -> float:
@@ -128,12 +152,8 @@ class _Sink:
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             self.f_rep = self._open(out / "replications.csv", self.columns)
-            self.f_book = self._open(
-                out / "bookings.csv", ["replication", "week", "cumulative_bookings"]
-            )
-            self.f_reps = self._open(
-                out / "reps.csv", ["replication", "seat", "rep", "bookings", "quota", "attainment"]
-            )
+            self.f_book = self._open(out / "bookings.csv", BOOKINGS_COLUMNS)
+            self.f_reps = self._open(out / "reps.csv", REPS_COLUMNS)
 
     def _open(self, path: Path, header: list[str]) -> io.TextIOWrapper:
         f = path.open("w", newline="", encoding="utf-8")
@@ -153,9 +173,10 @@ class _Sink:
                 for k, v in enumerate(r.rep_bookings)
             ]
         self.rows += rows
-        self.booking_rows += books
-        self.rep_rows += reps
-        if self.out is not None:
+        if self.out is None:
+            self.booking_rows += books
+            self.rep_rows += reps
+        else:
             self._write(self.f_rep, [[row[c] for c in self.columns] for row in rows])
             self._write(self.f_book, books)
             self._write(self.f_reps, reps)
@@ -251,13 +272,11 @@ def run(
             write_json_atomic(out_path / "summary.json", summary)
     if partial:
         raise RunInterrupted(summary, out_path)
-    bookings = pd.DataFrame(
-        sink.booking_rows, columns=["replication", "week", "cumulative_bookings"]
-    )
-    reps = pd.DataFrame(
-        sink.rep_rows, columns=["replication", "seat", "rep", "bookings", "quota", "attainment"]
-    )
-    return Results(scenario, summary, table, bookings, reps, out_path)
+    if out_path is not None:
+        return Results(scenario, summary, table, out_path)
+    bookings = pd.DataFrame(sink.booking_rows, columns=BOOKINGS_COLUMNS)
+    reps = pd.DataFrame(sink.rep_rows, columns=REPS_COLUMNS)
+    return Results(scenario, summary, table, None, bookings, reps)
 
 
 class RunInterrupted(Exception):
