@@ -132,6 +132,7 @@ def run_cmd(
                           f"and a partial summary in {folder}/", highlight=False)
                 sys.exit(EXIT_INTERRUPTED)
         _print_summary(res.summary, folder)
+        _write_report(folder, res, debug)
 
     _guarded(debug, go)
 
@@ -195,6 +196,129 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
         table.add_row(state, f"{s['outcomes'][state]:.1f}", f"{share:.1%}")
     out.print(table)
     out.print(f"run time {s['runtime_s']:.1f} s; results in {folder}/", highlight=False)
+
+
+def _write_report(folder: Path, res: Any, debug: bool) -> None:
+    """Write report.html for a finished run; the results stay on disk if this fails."""
+    from pipesim.report import from_results, write_run_report
+
+    try:
+        path = write_run_report(folder, from_results(res))
+    except Exception as exc:  # the run itself succeeded: say so, and how to retry
+        if debug:
+            traceback.print_exc()
+        _fail(f"results saved in {folder}/ but the report failed ({type(exc).__name__}: {exc}); "
+              f"retry with `pipesim report {folder}`", EXIT_ERROR)
+        return
+    out.print(f"report: {path}", highlight=False)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def report(folder: Path, debug: bool) -> None:
+    """Rebuild report.html in FOLDER from its saved results (no re-run).
+
+    FOLDER is a run folder (summary.json, replications.csv, ...) or a comparison folder
+    written by `pipesim compare` (compare.json), whose compare.html is rebuilt.
+    """
+    from pipesim.report import write_run_report
+    from pipesim.report.compare import COMPARE_JSON, load_comparison, write_compare_report
+
+    def go() -> None:
+        if not folder.is_dir():
+            _fail(f"{folder} is not a folder", EXIT_BAD_INPUT)
+        if (folder / COMPARE_JSON).is_file():
+            path = write_compare_report(folder, load_comparison(folder))
+        else:
+            try:
+                path = write_run_report(folder)
+            except FileNotFoundError as exc:
+                _fail(str(exc), EXIT_BAD_INPUT)
+                return
+        out.print(f"report: {path}", highlight=False)
+
+    _guarded(debug, go)
+
+
+@main.command(name="compare")
+@click.argument("scenarios", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-n", "--replications", type=click.IntRange(min=2), default=1000, show_default=True,
+              help="Monte Carlo replications per scenario.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Root seed, shared by every scenario (common random numbers).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: number of CPUs].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder [default: reports/compare-<A>-vs-<B>/].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@scenario_options
+def compare_cmd(
+    scenarios: tuple[Path, ...],
+    replications: int,
+    seed: int,
+    workers: int | None,
+    out: Path | None,
+    quiet: bool,
+    overrides: tuple[str, ...],
+    debug: bool,
+) -> None:
+    """Run SCENARIOS with the same seeds and write a comparison report (first = reference).
+
+    Replication i of every scenario uses the same random numbers, so differences are
+    estimated on pairs: P(target) per scenario, overlaid exceedance curves, and the paired
+    difference in P(target) and mean revenue with its interval. --set applies to every scenario.
+    """
+    from pipesim.report.compare import run_comparison
+
+    def go() -> None:
+        if len(scenarios) < 2:
+            _fail("compare needs at least two scenario files", EXIT_BAD_INPUT)
+        loaded = [load_scenario(p, overrides) for p in scenarios]
+        folder = out or Path("reports") / ("compare-" + "-vs-".join(s.name for s in loaded))
+        n_workers = workers or os.cpu_count() or 1
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(), console=err, disable=quiet, transient=True,
+        ) as bar:
+            tasks = [bar.add_task(sc.name, total=replications) for sc in loaded]
+            comparison, path = run_comparison(
+                loaded, replications, seed, n_workers, folder,
+                progress=lambda k, n: bar.advance(tasks[k], n),
+            )
+        _print_comparison(comparison, path)
+
+    _guarded(debug, go)
+
+
+def _print_comparison(comparison: Any, path: Path) -> None:
+    table = Table(title="P(target) per scenario (95% interval)", title_justify="left")
+    for col in ("scenario", "P(target)", "interval", "mean revenue"):
+        table.add_column(col, justify="left" if col == "scenario" else "right")
+    for r in comparison.runs:
+        p = r.summary["p_target"]
+        table.add_row(r.name, f"{p['estimate']:.1%}", f"{p['ci_low']:.1%}-{p['ci_high']:.1%}",
+                      _money(r.summary["revenue"]["mean"], r.currency))
+    out.print(table)
+    for d in comparison.differences:
+        if d.metric == "p_target":
+            out.print(
+                f"{d.scenario} - {d.reference}: P(target) {d.estimate * 100:+.1f} pp, paired 95% "
+                f"interval {d.paired_low * 100:+.1f} to {d.paired_high * 100:+.1f} pp "
+                f"(width {d.paired_width * 100:.1f} pp; unpaired would be "
+                f"{d.unpaired_width * 100:.1f} pp)",
+                highlight=False,
+            )
+        else:
+            cur = comparison.reference.currency
+            out.print(
+                f"{d.scenario} - {d.reference}: mean revenue {_money(d.estimate, cur)}, paired "
+                f"95% interval {_money(d.paired_low, cur)} to {_money(d.paired_high, cur)} "
+                f"(width {_money(d.paired_width, cur)}; unpaired {_money(d.unpaired_width, cur)})",
+                highlight=False,
+            )
+    out.print(f"report: {path}", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,546 @@
+"""Scenario comparison with common random numbers: paired differences and a comparison page.
+
+Scenarios run with the same root seed get the same per-replication seeds and the same named
+random sub-streams, so replication *i* of A and replication *i* of B face the same market luck.
+The difference between them is then estimated on the *pairs*: the interval of the mean paired
+difference is narrower than the interval that treats the two runs as independent, by the factor
+``sqrt(1 - correlation)`` (roughly), which is the point of common random numbers. Both intervals
+are reported so the gain is visible.
+
+``compare.json`` records the comparison and the run folders it rests on, so ``pipesim report``
+can rebuild ``compare.html`` without re-running.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipesim.config import Scenario
+from pipesim.loader import dump_scenario
+from pipesim.report import charts
+from pipesim.report.data import RunData, day_text, from_results, load_run, money, money_unit, pct
+from pipesim.report.html import (
+    Chart,
+    esc,
+    html_table,
+    img_tag,
+    page,
+    render_chart,
+    write_files,
+    write_run_report,
+)
+from pipesim.runner import run, write_json_atomic
+
+COMPARE_FILE = "compare.html"
+COMPARE_JSON = "compare.json"
+Z95 = float(stats.norm.ppf(0.975))
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Difference ``scenario - reference`` of a per-replication metric's mean, two ways.
+
+    Attributes
+    ----------
+    metric
+        ``"p_target"`` (mean of ``hit_target``) or ``"mean_revenue"``.
+    scenario, reference
+        Scenario names; the difference is scenario minus reference.
+    estimate
+        Mean difference.
+    paired_low, paired_high
+        95% interval from the paired differences (common random numbers).
+    unpaired_low, unpaired_high
+        95% interval treating the two runs as independent samples (for contrast).
+    correlation
+        Correlation of the metric across paired replications.
+    n
+        Number of pairs.
+    """
+
+    metric: str
+    scenario: str
+    reference: str
+    estimate: float
+    paired_low: float
+    paired_high: float
+    unpaired_low: float
+    unpaired_high: float
+    correlation: float
+    n: int
+
+    @property
+    def paired_width(self) -> float:
+        """Width of the paired interval."""
+        return self.paired_high - self.paired_low
+
+    @property
+    def unpaired_width(self) -> float:
+        """Width of the unpaired interval."""
+        return self.unpaired_high - self.unpaired_low
+
+
+def paired_difference(
+    reference: Sequence[float] | np.ndarray,
+    scenario: Sequence[float] | np.ndarray,
+    z: float = Z95,
+) -> tuple[float, tuple[float, float], tuple[float, float], float]:
+    """Mean of ``scenario - reference`` with paired and unpaired normal intervals.
+
+    Parameters
+    ----------
+    reference, scenario
+        The metric per replication, aligned so element *i* of both came from the same seed.
+    z
+        Normal quantile of the interval (default 95%).
+
+    Returns
+    -------
+    tuple
+        ``(estimate, (paired_low, paired_high), (unpaired_low, unpaired_high), correlation)``.
+        With fewer than two pairs the intervals are NaN; the correlation is NaN when either
+        series is constant.
+    """
+    a = np.asarray(reference, dtype=float)
+    b = np.asarray(scenario, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired series differ in length: {a.size} and {b.size}")
+    n = a.size
+    if n == 0:
+        nan = math.nan
+        return nan, (nan, nan), (nan, nan), nan
+    d = b - a
+    est = float(d.mean())
+    if n < 2:
+        nan = math.nan
+        return est, (nan, nan), (nan, nan), nan
+    se_paired = float(d.std(ddof=1)) / math.sqrt(n)
+    se_unpaired = math.sqrt(float(a.var(ddof=1)) / n + float(b.var(ddof=1)) / n)
+    if a.std() > 0 and b.std() > 0:
+        corr = float(np.corrcoef(a, b)[0, 1])
+    else:
+        corr = math.nan
+    return (
+        est,
+        (est - z * se_paired, est + z * se_paired),
+        (est - z * se_unpaired, est + z * se_unpaired),
+        corr,
+    )
+
+
+def pair_tables(reference: pd.DataFrame, scenario: pd.DataFrame) -> pd.DataFrame:
+    """Join two replication tables on ``replication``, checking they share seeds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The common replications with columns suffixed ``_ref`` and ``_alt``.
+
+    Raises
+    ------
+    ValueError
+        When a replication's seed differs between the runs (they were not run with the same
+        root seed, so pairing them would not be common random numbers).
+    """
+    charts.require_columns(reference, ["replication", "seed"], "pair_tables")
+    charts.require_columns(scenario, ["replication", "seed"], "pair_tables")
+    both = reference.merge(scenario, on="replication", suffixes=("_ref", "_alt"))
+    if both.empty:
+        raise ValueError("the runs share no replications to pair")
+    if not (both["seed_ref"].astype(str) == both["seed_alt"].astype(str)).all():
+        raise ValueError(
+            "replication seeds differ between the runs: run both with the same --seed so "
+            "replication i of each uses the same random numbers"
+        )
+    return both
+
+
+def differences(reference: RunData, scenario: RunData) -> list[PairedDifference]:
+    """Paired differences in P(target) and mean revenue of ``scenario`` against ``reference``."""
+    both = pair_tables(reference.table, scenario.table)
+    out = []
+    for metric, col in (("p_target", "hit_target"), ("mean_revenue", "revenue")):
+        a = both[f"{col}_ref"].astype(float).to_numpy()
+        b = both[f"{col}_alt"].astype(float).to_numpy()
+        est, (plo, phi), (ulo, uhi), corr = paired_difference(a, b)
+        out.append(
+            PairedDifference(
+                metric, scenario.name, reference.name, est, plo, phi, ulo, uhi, corr, len(both)
+            )
+        )
+    return out
+
+
+@dataclass
+class Comparison:
+    """Runs of several scenarios with common random numbers, the first being the reference."""
+
+    runs: list[RunData]
+    folders: list[str]
+    differences: list[PairedDifference]
+
+    @property
+    def reference(self) -> RunData:
+        """The scenario the others are compared with."""
+        return self.runs[0]
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``compare.json`` holds."""
+        ref = self.reference.summary
+        return {
+            "reference": self.reference.name,
+            "replications": ref["replications"],
+            "seed": ref["seed"],
+            "scenarios": [
+                {
+                    "name": r.name,
+                    "folder": f,
+                    "target": r.summary["target"],
+                    "p_target": r.summary["p_target"],
+                    "revenue": r.summary["revenue"],
+                }
+                for r, f in zip(self.runs, self.folders, strict=True)
+            ],
+            "differences": [
+                {**asdict(d), "paired_width": d.paired_width, "unpaired_width": d.unpaired_width}
+                for d in self.differences
+            ],
+        }
+
+
+def compare(runs: Sequence[RunData], folders: Sequence[str] | None = None) -> Comparison:
+    """Compare finished runs; the first is the reference.
+
+    Parameters
+    ----------
+    runs
+        At least two runs made with the same root seed.
+    folders
+        Their folders relative to the comparison folder (for links and ``compare.json``).
+    """
+    if len(runs) < 2:
+        raise ValueError("a comparison needs at least two scenarios")
+    diffs = [d for r in runs[1:] for d in differences(runs[0], r)]
+    names = list(folders) if folders is not None else [r.name for r in runs]
+    return Comparison(list(runs), names, diffs)
+
+
+def slug(name: str, taken: set[str]) -> str:
+    """A folder name for a scenario, unique among ``taken`` (which it joins)."""
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "scenario"
+    candidate, k = base, 2
+    while candidate in taken:
+        candidate, k = f"{base}-{k}", k + 1
+    taken.add(candidate)
+    return candidate
+
+
+def run_comparison(
+    scenarios: Sequence[Scenario],
+    replications: int,
+    seed: int,
+    workers: int,
+    out: str | Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Comparison, Path]:
+    """Run each scenario with the same seed into ``out/<name>/`` and write the comparison.
+
+    Parameters
+    ----------
+    scenarios
+        Two or more scenarios; the first is the reference.
+    replications, seed, workers
+        As for :func:`pipesim.run`; the same for every scenario (common random numbers).
+    out
+        Comparison folder: ``compare.html``, ``compare.json``, ``charts/`` and one run folder
+        (with its own ``report.html``) per scenario.
+    progress
+        Called with (scenario index, replications just finished).
+
+    Returns
+    -------
+    tuple
+        The comparison and the path of ``compare.html``.
+    """
+    if len(scenarios) < 2:
+        raise ValueError("a comparison needs at least two scenarios")
+    out = Path(out)
+    taken: set[str] = set()
+    runs, folders = [], []
+    for k, sc in enumerate(scenarios):
+        folder = slug(sc.name, taken)
+        cb = (lambda n, k=k: progress(k, n)) if progress else None
+        res = run(sc, replications, seed, workers, out / folder, progress=cb)
+        data = from_results(res)
+        write_run_report(out / folder, data)
+        runs.append(data)
+        folders.append(folder)
+    comparison = compare(runs, folders)
+    return comparison, write_compare_report(out, comparison)
+
+
+def load_comparison(folder: str | Path) -> Comparison:
+    """Rebuild a comparison from ``compare.json`` and the run folders it names."""
+    folder = Path(folder)
+    meta = json.loads((folder / COMPARE_JSON).read_text(encoding="utf-8"))
+    names = [s["folder"] for s in meta["scenarios"]]
+    return compare([load_run(folder / n) for n in names], names)
+
+
+# --------------------------------------------------------------------------- page
+def _pp(x: float) -> str:
+    return f"{x * 100:+.1f} pp" if not math.isnan(x) else "n/a"
+
+
+def _interval_pp(lo: float, hi: float) -> str:
+    return f"{lo * 100:+.1f} to {hi * 100:+.1f} pp"
+
+
+def _money_diff(x: float, currency: str, unit: float) -> str:
+    text = money(abs(x), currency, 2, unit=unit)
+    return ("+" if x >= 0 else "−") + text
+
+
+def _changed_parameters(runs: Sequence[RunData]) -> list[list[str]]:
+    """Rows ``[parameter, value per scenario...]`` for every setting that differs."""
+    import yaml
+
+    flats = []
+    for r in runs:
+        if r.scenario is None:
+            return []
+        flats.append(_flatten(yaml.safe_load(dump_scenario(r.scenario))))
+    keys = sorted(set().union(*flats) - {"name", "description"})
+    rows = []
+    for k in keys:
+        vals = [f.get(k, "–") for f in flats]
+        if any(v != vals[0] for v in vals[1:]):
+            rows.append([k, *(str(v) for v in vals)])
+    return rows
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(obj, list) and obj and all(isinstance(x, dict) for x in obj):
+        out = {}
+        for i, v in enumerate(obj):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: obj}
+
+
+def build_compare_report(comparison: Comparison, dpi: int = 150) -> tuple[str, list[Chart]]:
+    """The comparison page's HTML and charts."""
+    runs = comparison.runs
+    ref = comparison.reference
+    cur = ref.currency
+    div, _ = money_unit(ref.target)
+    p_rows = pd.DataFrame(
+        [
+            {
+                "scenario": r.name,
+                **{k: r.summary["p_target"][k] for k in ("estimate", "ci_low", "ci_high")},
+            }
+            for r in runs
+        ]
+    )
+    rev = pd.concat([r.table[["revenue"]].assign(scenario=r.name) for r in runs], ignore_index=True)
+    p_diffs = [d for d in comparison.differences if d.metric == "p_target"]
+    r_diffs = [d for d in comparison.differences if d.metric == "mean_revenue"]
+    diff_frame = pd.DataFrame([asdict(d) for d in p_diffs])
+    chart_list = [
+        render_chart(
+            "compare_p_target",
+            "Chance of reaching target per scenario",
+            charts.p_target_chart(p_rows),
+            dpi,
+        ),
+        render_chart(
+            "compare_exceedance",
+            "Exceedance curves of all scenarios",
+            charts.exceedance_chart(rev, {r.name: r.target for r in runs}, cur, confidence=None),
+            dpi,
+        ),
+        render_chart(
+            "compare_difference",
+            "Paired and unpaired intervals of the difference",
+            charts.difference_chart(diff_frame),
+            dpi,
+        ),
+    ]
+    ch = {c.name: c for c in chart_list}
+
+    summary_rows = []
+    for r in runs:
+        s = r.summary
+        p = s["p_target"]
+        summary_rows.append(
+            [
+                r.name,
+                money(r.target, cur),
+                f"{pct(p['estimate'])} ({pct(p['ci_low']).rstrip('%')}–{pct(p['ci_high'])})",
+                money(s["revenue"]["p10"], cur),
+                money(s["revenue"]["p50"], cur),
+                money(s["revenue"]["p90"], cur),
+                money(s["revenue"]["mean"], cur),
+            ]
+        )
+    links = " · ".join(
+        f'<a href="{esc(f)}/report.html">{esc(r.name)} report</a>'
+        for r, f in zip(runs, comparison.folders, strict=True)
+    )
+    diff_rows = []
+    for dp, dr in zip(p_diffs, r_diffs, strict=True):
+        diff_rows.append(
+            [
+                f"{dp.scenario} − {dp.reference}",
+                _pp(dp.estimate),
+                _interval_pp(dp.paired_low, dp.paired_high),
+                _interval_pp(dp.unpaired_low, dp.unpaired_high),
+                _money_diff(dr.estimate, cur, div),
+                f"{_money_diff(dr.paired_low, cur, div)} to "
+                f"{_money_diff(dr.paired_high, cur, div)}",
+                f"{_money_diff(dr.unpaired_low, cur, div)} to "
+                f"{_money_diff(dr.unpaired_high, cur, div)}",
+            ]
+        )
+    first = p_diffs[0]
+    first_r = r_diffs[0]
+    best = max(runs, key=lambda r: r.summary["p_target"]["estimate"])
+    gain = (first.unpaired_width / first.paired_width) ** 2 if first.paired_width > 0 else math.nan
+    pairing_note = (
+        f"Pairing replication <em>i</em> of each scenario (same seed, same market luck) makes "
+        f"the interval of the change in P(target) for {esc(first.scenario)} "
+        f"{first.paired_width * 100:.1f} pp wide instead of {first.unpaired_width * 100:.1f} pp "
+        f"if the runs were independent"
+        + (
+            f": independent runs would need about {gain:.1f}× the replications for the same "
+            "precision."
+            if not math.isnan(gain)
+            else "."
+        )
+        + f" For mean revenue: {money(first_r.paired_width, cur, 2, unit=div)} against "
+        f"{money(first_r.unpaired_width, cur, 2, unit=div)} (correlation of paired revenues "
+        f"{first_r.correlation:.2f})."
+    )
+    changed = _changed_parameters(runs)
+    changed_html = (
+        html_table(["Parameter", *[r.name for r in runs]], changed, id_="changed-table")
+        if changed
+        else '<p class="note">No parameter differs (or a scenario file is missing).</p>'
+    )
+    s0 = ref.summary
+    body = f"""
+<header class="top">
+  <p class="kicker">Scenario comparison · pipesim Monte Carlo, common random numbers</p>
+  <h1>{esc(" vs ".join(r.name for r in runs))}</h1>
+  <p class="meta" id="compare-meta">{len(runs)} scenarios · {s0["replications"]:,} simulated
+  years each · seed {esc(s0["seed"])} · reference {esc(ref.name)} · horizon to
+  {esc(day_text(ref.end_date))}</p>
+</header>
+<section id="compare-headline">
+  <div class="hero">
+    <div class="big" id="compare-best">{esc(pct(best.summary["p_target"]["estimate"]))}</div>
+    <div>
+      <p class="words" id="compare-best-text">{esc(best.name)} has the best chance to reach its
+      target: {esc(pct(best.summary["p_target"]["estimate"]))}
+      (reference {esc(ref.name)}: {esc(pct(s0["p_target"]["estimate"]))}).</p>
+      <p class="sub">Each scenario is simulated over the same {s0["replications"]:,} market
+      histories; intervals are 95%.</p>
+    </div>
+  </div>
+  {
+        html_table(
+            [
+                "Scenario",
+                "Target",
+                "P(target)",
+                "Commit (P10)",
+                "Most likely (P50)",
+                "Best case (P90)",
+                "Mean revenue",
+            ],
+            summary_rows,
+            numeric=range(1, 7),
+            id_="compare-table",
+        )
+    }
+  {img_tag(ch["compare_p_target"], "Chance of reaching the target with its 95% interval.")}
+</section>
+<section id="compare-differences">
+  <h2>What the change buys (paired differences)</h2>
+  <p class="lead">Difference of each scenario from {esc(ref.name)} over the same simulated
+  years. An interval that excludes zero means the change is real, not simulation noise.</p>
+  {
+        html_table(
+            [
+                "Change",
+                "Δ P(target)",
+                "paired 95% interval",
+                "unpaired 95% interval",
+                "Δ mean revenue",
+                "paired 95% interval",
+                "unpaired 95% interval",
+            ],
+            diff_rows,
+            numeric=range(1, 7),
+            id_="difference-table",
+        )
+    }
+  <p class="note" id="pairing-note">{pairing_note}</p>
+  {
+        img_tag(
+            ch["compare_difference"],
+            "Change in P(target) against the reference: paired "
+            "interval (blue) and the interval independent runs would give (grey).",
+        )
+    }
+</section>
+<section id="compare-exceedance">
+  <h2>What each scenario lets us promise</h2>
+  <p class="lead">Chance of reaching at least each revenue level, per scenario; dashed: target.
+  A curve further right promises more at every confidence level.</p>
+  {img_tag(ch["compare_exceedance"], "Exceedance curves of all scenarios.")}
+</section>
+<section id="compare-changes">
+  <h2>What differs between the scenarios</h2>
+  {changed_html}
+  <p class="note">Full reports: {links}</p>
+</section>
+<footer>Made by pipesim from saved runs; rebuild with <code>pipesim report DIR</code> on this
+folder. Paired intervals use the per-replication differences (normal approximation).</footer>
+"""
+    return page(f"Comparison: {' vs '.join(r.name for r in runs)}", body), chart_list
+
+
+def write_compare_report(folder: str | Path, comparison: Comparison, dpi: int = 150) -> Path:
+    """Write ``compare.html``, ``compare.json`` and the charts into ``folder``."""
+    folder = Path(folder)
+    text, chart_list = build_compare_report(comparison, dpi)
+    path = write_files(folder, text, chart_list, COMPARE_FILE)
+    write_json_atomic(folder / COMPARE_JSON, _json_safe(comparison.to_json()))
+    return path
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj

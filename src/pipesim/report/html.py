@@ -1,0 +1,717 @@
+"""The executive run report: one self-contained ``report.html`` that leads with the answer.
+
+The page embeds every chart as a base64 PNG and carries its own CSS (with a print stylesheet):
+no scripts, no fonts, no links that load anything, so it opens offline in any browser and prints
+on A4. The same PNGs are written beside it in ``charts/``. Elements the tests read have stable
+ids: ``headline-p`` (the percentage, with the exact value in ``data-p``), ``headline-text``,
+and one ``section`` per part (``headline``, ``scenarios``, ``exceedance``, ``distribution``,
+``bookings``, ``outcomes``, ``reps``, ``assumptions``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from pipesim.config import Scenario
+from pipesim.loader import dump_scenario
+from pipesim.report import charts
+from pipesim.report.data import RunData, day_text, load_run, money, money_unit, pct
+
+REPORT_FILE = "report.html"
+CHART_DIR = "charts"
+
+CSS = """
+:root { --ink: #1d2327; --muted: #5b6770; --line: #d9dee2; --accent: #0072B2;
+        --good: #007a5a; --bad: #b84400; --card: #f4f6f8; }
+* { box-sizing: border-box; }
+html { -webkit-text-size-adjust: 100%; }
+body { margin: 0; color: var(--ink); background: #fff; line-height: 1.45;
+       font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+             "Liberation Sans", sans-serif; }
+main { max-width: 1080px; margin: 0 auto; padding: 28px 32px 48px; }
+header.top { border-bottom: 3px solid var(--ink); padding-bottom: 10px; margin-bottom: 22px; }
+header.top .kicker { text-transform: uppercase; letter-spacing: .08em; font-size: 13px;
+                     color: var(--muted); margin: 0; }
+header.top h1 { font-size: 30px; margin: 2px 0 4px; }
+header.top .meta { color: var(--muted); font-size: 14px; margin: 0; }
+h2 { font-size: 21px; margin: 0 0 4px; }
+h3 { font-size: 16px; margin: 18px 0 6px; }
+section { margin: 0 0 34px; }
+.lead { font-size: 16px; margin: 2px 0 12px; }
+.note { color: var(--muted); font-size: 13.5px; margin: 6px 0 0; }
+.hero { display: flex; gap: 28px; align-items: center; background: var(--card);
+        border-left: 8px solid var(--accent); padding: 18px 24px; }
+.hero .big { font-size: 88px; font-weight: 800; line-height: 1; letter-spacing: -.02em;
+             color: var(--accent); font-variant-numeric: tabular-nums; }
+.hero .words { font-size: 22px; font-weight: 600; margin: 0 0 6px; }
+.hero .sub { color: var(--muted); font-size: 15px; margin: 0; }
+.cards { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; margin: 14px 0 0; }
+.card { border: 1px solid var(--line); border-top: 5px solid var(--accent); padding: 10px 14px; }
+.card.target { border-top-color: var(--ink); }
+.card .label { font-size: 13px; text-transform: uppercase; letter-spacing: .05em;
+               color: var(--muted); margin: 0; }
+.card .value { font-size: 30px; font-weight: 700; margin: 2px 0;
+               font-variant-numeric: tabular-nums; }
+.card .expl { font-size: 13.5px; margin: 0; color: var(--muted); }
+.gap-up { color: var(--good); } .gap-down { color: var(--bad); }
+ul.brief { margin: 14px 0 0; padding-left: 20px; } ul.brief li { margin: 3px 0; }
+figure { margin: 6px 0 0; }
+figure img { display: block; width: 100%; height: auto; border: 1px solid var(--line); }
+figcaption { color: var(--muted); font-size: 13.5px; margin-top: 4px; }
+table { border-collapse: collapse; width: 100%; font-size: 14px; margin: 8px 0 0;
+        font-variant-numeric: tabular-nums; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line);
+         vertical-align: top; }
+th { background: var(--card); font-weight: 600; }
+td.num, th.num { text-align: right; }
+td.num { white-space: nowrap; }
+table.kv td:first-child, table.kv th:first-child { width: 30%; }
+.cols { display: grid; grid-template-columns: 1fr 1fr; gap: 18px; }
+.banner { background: #fff4e0; border: 1px solid #e69f00; padding: 8px 12px; margin-bottom: 16px; }
+details { margin-top: 12px; } summary { cursor: pointer; color: var(--muted); }
+pre { font-size: 12px; background: var(--card); padding: 10px; overflow: auto; }
+footer { border-top: 1px solid var(--line); color: var(--muted); font-size: 13px;
+         padding-top: 8px; }
+@media (max-width: 760px) {
+  .cards { grid-template-columns: repeat(2, 1fr); } .cols { grid-template-columns: 1fr; }
+  .hero { flex-direction: column; align-items: flex-start; } .hero .big { font-size: 64px; }
+}
+@media print {
+  @page { size: A4; margin: 14mm 12mm; }
+  body { font-size: 10.5pt; }
+  main { max-width: none; padding: 0; }
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  section, figure, table, .hero, .cards { break-inside: avoid; page-break-inside: avoid; }
+  h2, h3 { break-after: avoid; page-break-after: avoid; }
+  section.chart { break-before: auto; }
+  .hero .big { font-size: 60pt; }
+  .card .value { font-size: 20pt; }
+  figure img { border: none; max-height: 120mm; width: auto; max-width: 100%; }
+  details, .screen-only { display: none; }
+  .cols { grid-template-columns: 1fr 1fr; }
+}
+"""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A rendered chart: file stem, alt text and PNG bytes."""
+
+    name: str
+    alt: str
+    png: bytes
+
+
+def esc(text: Any) -> str:
+    """HTML-escape any value's text."""
+    return html.escape(str(text), quote=True)
+
+
+def render_chart(name: str, alt: str, fig: Figure, dpi: int = 150) -> Chart:
+    """Render ``fig`` to PNG and free it."""
+    png = charts.figure_png(fig, dpi=dpi)
+    fig.clear()
+    return Chart(name, alt, png)
+
+
+def img_tag(chart: Chart, caption: str = "") -> str:
+    """A ``figure`` with the chart embedded as a data URL."""
+    data = base64.b64encode(chart.png).decode("ascii")
+    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
+    return (
+        f'<figure id="chart-{esc(chart.name)}"><img src="data:image/png;base64,{data}" '
+        f'alt="{esc(chart.alt)}">{cap}</figure>'
+    )
+
+
+def html_table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[int] = (), **attrs: str
+) -> str:
+    """A simple escaped HTML table; columns listed in ``numeric`` are right-aligned."""
+    extra = "".join(f' {k.rstrip("_")}="{esc(v)}"' for k, v in attrs.items())  # id_, class_
+
+    def cell(tag: str, i: int, v: Any) -> str:
+        cls = ' class="num"' if i in numeric else ""
+        return f"<{tag}{cls}>{esc(v)}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(headers))
+    body = "".join(
+        "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows
+    )
+    return f"<table{extra}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def page(title: str, body: str) -> str:
+    """Wrap ``body`` in a complete, self-contained HTML document."""
+    # The CSP makes the "nothing leaves the file" promise explicit to the browser as well.
+    csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+        f"{body}\n</main>\n</body>\n</html>\n"
+    )
+
+
+# --------------------------------------------------------------------------- sentences
+def headline_words(data: RunData) -> str:
+    """The answer in one line, e.g. ``50% chance to reach €21.8M by 30 Dec 2026 (43-57%)``."""
+    p = data.summary["p_target"]
+    return (
+        f"{pct(p['estimate'])} chance to reach {money(data.target, data.currency)} by "
+        f"{day_text(data.end_date)} ({pct(p['ci_low']).rstrip('%')}–{pct(p['ci_high'])})"
+    )
+
+
+def _gap(value: float, target: float, currency: str) -> str:
+    diff = value - target
+    div, _ = money_unit(target)
+    if abs(diff) < 0.05 * div:  # rounds to zero at the target's scale
+        return "about at target"
+    cls, word = ("gap-up", "above") if diff > 0 else ("gap-down", "below")
+    return f'<span class="{cls}">{money(abs(diff), currency, unit=div)} {word} target</span>'
+
+
+def _run_meta(data: RunData) -> str:
+    s = data.summary
+    date = day_text(data.run_date) if data.run_date else "date unknown"
+    return (
+        f"Scenario <strong>{esc(data.name)}</strong> · {s['replications']:,} simulated years "
+        f"(replications) · seed {esc(s['seed'])} · run {date} · pipesim "
+        f"{esc(s.get('pipesim_version', '?'))}"
+    )
+
+
+# --------------------------------------------------------------------------- sections
+def _headline(data: RunData) -> str:
+    s = data.summary
+    p = s["p_target"]
+    level = p.get("level", 0.95)
+    horizon = (
+        f"{day_text(data.start_date)} – {day_text(data.end_date)} ({data.horizon_weeks:g} weeks)"
+    )
+    return f"""
+<section id="headline">
+  <div class="hero">
+    <div class="big" id="headline-p" data-p="{p["estimate"]!r}">{esc(pct(p["estimate"]))}</div>
+    <div>
+      <p class="words" id="headline-text">{esc(headline_words(data))}</p>
+      <p class="sub">Chance that bookings over {esc(horizon)} reach the target of
+      {esc(money(data.target, data.currency, 2))}. In brackets: the {level:.0%} interval of
+      that estimate from {s["replications"]:,} simulated years.</p>
+    </div>
+  </div>
+</section>"""
+
+
+def _scenarios(data: RunData) -> str:
+    r = data.summary["revenue"]
+    cur, target = data.currency, data.target
+    promise80 = charts.promise_at(data.table["revenue"], 0.8)
+    cards = [
+        ("Commit", r["p10"], "reached in 9 of 10 simulated years (P10)"),
+        ("Most likely", r["p50"], "reached in half of the years (P50, median)"),
+        ("Best case", r["p90"], "reached in 1 of 10 years (P90)"),
+    ]
+    html_cards = "".join(
+        f'<div class="card"><p class="label">{esc(label)}</p>'
+        f'<p class="value" id="case-{label.lower().replace(" ", "-")}">{esc(money(v, cur))}</p>'
+        f'<p class="expl">{esc(expl)}<br>{_gap(v, target, cur)}</p></div>'
+        for label, v, expl in cards
+    )
+    html_cards += (
+        f'<div class="card target"><p class="label">Target</p>'
+        f'<p class="value" id="case-target">{esc(money(target, cur))}</p>'
+        f'<p class="expl">by {esc(day_text(data.end_date))}; quota per rep seat '
+        f"{esc(money(data.summary['target']['rep_quota'], cur))}</p></div>"
+    )
+    brief = _brief(data, promise80)
+    return f"""
+<section id="scenarios">
+  <h2>Commit, most likely, best case</h2>
+  <div class="cards">{html_cards}</div>
+  <ul class="brief">{brief}</ul>
+</section>"""
+
+
+def _brief(data: RunData, promise80: float) -> str:
+    s, cur = data.summary, data.currency
+    items = [
+        f"At 80% confidence we can promise <strong>{esc(money(promise80, cur))}</strong> "
+        f"({esc(pct(promise80 / data.target))} of target).",
+    ]
+    shares = s.get("outcome_shares", {})
+    outcomes = s.get("outcomes", {})
+    if shares and s.get("leads"):
+        nd_sq = outcomes.get("no_decision_status_quo") or 0.0
+        nd_in = outcomes.get("no_decision_indecision") or 0.0
+        items.append(
+            f"Of about {s['leads']:,.0f} leads a year, {pct(shares['won'])} are won, "
+            f"{pct(shares['lost'])} lost to a competitor and {pct(shares['no_decision'])} end in "
+            f"no decision ({nd_sq:,.0f} keep the status quo, {nd_in:,.0f} stall)."
+        )
+    att = s.get("reps_at_quota", {}).get("mean")
+    if att is not None:
+        seats = data.reps["seat"].nunique() if len(data.reps) else 0
+        items.append(
+            f"On average {pct(att)} of rep seats reach quota (about {att * seats:.0f} of {seats})."
+        )
+    if s.get("partial"):
+        items.append("This run was interrupted: figures use the finished replications only.")
+    return "".join(f"<li>{i}</li>" for i in items)
+
+
+def _exceedance(data: RunData, chart: Chart) -> str:
+    p80 = charts.promise_at(data.table["revenue"], 0.8)
+    p_t = charts.exceedance(data.table["revenue"], data.target)
+    return f"""
+<section id="exceedance" class="chart">
+  <h2>What can we promise?</h2>
+  <p class="lead">Read across from a confidence level to the revenue we reach at least that
+  often: <strong>80% sure of at least {esc(money(p80, data.currency))}</strong>; the target of
+  {esc(money(data.target, data.currency))} is reached in {esc(pct(p_t))} of simulated years.</p>
+  {
+        img_tag(
+            chart,
+            "Exceedance curve: the chance that revenue over the horizon reaches at least "
+            "the amount on the horizontal axis. Dashed line: target.",
+        )
+    }
+</section>"""
+
+
+def _distribution(data: RunData, chart: Chart) -> str:
+    r = data.summary["revenue"]
+    cur = data.currency
+    return f"""
+<section id="distribution" class="chart">
+  <h2>How revenue is spread</h2>
+  <p class="lead">8 in 10 simulated years end between {esc(money(r["p10"], cur))} and
+  {esc(money(r["p90"], cur))}; the mean is {esc(money(r["mean"], cur))}.</p>
+  {
+        img_tag(
+            chart,
+            "Share of simulated years by revenue over the horizon; blue bars reach the "
+            "target. Dotted lines: P10, P50 (median), P90.",
+        )
+    }
+</section>"""
+
+
+def _bookings(data: RunData, chart: Chart) -> str:
+    q = charts.bookings_quantiles(data.bookings)
+    weeks = q.index.to_numpy()
+    mid = int(weeks[np.argmin(np.abs(weeks - data.horizon_weeks / 2))])
+    median_mid = float(q.loc[mid, "q50"])
+    pace_mid = data.target * mid / data.horizon_weeks
+    ahead = "ahead of" if median_mid >= pace_mid else "behind"
+    when = day_text(data.start_date + dt.timedelta(days=7 * mid), with_year=False)
+    return f"""
+<section id="bookings" class="chart">
+  <h2>Bookings through the year</h2>
+  <p class="lead">By {esc(when)} (week {mid}) the median year has booked
+  {esc(money(median_mid, data.currency))}, {esc(money(abs(median_mid - pace_mid), data.currency))}
+  {ahead} a straight-line pace to target ({esc(money(pace_mid, data.currency))}).</p>
+  {
+        img_tag(
+            chart,
+            "Cumulative bookings at the end of each week: median line, P25-P75 and "
+            "P10-P90 bands across simulated years. Dashed: linear pace to the target; diamond: "
+            "the target at the horizon end.",
+        )
+    }
+</section>"""
+
+
+def _outcomes(data: RunData, outcome_chart: Chart, funnel_chart: Chart) -> str:
+    shares = charts.outcome_shares(data.table, data.segments)
+    groups = list(dict.fromkeys(shares["group"]))
+    order = list(charts.OUTCOMES)
+    rows = []
+    for outcome in order:
+        sub = shares[shares["outcome"] == outcome]
+        if sub.empty:
+            continue
+        by = sub.set_index("group")
+        rows.append(
+            [charts.OUTCOMES[outcome][0]]
+            + [
+                f"{by.loc[g, 'mean']:,.0f} ({pct(by.loc[g, 'share'])})" if g in by.index else "–"
+                for g in groups
+            ]
+        )
+    table = html_table(
+        ["Outcome", *groups], rows, numeric=range(1, len(groups) + 1), id_="outcome-table"
+    )
+    f = charts.funnel_counts(data.table)
+    worst = f.iloc[1:].sort_values("drop_from_previous", ascending=False).iloc[0]
+    funnel_rows = [
+        [
+            row.step.capitalize(),
+            f"{row.mean:,.0f}",
+            pct(row.share_of_first),
+            "–" if i == 0 else f"−{pct(row.drop_from_previous)}",
+        ]
+        for i, row in enumerate(f.itertuples(index=False))
+    ]
+    funnel_table = html_table(
+        ["Step", "Opportunities / year", "Of pursued", "Drop from previous"],
+        funnel_rows,
+        numeric=(1, 2, 3),
+        id_="funnel-table",
+    )
+    won, lost = shares.iloc[0]["share"], shares.iloc[1]["share"]
+    nd = shares[(shares["group"] == "All leads") & shares["outcome"].str.startswith("no_decision")]
+    return f"""
+<section id="outcomes" class="chart">
+  <h2>Where deals go</h2>
+  <p class="lead">Every lead ends the year in one state: {esc(pct(won))} are won,
+  {esc(pct(lost))} lost to a competitor and {esc(pct(float(nd["share"].sum())))} end in no
+  decision. Segment rows show each segment's own leads.</p>
+  {
+        img_tag(
+            outcome_chart,
+            "Share of leads by final state, all leads and per segment (mean over simulated years).",
+        )
+    }
+  {table}
+  <h3>Stage funnel of pursued opportunities</h3>
+  <p class="lead">Of the opportunities reps pursue, {esc(pct(f["share_of_first"].iloc[-2]))} reach
+  the decision stage and {esc(pct(f["share_of_first"].iloc[-1]))} are won; the largest drop is
+  {esc(worst["step"])} (−{esc(pct(worst["drop_from_previous"]))}).</p>
+  {
+        img_tag(
+            funnel_chart,
+            "Pursued opportunities whose buyer reached each stage of the buying "
+            "journey within the horizon, then those won.",
+        )
+    }
+  {funnel_table}
+</section>"""
+
+
+def _reps(data: RunData, chart: Chart) -> str:
+    by_seat = charts.attainment_by_seat(data.reps)
+    per_rep = data.reps.assign(at=data.reps["attainment"] >= 1.0)
+    per_year = per_rep.groupby("replication")["at"].mean()
+    seats = len(by_seat)
+    lo, hi = np.percentile(per_year * seats, [10, 90]) if len(per_year) else (np.nan, np.nan)
+    rows = [
+        [r.rep, pct(r.median), pct(r.p10), pct(r.p90), pct(r.p_quota)]
+        for r in by_seat.itertuples(index=False)
+    ]
+    table = html_table(
+        ["Rep seat", "Median attainment", "P10", "P90", "Chance to reach quota"],
+        rows,
+        numeric=(1, 2, 3, 4),
+        id_="reps-table",
+    )
+    return f"""
+<section id="reps" class="chart">
+  <h2>Reps and quota</h2>
+  <p class="lead">On average <strong id="reps-at-quota">{esc(pct(float(per_year.mean())))}</strong>
+  of the {seats} rep seats reach quota ({
+        esc(money(data.summary["target"]["rep_quota"], data.currency))
+    }); in 8 of 10 simulated years between {lo:.0f} and {hi:.0f} seats do.</p>
+  {
+        img_tag(
+            chart,
+            "Quota attainment per rep seat across simulated years (a seat keeps its "
+            "bookings when a rep leaves and is backfilled).",
+        )
+    }
+  <details><summary>Attainment table per seat</summary>{table}</details>
+</section>"""
+
+
+def assumption_rows(sc: Scenario) -> dict[str, list[tuple[str, str]]]:
+    """The scenario's key parameters, grouped, as (parameter, value) text pairs."""
+    cur = sc.economics.currency
+    start = sc.target.start_date
+    end = start + dt.timedelta(days=int(np.ceil(sc.horizon_days)) - 1)
+    r, q, leads = sc.reps, sc.qualification, sc.leads
+    groups: dict[str, list[tuple[str, str]]] = {
+        "Target": [
+            ("Bookings target", money(sc.target.revenue, cur, 2)),
+            ("Horizon", f"{sc.target.horizon_weeks:g} weeks, {day_text(start)} – {day_text(end)}"),
+            ("Quota per rep seat", money(sc.rep_quota, cur, 2)),
+            ("Gross margin", pct(sc.economics.gross_margin)),
+        ],
+        "Sales team": [
+            ("Rep seats", f"{r.seats}"),
+            (
+                "Selling hours per rep",
+                f"{r.hours_per_week:g} h/week, {pct(r.admin_share)} lost to admin",
+            ),
+            ("Skill (mean ± sd)", f"{r.skill_mean:g} ± {r.skill_sd:g}"),
+            (
+                "Attrition",
+                f"{pct(r.attrition_per_year)} a year; seat empty "
+                f"{r.backfill_weeks:g} weeks; new hires ramp over {r.ramp_weeks:g} weeks",
+            ),
+            (
+                "Qualification",
+                (
+                    f"{q.policy}: pursue at perceived fit ≥ {q.threshold:g}; checks "
+                    f"{', '.join(q.checks) or 'none'}"
+                )
+                if q.policy == "threshold"
+                else q.policy,
+            ),
+            (
+                "Time per opportunity",
+                f"{r.pursue_hours_per_week:g} h/week while open; "
+                f"{r.qualify_hours:g} h to qualify a lead",
+            ),
+        ],
+        "Lead sources": [
+            (
+                "Prospecting",
+                f"{leads.prospecting.hours_per_week:g} h/rep/week, "
+                f"{leads.prospecting.hours_per_lead:g} h per lead",
+            ),
+            ("Referrals", f"{leads.referrals.per_week:g} leads/week"),
+            ("Lead goes cold after", f"{leads.max_wait_days:g} days without a rep"),
+        ],
+    }
+    for name, c in sc.campaigns.items():
+        weeks_end = c.end_week if c.end_week is not None else sc.target.horizon_weeks
+        segs = ", ".join(f"{k} {v:.0%}" for k, v in c.segments.items())
+        groups["Lead sources"].append(
+            (
+                f"Campaign {name}",
+                f"{money(c.budget_per_week, cur)}/week, "
+                f"{money(c.cost_per_lead, cur)} per lead, weeks "
+                f"{c.start_week:g}–{weeks_end:g}; {segs}",
+            )
+        )
+    if sc.open_pipeline:
+        total = sum(o.count for o in sc.open_pipeline)
+        detail = "; ".join(f"{o.count} {o.segment} in {o.stage}" for o in sc.open_pipeline)
+        groups["Pipeline at start"] = [("Open opportunities", f"{total}: {detail}")]
+    return groups
+
+
+def _assumptions(data: RunData) -> str:
+    sc = data.scenario
+    s = data.summary
+    run_rows = [
+        ("Simulated years (replications)", f"{s['replications']:,}"),
+        ("Root seed", f"{s['seed']}"),
+        (
+            "Interval method",
+            f"{s['p_target'].get('method', '?')} {s['p_target'].get('level', 0.95):.0%}",
+        ),
+        ("Run time", f"{s.get('runtime_s', float('nan')):.1f} s"),
+    ]
+    if sc is None:
+        body = (
+            '<p class="banner">The resolved scenario (scenario.yaml) is missing or no longer '
+            "loads, so its assumptions cannot be listed.</p>"
+        )
+    else:
+        parts = []
+        for group, rows in assumption_rows(sc).items():
+            parts.append(
+                f"<h3>{esc(group)}</h3>" + html_table(["Parameter", "Value"], rows, class_="kv")
+            )
+        cur = sc.economics.currency
+        seg_rows = [
+            [
+                name,
+                f"{g.buyers_per_week:g}",
+                pct(g.inbound_share),
+                money(g.deal_size.mean, cur),
+                f"{g.fit.mean:.2f}",
+                f"{g.buying_group_mean:g}",
+                f"{g.journey_scale:g}×",
+                g.description,
+            ]
+            for name, g in sc.segments.items()
+        ]
+        parts.append(
+            "<h3>Market segments</h3>"
+            + html_table(
+                [
+                    "Segment",
+                    "Buyers/week",
+                    "Inbound",
+                    "Mean deal",
+                    "Fit",
+                    "Buying group",
+                    "Journey length",
+                    "Description",
+                ],
+                seg_rows,
+                numeric=(1, 2, 3, 4, 5, 6),
+                id_="segments-table",
+            )
+        )
+        criteria = list(sc.criteria)
+        vendors = [
+            ("us", sc.us.scores, 1.0),
+            *((n, c.scores, c.presence) for n, c in sc.competitors.items()),
+        ]
+        parts.append(
+            "<h3>Vendors (scores 0-10)</h3>"
+            + html_table(
+                ["Vendor", "In the deal", *criteria],
+                [
+                    [n, pct(pres), *(f"{sc_.get(k, float('nan')):g}" for k in criteria)]
+                    for n, sc_, pres in vendors
+                ],
+                numeric=range(1, len(criteria) + 2),
+                id_="vendors-table",
+            )
+        )
+        parts.append(f'<p class="note">Description: {esc(sc.description or "–")}</p>')
+        parts.append(
+            "<details><summary>Full resolved scenario (scenario.yaml)</summary>"
+            f"<pre>{esc(dump_scenario(sc))}</pre></details>"
+        )
+        body = "".join(parts)
+    return f"""
+<section id="assumptions">
+  <h2>What the forecast rests on</h2>
+  <p class="lead">The scenario's key assumptions. Change them in the YAML file (or with
+  <code>--set key=value</code>) and re-run to see how the answer moves.</p>
+  {body}
+  <h3>Run</h3>
+  {html_table(["Parameter", "Value"], run_rows, id_="run-table", class_="kv")}
+</section>"""
+
+
+# --------------------------------------------------------------------------- assembly
+def run_charts(data: RunData, dpi: int = 150) -> list[Chart]:
+    """Render every chart of the run report."""
+    cur, target = data.currency, data.target
+    return [
+        render_chart(
+            "exceedance",
+            "Chance of reaching at least each revenue level",
+            charts.exceedance_chart(data.table, target, cur),
+            dpi,
+        ),
+        render_chart(
+            "revenue_distribution",
+            "Histogram of simulated revenue",
+            charts.revenue_histogram(data.table, target, cur),
+            dpi,
+        ),
+        render_chart(
+            "bookings_fan",
+            "Cumulative bookings fan chart",
+            charts.bookings_fan_chart(
+                data.bookings, target, cur, data.horizon_weeks, start_date=data.start_date
+            ),
+            dpi,
+        ),
+        render_chart(
+            "outcomes",
+            "Where leads end, overall and per segment",
+            charts.outcome_chart(data.table, data.segments),
+            dpi,
+        ),
+        render_chart(
+            "funnel", "Stage funnel of pursued opportunities", charts.funnel_chart(data.table), dpi
+        ),
+        render_chart(
+            "rep_attainment",
+            "Quota attainment per rep seat",
+            charts.attainment_chart(data.reps),
+            dpi,
+        ),
+    ]
+
+
+def build_run_report(data: RunData, dpi: int = 150) -> tuple[str, list[Chart]]:
+    """The report's HTML text and its charts.
+
+    Parameters
+    ----------
+    data
+        A finished run (:func:`pipesim.report.data.load_run`).
+    dpi
+        Resolution of the embedded PNGs.
+    """
+    if not len(data.table):
+        raise ValueError("the run has no finished replications; nothing to report")
+    ch = {c.name: c for c in run_charts(data, dpi)}
+    banner = ""
+    if data.summary.get("partial"):
+        banner = (
+            '<p class="banner">Interrupted run: '
+            f"{data.summary['replications']} of {data.summary.get('replications_requested', '?')}"
+            " requested replications finished; figures use those only.</p>"
+        )
+    header = f"""
+<header class="top">
+  <p class="kicker">Sales forecast · pipesim Monte Carlo</p>
+  <h1>{esc(data.name)}: will we reach {esc(money(data.target, data.currency))}?</h1>
+  <p class="meta" id="run-meta">{_run_meta(data)}</p>
+</header>{banner}"""
+    body = "".join(
+        [
+            header,
+            _headline(data),
+            _scenarios(data),
+            _exceedance(data, ch["exceedance"]),
+            _distribution(data, ch["revenue_distribution"]),
+            _bookings(data, ch["bookings_fan"]),
+            _outcomes(data, ch["outcomes"], ch["funnel"]),
+            _reps(data, ch["rep_attainment"]),
+            _assumptions(data),
+            "<footer>Made by pipesim from the run's saved results; rebuild with "
+            f"<code>pipesim report {esc(data.folder or 'DIR')}</code>. Every figure is a "
+            "statistic over simulated years of the same scenario; the interval is the "
+            "Monte Carlo uncertainty of the estimate, not of the model's assumptions.</footer>",
+        ]
+    )
+    return page(f"{data.name}: sales forecast", body), list(ch.values())
+
+
+def write_files(folder: Path, html_text: str, chart_list: Sequence[Chart], name: str) -> Path:
+    """Write ``name`` and ``charts/*.png`` into ``folder`` (the HTML atomically)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CHART_DIR).mkdir(exist_ok=True)
+    for c in chart_list:
+        (folder / CHART_DIR / f"{c.name}.png").write_bytes(c.png)
+    path = folder / name
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(html_text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def write_run_report(folder: str | Path, data: RunData | None = None, dpi: int = 150) -> Path:
+    """Write ``report.html`` and ``charts/*.png`` for the run in ``folder``.
+
+    Parameters
+    ----------
+    folder
+        Run folder (read with :func:`load_run` when ``data`` is None).
+    data
+        The run, if already in memory.
+    dpi
+        Resolution of the charts.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the written ``report.html``.
+    """
+    folder = Path(folder)
+    data = data if data is not None else load_run(folder)
+    text, chart_list = build_run_report(data, dpi)
+    return write_files(folder, text, chart_list, REPORT_FILE)
