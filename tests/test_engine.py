@@ -129,3 +129,19 @@ def test_early_engagement_wins_more(small_baseline):
         wins_late += int((resolved & ~m.early & won).sum())
         n_late += int((resolved & ~m.early).sum())
     assert wins_early / n_early > wins_late / n_late + 0.05
+
+
+def test_outbound_opportunities_belong_to_their_rep(small_baseline):
+    sc = load_scenario(
+        BASELINE, ["target.horizon_weeks=13", "leads.outbound.opportunities_per_rep_week=2"]
+    )
+    m = simulate(sc, 4)
+    outbound = m.leads.source == 5
+    assert outbound.sum() > 0.5 * 2 * 13 * sc.reps.seats
+    # opened by the rep itself: never queued, never disqualified or left uncaptured
+    assert m.pursued[outbound].all()
+    assert np.array_equal(m.seat_of[outbound], m.leads.seat[outbound])
+    assert np.isnan(m.wait[outbound]).all()
+    row = run_replication(sc, 0, 4).row
+    base = run_replication(small_baseline, 0, 4).row
+    assert row["new_opportunities_per_rep_week"] > base["new_opportunities_per_rep_week"] + 1.5

@@ -398,11 +398,44 @@ class Referrals(Spec):
     )
 
 
+class Outbound(Spec):
+    """Opportunities each rep opens from its own outbound work (account planning, calls).
+
+    The planner's lever "new opportunities per rep per week" (domain.md §4, 001): each rep opens
+    this many opportunities a week, already qualified, which it pursues itself. Finding and
+    opening each costs rep hours, taken from the time left for new leads.
+    """
+
+    opportunities_per_rep_week: float = param(
+        0.0,
+        "Opportunities each rep opens per week from outbound work, on top of qualified leads.",
+        "domain.md §4 (001: 9 new opportunities a week instead of 7)",
+        ge=0,
+    )
+    hours_per_opportunity: float = param(
+        3.0, "Rep hours to find and open one outbound opportunity.", "judgement", ge=0
+    )
+    fit_shift: float = param(
+        0.05,
+        "Shift of outbound opportunities' mean fit (reps pick accounts they can serve).",
+        "domain.md §2 (004: stop chasing customers you can't help)",
+    )
+    engagement: BetaShare = param(
+        BetaShare(mean=0.35, concentration=5.0),
+        "Journey fraction at which the rep opens the opportunity (account planning is early).",
+        "domain.md §1 (003: engage before the 57% point)",
+    )
+    segments: dict[str, float] | None = param(
+        None, "Share of outbound opportunities per segment (default: by buyer flow).", "judgement"
+    )
+
+
 class Leads(Spec):
     """Lead sources other than campaigns, and lead follow-up."""
 
     prospecting: Prospecting = Prospecting()
     referrals: Referrals = Referrals()
+    outbound: Outbound = Outbound()
     max_wait_days: float = param(
         5.0,
         "A lead not picked up by a rep within this many days goes cold (uncaptured).",
@@ -663,14 +696,15 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
                         f"unknown segment {seg_name!r}; allowed: {allowed(segments)}",
                     )
                 )
-    for seg_name in scenario.leads.referrals.segments or {}:
-        if seg_name not in segments:
-            errors.append(
-                (
-                    ("leads", "referrals", "segments", seg_name),
-                    f"unknown segment {seg_name!r}; allowed: {allowed(segments)}",
+    for block in ("referrals", "outbound"):
+        for seg_name in getattr(scenario.leads, block).segments or {}:
+            if seg_name not in segments:
+                errors.append(
+                    (
+                        ("leads", block, "segments", seg_name),
+                        f"unknown segment {seg_name!r}; allowed: {allowed(segments)}",
+                    )
                 )
-            )
     for i, opp in enumerate(scenario.open_pipeline):
         if opp.segment not in segments:
             errors.append(

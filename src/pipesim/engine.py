@@ -38,6 +38,7 @@ WON, LOST, NO_DECISION, DISQUALIFIED, UNCAPTURED, OPEN = range(6)
 CAUSE_NONE, CAUSE_STATUS_QUO, CAUSE_INDECISION = range(3)
 _OPEN_PIPELINE = SOURCE_CODE["open_pipeline"]
 _INBOUND = SOURCE_CODE["inbound"]
+_OUTBOUND = SOURCE_CODE["outbound"]
 
 
 @dataclass
@@ -72,7 +73,11 @@ class PipelineModel:
         self.vacant_days = 0.0
 
         spec = scenario.reps
-        prospecting = scenario.leads.prospecting.hours_per_week
+        outbound = scenario.leads.outbound
+        prospecting = (
+            scenario.leads.prospecting.hours_per_week
+            + outbound.opportunities_per_rep_week * outbound.hours_per_opportunity
+        )
         members = spec.members or []
         rng = streams("reps:initial")
         self.reps: list[Rep] = []
@@ -114,6 +119,10 @@ class PipelineModel:
                 rep = self.reps[next_seat % len(self.reps)]
                 next_seat += 1
                 env.process(self.pursue(i, rep, bool(self.leads.preset_early[i])))
+            elif source[i] == _OUTBOUND:
+                # the rep opened it: no queue, no qualification
+                rep = self.reps[self.leads.seat[i]]
+                env.process(self.pursue(i, rep, env.now <= self.leads.t_stage[i, 2]))
             else:
                 env.process(self.lead(i))
 
@@ -260,6 +269,7 @@ def outcome_columns(scenario: Scenario) -> list[str]:
         "no_decision_indecision",
         *(f"leads_{s}" for s in SOURCES),
         "opportunities",
+        "new_opportunities_per_rep_week",
         "opportunities_engaged_early",
         "resolved_opportunities",
         "won_opportunities",
@@ -339,6 +349,11 @@ def _summarise(
     for code, src in enumerate(SOURCES):
         row[f"leads_{src}"] = int(src_counts[code])
     row["opportunities"] = int(pursued.sum())
+    row["new_opportunities_per_rep_week"] = (
+        int((pursued & (leads.source != _OPEN_PIPELINE)).sum())
+        / seats
+        / scenario.target.horizon_weeks
+    )
     row["opportunities_engaged_early"] = int((pursued & m.early).sum())
     row["resolved_opportunities"] = int(resolved.sum())
     row["won_opportunities"] = int((resolved & won).sum())

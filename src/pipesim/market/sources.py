@@ -24,7 +24,14 @@ from pipesim.agents.buyers import (
 from pipesim.config import STAGES, BetaShare, Scenario
 from pipesim.rng import Streams
 
-SOURCES: tuple[str, ...] = ("inbound", "campaign", "prospecting", "referral", "open_pipeline")
+SOURCES: tuple[str, ...] = (
+    "inbound",
+    "campaign",
+    "prospecting",
+    "referral",
+    "open_pipeline",
+    "outbound",
+)
 SOURCE_CODE = {name: i for i, name in enumerate(SOURCES)}
 
 
@@ -39,6 +46,7 @@ class LeadTable:
     fraction: np.ndarray  # journey fraction at which the lead reached us
     source: np.ndarray  # index into SOURCES
     campaign: np.ndarray  # campaign index (-1 if none)
+    seat: np.ndarray  # rep seat that opened it (outbound; -1 if none)
     segment: np.ndarray  # index into the scenario's segments
     value: np.ndarray
     fit: np.ndarray
@@ -89,6 +97,7 @@ def _place(
         fraction=position / buyers.duration,
         source=np.full(n, SOURCE_CODE[source], dtype=np.int8),
         campaign=np.full(n, campaign, dtype=np.int16),
+        seat=np.full(n, -1, dtype=np.int32),
         segment=np.full(n, segment, dtype=np.int16),
         value=buyers.value,
         fit=buyers.fit,
@@ -230,6 +239,29 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
                     src,
                 )
             )
+
+    # Outbound: opportunities each rep opens itself; seat k's arrive on its own stream.
+    out = scenario.leads.outbound
+    if out.opportunities_per_rep_week > 0:
+        split = _segment_split(scenario, out.segments)
+        for seat in range(scenario.reps.seats):
+            for seg_name, seg_share in split.items():
+                rng = streams(f"outbound:{seat}:{seg_name}")
+                n = int(rng.poisson(out.opportunities_per_rep_week * seg_share * horizon / 7.0))
+                t_lead = rng.uniform(0.0, horizon, size=n)
+                part = _reached(
+                    scenario,
+                    streams,
+                    f"outbound:{seat}:{seg_name}:buyers",
+                    seg_index[seg_name],
+                    seg_name,
+                    t_lead,
+                    out.engagement,
+                    out.fit_shift,
+                    "outbound",
+                )
+                part.seat[:] = seat
+                parts.append(part)
 
     # The open pipeline: opportunities already pursued at day 0, at a given stage.
     for i, opp in enumerate(scenario.open_pipeline):
