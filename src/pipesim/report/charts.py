@@ -395,6 +395,7 @@ def revenue_histogram(
     currency: str,
     *,
     bins: int | None = None,
+    period: str = "year",
     ax: Axes | None = None,
 ) -> Figure:
     """Histogram of simulated revenue with the target line and P10 / P50 / P90 marks.
@@ -409,6 +410,8 @@ def revenue_histogram(
         ISO currency code for the axis label.
     bins
         Number of bins (default: about sqrt(n), 10 to 50).
+    period
+        What one replication simulates (``year``, ``quarter``, ...), for the axis label.
     ax
         Axes to draw into; a new figure when None.
     """
@@ -469,7 +472,7 @@ def revenue_histogram(
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{round(v * 100, 6):g}%"))
     ax.xaxis.set_major_formatter(_money_formatter(div))
     ax.set_xlabel(money_axis_label("Revenue over the horizon", currency, div))
-    ax.set_ylabel("Share of simulated years")
+    ax.set_ylabel(f"Share of simulated {period}s")
     ax.legend(frameon=False, loc="upper left")
     _style(ax)
     return fig
@@ -482,6 +485,7 @@ def bookings_fan_chart(
     horizon_weeks: float,
     *,
     start_date: dt.date | None = None,
+    period: str = "year",
     ax: Axes | None = None,
 ) -> Figure:
     """Cumulative bookings over the horizon: median, P25-P75 and P10-P90 bands, against target.
@@ -498,6 +502,8 @@ def bookings_fan_chart(
         Horizon length (weeks); the linear pace runs from 0 to ``target`` over it.
     start_date
         Calendar date of week 0; the x axis shows dates when given, week numbers otherwise.
+    period
+        What one replication simulates (``year``, ``quarter``, ...), for the legend.
     ax
         Axes to draw into; a new figure when None.
     """
@@ -513,10 +519,22 @@ def bookings_fan_chart(
 
     x = x_of(weeks)
     ax.fill_between(
-        x, q["q10"], q["q90"], color=SKY, alpha=0.35, linewidth=0, label="P10-P90 (8 in 10 years)"
+        x,
+        q["q10"],
+        q["q90"],
+        color=SKY,
+        alpha=0.35,
+        linewidth=0,
+        label=f"P10-P90 (8 in 10 {period}s)",
     )
     ax.fill_between(
-        x, q["q25"], q["q75"], color=BLUE, alpha=0.45, linewidth=0, label="P25-P75 (half of years)"
+        x,
+        q["q25"],
+        q["q75"],
+        color=BLUE,
+        alpha=0.45,
+        linewidth=0,
+        label=f"P25-P75 (half of {period}s)",
     )
     ax.plot(x, q["q50"], color=BLUE, linewidth=2.4, label="median")
     pace_w = np.array([0.0, horizon_weeks])
@@ -554,7 +572,11 @@ def bookings_fan_chart(
 
 
 def outcome_chart(
-    table: pd.DataFrame, segments: Sequence[str] = (), *, ax: Axes | None = None
+    table: pd.DataFrame,
+    segments: Sequence[str] = (),
+    *,
+    period: str = "year",
+    ax: Axes | None = None,
 ) -> Figure:
     """Stacked bars: the share of leads ending in each outcome, overall and per segment.
 
@@ -564,6 +586,8 @@ def outcome_chart(
         Replications table with the outcome columns (see :func:`outcome_shares`).
     segments
         Segments to show under the overall bar.
+    period
+        What one replication simulates (``year``, ``quarter``, ...), for the axis label.
     ax
         Axes to draw into; a new figure when None.
     """
@@ -610,7 +634,7 @@ def outcome_chart(
     ax.set_yticks(y, groups)
     ax.set_xlim(0, 1)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_xlabel("Share of leads (mean over simulated years)")
+    ax.set_xlabel(f"Share of leads (mean over simulated {period}s)")
     ax.legend(
         frameon=False,
         loc="upper center",
@@ -622,13 +646,15 @@ def outcome_chart(
     return fig
 
 
-def funnel_chart(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+def funnel_chart(table: pd.DataFrame, *, period: str = "year", ax: Axes | None = None) -> Figure:
     """Pursued opportunities reaching awareness -> interest -> preference -> decision -> won.
 
     Parameters
     ----------
     table
         Replications table with ``funnel_<stage>`` and ``won_opportunities`` columns.
+    period
+        What one replication simulates (``year``, ``quarter``, ...), for the axis label.
     ax
         Axes to draw into; a new figure when None.
     """
@@ -647,14 +673,14 @@ def funnel_chart(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
     labels[0] = "Awareness (pursued)"
     ax.set_yticks(y, labels)
     ax.set_xlim(0, first * 1.55)
-    ax.set_xlabel("Pursued opportunities per simulated year reaching the step")
+    ax.set_xlabel(f"Pursued opportunities per simulated {period} reaching the step")
     _style(ax)
     ax.grid(False, axis="y")
     return fig
 
 
 def attainment_chart(reps: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
-    """Box plots of quota attainment per rep seat across simulated years, against 100%.
+    """Box plots of quota attainment per rep seat across replications, against 100%.
 
     Parameters
     ----------

@@ -343,178 +343,151 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: obj}
 
 
+def _summary_table(runs: Sequence[RunData], cur: str) -> str:
+    rows = []
+    for r in runs:
+        s = r.summary
+        p = s["p_target"]
+        interval = f"{pct(p['ci_low']).rstrip('%')}–{pct(p['ci_high'])}"
+        rev = s["revenue"]
+        rows.append(
+            [r.name, money(r.target, cur), f"{pct(p['estimate'])} ({interval})"]
+            + [money(rev[k], cur) for k in ("p10", "p50", "p90", "mean")]
+        )
+    headers = ["Scenario", "Target", "P(target)", "Commit (P10)", "Most likely (P50)",
+               "Best case (P90)", "Mean revenue"]  # fmt: skip
+    return html_table(headers, rows, numeric=range(1, 7), id_="compare-table")
+
+
+def _difference_table(comparison: Comparison, cur: str, div: float) -> str:
+    p_diffs = [d for d in comparison.differences if d.metric == "p_target"]
+    r_diffs = [d for d in comparison.differences if d.metric == "mean_revenue"]
+    rows = []
+    for dp, dr in zip(p_diffs, r_diffs, strict=True):
+        rows.append([
+            f"{dp.scenario} − {dp.reference}",
+            _pp(dp.estimate),
+            _interval_pp(dp.paired_low, dp.paired_high),
+            _interval_pp(dp.unpaired_low, dp.unpaired_high),
+            _money_diff(dr.estimate, cur, div),
+            f"{_money_diff(dr.paired_low, cur, div)} to {_money_diff(dr.paired_high, cur, div)}",
+            f"{_money_diff(dr.unpaired_low, cur, div)} to "
+            f"{_money_diff(dr.unpaired_high, cur, div)}",
+        ])  # fmt: skip
+    headers = ["Change", "Δ P(target)", "paired 95% interval", "unpaired 95% interval",
+               "Δ mean revenue", "paired 95% interval", "unpaired 95% interval"]  # fmt: skip
+    return html_table(headers, rows, numeric=range(1, 7), id_="difference-table")
+
+
+def _pairing_note(comparison: Comparison, cur: str, div: float) -> str:
+    """How much narrower pairing made the intervals, for the first alternative scenario."""
+    dp = next(d for d in comparison.differences if d.metric == "p_target")
+    dr = next(d for d in comparison.differences if d.metric == "mean_revenue")
+    if dp.paired_width > 0:
+        gain = (dp.unpaired_width / dp.paired_width) ** 2
+        cost = f": independent runs would need about {gain:.1f}× the replications to match it."
+    else:
+        cost = "."
+    return (
+        "Pairing replication <em>i</em> of each scenario (same seed, same market luck) makes the "
+        f"interval of the change in P(target) for {esc(dp.scenario)} "
+        f"{dp.paired_width * 100:.1f} pp wide instead of {dp.unpaired_width * 100:.1f} pp if "
+        f"the runs were independent{cost} For mean revenue: "
+        f"{money(dr.paired_width, cur, 2, unit=div)} against "
+        f"{money(dr.unpaired_width, cur, 2, unit=div)} (correlation of paired revenues "
+        f"{dr.correlation:.2f})."
+    )
+
+
+def compare_charts(comparison: Comparison, dpi: int = 150) -> list[Chart]:
+    """Render the comparison's charts."""
+    runs = comparison.runs
+    p_rows = pd.DataFrame(
+        [{"scenario": r.name, **r.summary["p_target"]} for r in runs],
+        columns=["scenario", "estimate", "ci_low", "ci_high"],
+    )
+    revenue = pd.concat(
+        [r.table[["revenue"]].assign(scenario=r.name) for r in runs], ignore_index=True
+    )
+    targets = {r.name: r.target for r in runs}
+    diffs = pd.DataFrame([asdict(d) for d in comparison.differences if d.metric == "p_target"])
+    figures = [
+        ("compare_p_target", "Chance of reaching target per scenario",
+         charts.p_target_chart(p_rows)),
+        ("compare_exceedance", "Exceedance curves of all scenarios",
+         charts.exceedance_chart(revenue, targets, comparison.reference.currency,
+                                 confidence=None)),
+        ("compare_difference", "Paired and unpaired intervals of the difference",
+         charts.difference_chart(diffs)),
+    ]  # fmt: skip
+    return [render_chart(name, alt, fig, dpi) for name, alt, fig in figures]
+
+
 def build_compare_report(comparison: Comparison, dpi: int = 150) -> tuple[str, list[Chart]]:
     """The comparison page's HTML and charts."""
     runs = comparison.runs
     ref = comparison.reference
     cur = ref.currency
     div, _ = money_unit(ref.target)
-    p_rows = pd.DataFrame(
-        [
-            {
-                "scenario": r.name,
-                **{k: r.summary["p_target"][k] for k in ("estimate", "ci_low", "ci_high")},
-            }
-            for r in runs
-        ]
-    )
-    rev = pd.concat([r.table[["revenue"]].assign(scenario=r.name) for r in runs], ignore_index=True)
-    p_diffs = [d for d in comparison.differences if d.metric == "p_target"]
-    r_diffs = [d for d in comparison.differences if d.metric == "mean_revenue"]
-    diff_frame = pd.DataFrame([asdict(d) for d in p_diffs])
-    chart_list = [
-        render_chart(
-            "compare_p_target",
-            "Chance of reaching target per scenario",
-            charts.p_target_chart(p_rows),
-            dpi,
-        ),
-        render_chart(
-            "compare_exceedance",
-            "Exceedance curves of all scenarios",
-            charts.exceedance_chart(rev, {r.name: r.target for r in runs}, cur, confidence=None),
-            dpi,
-        ),
-        render_chart(
-            "compare_difference",
-            "Paired and unpaired intervals of the difference",
-            charts.difference_chart(diff_frame),
-            dpi,
-        ),
-    ]
+    chart_list = compare_charts(comparison, dpi)
     ch = {c.name: c for c in chart_list}
-
-    summary_rows = []
-    for r in runs:
-        s = r.summary
-        p = s["p_target"]
-        summary_rows.append(
-            [
-                r.name,
-                money(r.target, cur),
-                f"{pct(p['estimate'])} ({pct(p['ci_low']).rstrip('%')}–{pct(p['ci_high'])})",
-                money(s["revenue"]["p10"], cur),
-                money(s["revenue"]["p50"], cur),
-                money(s["revenue"]["p90"], cur),
-                money(s["revenue"]["mean"], cur),
-            ]
-        )
+    s0 = ref.summary
+    period = esc(ref.period)
+    names = " vs ".join(r.name for r in runs)
+    best = max(runs, key=lambda r: r.summary["p_target"]["estimate"])
+    best_p = esc(pct(best.summary["p_target"]["estimate"]))
+    ref_p = esc(pct(s0["p_target"]["estimate"]))
     links = " · ".join(
         f'<a href="{esc(f)}/report.html">{esc(r.name)} report</a>'
         for r, f in zip(runs, comparison.folders, strict=True)
     )
-    diff_rows = []
-    for dp, dr in zip(p_diffs, r_diffs, strict=True):
-        diff_rows.append(
-            [
-                f"{dp.scenario} − {dp.reference}",
-                _pp(dp.estimate),
-                _interval_pp(dp.paired_low, dp.paired_high),
-                _interval_pp(dp.unpaired_low, dp.unpaired_high),
-                _money_diff(dr.estimate, cur, div),
-                f"{_money_diff(dr.paired_low, cur, div)} to "
-                f"{_money_diff(dr.paired_high, cur, div)}",
-                f"{_money_diff(dr.unpaired_low, cur, div)} to "
-                f"{_money_diff(dr.unpaired_high, cur, div)}",
-            ]
-        )
-    first = p_diffs[0]
-    first_r = r_diffs[0]
-    best = max(runs, key=lambda r: r.summary["p_target"]["estimate"])
-    gain = (first.unpaired_width / first.paired_width) ** 2 if first.paired_width > 0 else math.nan
-    pairing_note = (
-        f"Pairing replication <em>i</em> of each scenario (same seed, same market luck) makes "
-        f"the interval of the change in P(target) for {esc(first.scenario)} "
-        f"{first.paired_width * 100:.1f} pp wide instead of {first.unpaired_width * 100:.1f} pp "
-        f"if the runs were independent"
-        + (
-            f": independent runs would need about {gain:.1f}× the replications for the same "
-            "precision."
-            if not math.isnan(gain)
-            else "."
-        )
-        + f" For mean revenue: {money(first_r.paired_width, cur, 2, unit=div)} against "
-        f"{money(first_r.unpaired_width, cur, 2, unit=div)} (correlation of paired revenues "
-        f"{first_r.correlation:.2f})."
-    )
     changed = _changed_parameters(runs)
-    changed_html = (
-        html_table(["Parameter", *[r.name for r in runs]], changed, id_="changed-table")
-        if changed
-        else '<p class="note">No parameter differs (or a scenario file is missing).</p>'
+    if changed:
+        changed_html = html_table(["Parameter", *[r.name for r in runs]], changed,
+                                  id_="changed-table")  # fmt: skip
+    else:
+        changed_html = '<p class="note">No parameter differs (or a scenario file is missing).</p>'
+    p_figure = img_tag(ch["compare_p_target"], "Chance of reaching the target, 95% interval.")
+    d_figure = img_tag(
+        ch["compare_difference"],
+        "Change in P(target) against the reference: paired interval (blue) and the interval "
+        "independent runs would give (grey).",
     )
-    s0 = ref.summary
+    e_figure = img_tag(ch["compare_exceedance"], "Exceedance curves of all scenarios.")
     body = f"""
 <header class="top">
   <p class="kicker">Scenario comparison · pipesim Monte Carlo, common random numbers</p>
-  <h1>{esc(" vs ".join(r.name for r in runs))}</h1>
+  <h1>{esc(names)}</h1>
   <p class="meta" id="compare-meta">{len(runs)} scenarios · {s0["replications"]:,} simulated
-  years each · seed {esc(s0["seed"])} · reference {esc(ref.name)} · horizon to
+  {period}s each · seed {esc(s0["seed"])} · reference {esc(ref.name)} · horizon to
   {esc(day_text(ref.end_date))}</p>
 </header>
 <section id="compare-headline">
   <div class="hero">
-    <div class="big" id="compare-best">{esc(pct(best.summary["p_target"]["estimate"]))}</div>
+    <div class="big" id="compare-best">{best_p}</div>
     <div>
       <p class="words" id="compare-best-text">{esc(best.name)} has the best chance to reach its
-      target: {esc(pct(best.summary["p_target"]["estimate"]))}
-      (reference {esc(ref.name)}: {esc(pct(s0["p_target"]["estimate"]))}).</p>
+      target: {best_p} (reference {esc(ref.name)}: {ref_p}).</p>
       <p class="sub">Each scenario is simulated over the same {s0["replications"]:,} market
       histories; intervals are 95%.</p>
     </div>
   </div>
-  {
-        html_table(
-            [
-                "Scenario",
-                "Target",
-                "P(target)",
-                "Commit (P10)",
-                "Most likely (P50)",
-                "Best case (P90)",
-                "Mean revenue",
-            ],
-            summary_rows,
-            numeric=range(1, 7),
-            id_="compare-table",
-        )
-    }
-  {img_tag(ch["compare_p_target"], "Chance of reaching the target with its 95% interval.")}
+  {_summary_table(runs, cur)}
+  {p_figure}
 </section>
 <section id="compare-differences">
   <h2>What the change buys (paired differences)</h2>
   <p class="lead">Difference of each scenario from {esc(ref.name)} over the same simulated
-  years. An interval that excludes zero means the change is real, not simulation noise.</p>
-  {
-        html_table(
-            [
-                "Change",
-                "Δ P(target)",
-                "paired 95% interval",
-                "unpaired 95% interval",
-                "Δ mean revenue",
-                "paired 95% interval",
-                "unpaired 95% interval",
-            ],
-            diff_rows,
-            numeric=range(1, 7),
-            id_="difference-table",
-        )
-    }
-  <p class="note" id="pairing-note">{pairing_note}</p>
-  {
-        img_tag(
-            ch["compare_difference"],
-            "Change in P(target) against the reference: paired "
-            "interval (blue) and the interval independent runs would give (grey).",
-        )
-    }
+  {period}s. An interval that excludes zero means the change is real, not simulation noise.</p>
+  {_difference_table(comparison, cur, div)}
+  <p class="note" id="pairing-note">{_pairing_note(comparison, cur, div)}</p>
+  {d_figure}
 </section>
 <section id="compare-exceedance">
   <h2>What each scenario lets us promise</h2>
   <p class="lead">Chance of reaching at least each revenue level, per scenario; dashed: target.
   A curve further right promises more at every confidence level.</p>
-  {img_tag(ch["compare_exceedance"], "Exceedance curves of all scenarios.")}
+  {e_figure}
 </section>
 <section id="compare-changes">
   <h2>What differs between the scenarios</h2>
@@ -524,7 +497,7 @@ def build_compare_report(comparison: Comparison, dpi: int = 150) -> tuple[str, l
 <footer>Made by pipesim from saved runs; rebuild with <code>pipesim report DIR</code> on this
 folder. Paired intervals use the per-replication differences (normal approximation).</footer>
 """
-    return page(f"Comparison: {' vs '.join(r.name for r in runs)}", body), chart_list
+    return page(f"Comparison: {names}", body), chart_list
 
 
 def write_compare_report(folder: str | Path, comparison: Comparison, dpi: int = 150) -> Path:

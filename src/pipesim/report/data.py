@@ -91,6 +91,16 @@ class RunData:
         return self.start_date + dt.timedelta(days=math.ceil(days) - 1)
 
     @property
+    def period(self) -> str:
+        """What one replication simulates: ``year``, ``quarter`` or e.g. ``6-week period``."""
+        weeks = self.horizon_weeks
+        if 50 <= weeks <= 53:
+            return "year"
+        if 12 <= weeks <= 14:
+            return "quarter"
+        return f"{weeks:g}-week period"
+
+    @property
     def segments(self) -> list[str]:
         """Segment names, from the scenario or else from the ``<SEG>_leads`` columns."""
         if self.scenario is not None:

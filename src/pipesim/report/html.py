@@ -166,11 +166,12 @@ def page(title: str, body: str) -> str:
 
 # --------------------------------------------------------------------------- sentences
 def headline_words(data: RunData) -> str:
-    """The answer in one line, e.g. ``50% chance to reach €21.8M by 30 Dec 2026 (43-57%)``."""
+    """The answer in one line, e.g. ``50% chance to reach €21.8M by 30 Dec 2026 (43–57%)``."""
     p = data.summary["p_target"]
+    low = pct(p["ci_low"]).rstrip("%")
     return (
         f"{pct(p['estimate'])} chance to reach {money(data.target, data.currency)} by "
-        f"{day_text(data.end_date)} ({pct(p['ci_low']).rstrip('%')}–{pct(p['ci_high'])})"
+        f"{day_text(data.end_date)} ({low}–{pct(p['ci_high'])})"
     )
 
 
@@ -187,8 +188,8 @@ def _run_meta(data: RunData) -> str:
     s = data.summary
     date = day_text(data.run_date) if data.run_date else "date unknown"
     return (
-        f"Scenario <strong>{esc(data.name)}</strong> · {s['replications']:,} simulated years "
-        f"(replications) · seed {esc(s['seed'])} · run {date} · pipesim "
+        f"Scenario <strong>{esc(data.name)}</strong> · {s['replications']:,} simulated "
+        f"{esc(data.period)}s (replications) · seed {esc(s['seed'])} · run {date} · pipesim "
         f"{esc(s.get('pipesim_version', '?'))}"
     )
 
@@ -198,18 +199,17 @@ def _headline(data: RunData) -> str:
     s = data.summary
     p = s["p_target"]
     level = p.get("level", 0.95)
-    horizon = (
-        f"{day_text(data.start_date)} – {day_text(data.end_date)} ({data.horizon_weeks:g} weeks)"
-    )
+    horizon = f"{day_text(data.start_date)} – {day_text(data.end_date)}"
+    weeks = f"{data.horizon_weeks:g} weeks"
     return f"""
 <section id="headline">
   <div class="hero">
     <div class="big" id="headline-p" data-p="{p["estimate"]!r}">{esc(pct(p["estimate"]))}</div>
     <div>
       <p class="words" id="headline-text">{esc(headline_words(data))}</p>
-      <p class="sub">Chance that bookings over {esc(horizon)} reach the target of
+      <p class="sub">Chance that bookings over {esc(horizon)} ({weeks}) reach the target of
       {esc(money(data.target, data.currency, 2))}. In brackets: the {level:.0%} interval of
-      that estimate from {s["replications"]:,} simulated years.</p>
+      that estimate from {s["replications"]:,} simulated {esc(data.period)}s.</p>
     </div>
   </div>
 </section>"""
@@ -217,26 +217,25 @@ def _headline(data: RunData) -> str:
 
 def _scenarios(data: RunData) -> str:
     r = data.summary["revenue"]
-    cur, target = data.currency, data.target
-    promise80 = charts.promise_at(data.table["revenue"], 0.8)
+    cur, target, period = data.currency, data.target, esc(data.period)
     cards = [
-        ("Commit", r["p10"], "reached in 9 of 10 simulated years (P10)"),
-        ("Most likely", r["p50"], "reached in half of the years (P50, median)"),
-        ("Best case", r["p90"], "reached in 1 of 10 years (P90)"),
+        ("Commit", r["p10"], f"reached in 9 of 10 simulated {period}s (P10)"),
+        ("Most likely", r["p50"], f"reached in half of the {period}s (P50, median)"),
+        ("Best case", r["p90"], f"reached in 1 of 10 {period}s (P90)"),
     ]
     html_cards = "".join(
         f'<div class="card"><p class="label">{esc(label)}</p>'
         f'<p class="value" id="case-{label.lower().replace(" ", "-")}">{esc(money(v, cur))}</p>'
-        f'<p class="expl">{esc(expl)}<br>{_gap(v, target, cur)}</p></div>'
+        f'<p class="expl">{expl}<br>{_gap(v, target, cur)}</p></div>'
         for label, v, expl in cards
     )
+    quota = esc(money(data.summary["target"]["rep_quota"], cur))
     html_cards += (
-        f'<div class="card target"><p class="label">Target</p>'
+        '<div class="card target"><p class="label">Target</p>'
         f'<p class="value" id="case-target">{esc(money(target, cur))}</p>'
-        f'<p class="expl">by {esc(day_text(data.end_date))}; quota per rep seat '
-        f"{esc(money(data.summary['target']['rep_quota'], cur))}</p></div>"
+        f'<p class="expl">by {esc(day_text(data.end_date))}; quota per rep seat {quota}</p></div>'
     )
-    brief = _brief(data, promise80)
+    brief = _brief(data)
     return f"""
 <section id="scenarios">
   <h2>Commit, most likely, best case</h2>
@@ -245,8 +244,9 @@ def _scenarios(data: RunData) -> str:
 </section>"""
 
 
-def _brief(data: RunData, promise80: float) -> str:
+def _brief(data: RunData) -> str:
     s, cur = data.summary, data.currency
+    promise80 = charts.promise_at(data.table["revenue"], 0.8)
     items = [
         f"At 80% confidence we can promise <strong>{esc(money(promise80, cur))}</strong> "
         f"({esc(pct(promise80 / data.target))} of target).",
@@ -257,9 +257,9 @@ def _brief(data: RunData, promise80: float) -> str:
         nd_sq = outcomes.get("no_decision_status_quo") or 0.0
         nd_in = outcomes.get("no_decision_indecision") or 0.0
         items.append(
-            f"Of about {s['leads']:,.0f} leads a year, {pct(shares['won'])} are won, "
-            f"{pct(shares['lost'])} lost to a competitor and {pct(shares['no_decision'])} end in "
-            f"no decision ({nd_sq:,.0f} keep the status quo, {nd_in:,.0f} stall)."
+            f"Of about {s['leads']:,.0f} leads per {esc(data.period)}, {pct(shares['won'])} are "
+            f"won, {pct(shares['lost'])} lost to a competitor and {pct(shares['no_decision'])} "
+            f"end in no decision ({nd_sq:,.0f} keep the status quo, {nd_in:,.0f} stall)."
         )
     att = s.get("reps_at_quota", {}).get("mean")
     if att is not None:
@@ -273,39 +273,39 @@ def _brief(data: RunData, promise80: float) -> str:
 
 
 def _exceedance(data: RunData, chart: Chart) -> str:
-    p80 = charts.promise_at(data.table["revenue"], 0.8)
-    p_t = charts.exceedance(data.table["revenue"], data.target)
+    p80 = esc(money(charts.promise_at(data.table["revenue"], 0.8), data.currency))
+    p_t = esc(pct(charts.exceedance(data.table["revenue"], data.target)))
+    figure = img_tag(
+        chart,
+        "Exceedance curve: the chance that revenue over the horizon reaches at least the amount "
+        "on the horizontal axis. Dashed line: target.",
+    )
     return f"""
 <section id="exceedance" class="chart">
   <h2>What can we promise?</h2>
   <p class="lead">Read across from a confidence level to the revenue we reach at least that
-  often: <strong>80% sure of at least {esc(money(p80, data.currency))}</strong>; the target of
-  {esc(money(data.target, data.currency))} is reached in {esc(pct(p_t))} of simulated years.</p>
-  {
-        img_tag(
-            chart,
-            "Exceedance curve: the chance that revenue over the horizon reaches at least "
-            "the amount on the horizontal axis. Dashed line: target.",
-        )
-    }
+  often: <strong>80% sure of at least {p80}</strong>; the target of
+  {esc(money(data.target, data.currency))} is reached in {p_t} of simulated
+  {esc(data.period)}s.</p>
+  {figure}
 </section>"""
 
 
 def _distribution(data: RunData, chart: Chart) -> str:
     r = data.summary["revenue"]
     cur = data.currency
+    figure = img_tag(
+        chart,
+        f"Share of simulated {esc(data.period)}s by revenue over the horizon; blue bars reach "
+        "the target. Dotted lines: P10, P50 (median), P90.",
+    )
     return f"""
 <section id="distribution" class="chart">
   <h2>How revenue is spread</h2>
-  <p class="lead">8 in 10 simulated years end between {esc(money(r["p10"], cur))} and
-  {esc(money(r["p90"], cur))}; the mean is {esc(money(r["mean"], cur))}.</p>
-  {
-        img_tag(
-            chart,
-            "Share of simulated years by revenue over the horizon; blue bars reach the "
-            "target. Dotted lines: P10, P50 (median), P90.",
-        )
-    }
+  <p class="lead">8 in 10 simulated {esc(data.period)}s end between
+  {esc(money(r["p10"], cur))} and {esc(money(r["p90"], cur))}; the mean is
+  {esc(money(r["mean"], cur))}.</p>
+  {figure}
 </section>"""
 
 
@@ -317,45 +317,50 @@ def _bookings(data: RunData, chart: Chart) -> str:
     pace_mid = data.target * mid / data.horizon_weeks
     ahead = "ahead of" if median_mid >= pace_mid else "behind"
     when = day_text(data.start_date + dt.timedelta(days=7 * mid), with_year=False)
+    div, _ = money_unit(data.target)
+    cur = data.currency
+    gap = money(abs(median_mid - pace_mid), cur, unit=div)
+    figure = img_tag(
+        chart,
+        "Cumulative bookings at the end of each week: median line, P25-P75 and P10-P90 bands "
+        f"across simulated {esc(data.period)}s. Dashed: linear pace to the target; diamond: the "
+        "target at the horizon end.",
+    )
     return f"""
 <section id="bookings" class="chart">
-  <h2>Bookings through the year</h2>
-  <p class="lead">By {esc(when)} (week {mid}) the median year has booked
-  {esc(money(median_mid, data.currency))}, {esc(money(abs(median_mid - pace_mid), data.currency))}
-  {ahead} a straight-line pace to target ({esc(money(pace_mid, data.currency))}).</p>
-  {
-        img_tag(
-            chart,
-            "Cumulative bookings at the end of each week: median line, P25-P75 and "
-            "P10-P90 bands across simulated years. Dashed: linear pace to the target; diamond: "
-            "the target at the horizon end.",
-        )
-    }
+  <h2>Bookings through the {esc(data.period)}</h2>
+  <p class="lead">By {esc(when)} (week {mid}) the median {esc(data.period)} has booked
+  {esc(money(median_mid, cur))}, {esc(gap)} {ahead} a straight-line pace to target
+  ({esc(money(pace_mid, cur))}).</p>
+  {figure}
 </section>"""
 
 
-def _outcomes(data: RunData, outcome_chart: Chart, funnel_chart: Chart) -> str:
+def _outcome_table(data: RunData) -> str:
     shares = charts.outcome_shares(data.table, data.segments)
     groups = list(dict.fromkeys(shares["group"]))
-    order = list(charts.OUTCOMES)
     rows = []
-    for outcome in order:
-        sub = shares[shares["outcome"] == outcome]
-        if sub.empty:
+    for outcome, (label, _, _) in charts.OUTCOMES.items():
+        by = shares[shares["outcome"] == outcome].set_index("group")
+        if by.empty:
             continue
-        by = sub.set_index("group")
-        rows.append(
-            [charts.OUTCOMES[outcome][0]]
-            + [
-                f"{by.loc[g, 'mean']:,.0f} ({pct(by.loc[g, 'share'])})" if g in by.index else "–"
-                for g in groups
-            ]
-        )
-    table = html_table(
-        ["Outcome", *groups], rows, numeric=range(1, len(groups) + 1), id_="outcome-table"
-    )
+        cells = [
+            f"{by.loc[g, 'mean']:,.0f} ({pct(by.loc[g, 'share'])})" if g in by.index else "–"
+            for g in groups
+        ]
+        rows.append([label, *cells])
+    numeric = range(1, len(groups) + 1)
+    return html_table(["Outcome", *groups], rows, numeric=numeric, id_="outcome-table")
+
+
+def _outcomes(data: RunData, outcome_chart: Chart, funnel_chart: Chart) -> str:
+    period = esc(data.period)
+    overall = charts.outcome_shares(data.table).set_index("outcome")["share"]
+    no_decision = float(overall[overall.index.str.startswith("no_decision")].sum())
     f = charts.funnel_counts(data.table)
-    worst = f.iloc[1:].sort_values("drop_from_previous", ascending=False).iloc[0]
+    worst_i = int(np.nanargmax(f["drop_from_previous"].to_numpy()[1:])) + 1
+    worst_from, worst_to = f["step"].iloc[worst_i - 1], f["step"].iloc[worst_i]
+    worst_drop = pct(f["drop_from_previous"].iloc[worst_i])
     funnel_rows = [
         [
             row.step.capitalize(),
@@ -366,47 +371,46 @@ def _outcomes(data: RunData, outcome_chart: Chart, funnel_chart: Chart) -> str:
         for i, row in enumerate(f.itertuples(index=False))
     ]
     funnel_table = html_table(
-        ["Step", "Opportunities / year", "Of pursued", "Drop from previous"],
+        ["Step", f"Opportunities / {period}", "Of pursued", "Drop from previous"],
         funnel_rows,
         numeric=(1, 2, 3),
         id_="funnel-table",
     )
-    won, lost = shares.iloc[0]["share"], shares.iloc[1]["share"]
-    nd = shares[(shares["group"] == "All leads") & shares["outcome"].str.startswith("no_decision")]
+    outcome_figure = img_tag(
+        outcome_chart,
+        f"Share of leads by final state, all leads and per segment (mean over simulated "
+        f"{period}s).",
+    )
+    funnel_figure = img_tag(
+        funnel_chart,
+        "Pursued opportunities whose buyer reached each stage of the buying journey within the "
+        "horizon, then those won.",
+    )
+    reach_decision = pct(f["share_of_first"].iloc[-2])
+    won_share = pct(f["share_of_first"].iloc[-1])
     return f"""
 <section id="outcomes" class="chart">
   <h2>Where deals go</h2>
-  <p class="lead">Every lead ends the year in one state: {esc(pct(won))} are won,
-  {esc(pct(lost))} lost to a competitor and {esc(pct(float(nd["share"].sum())))} end in no
+  <p class="lead">Every lead ends the {period} in one state: {esc(pct(overall["won"]))} are
+  won, {esc(pct(overall["lost"]))} lost to a competitor and {esc(pct(no_decision))} end in no
   decision. Segment rows show each segment's own leads.</p>
-  {
-        img_tag(
-            outcome_chart,
-            "Share of leads by final state, all leads and per segment (mean over simulated years).",
-        )
-    }
-  {table}
+  {outcome_figure}
+  {_outcome_table(data)}
   <h3>Stage funnel of pursued opportunities</h3>
-  <p class="lead">Of the opportunities reps pursue, {esc(pct(f["share_of_first"].iloc[-2]))} reach
-  the decision stage and {esc(pct(f["share_of_first"].iloc[-1]))} are won; the largest drop is
-  {esc(worst["step"])} (−{esc(pct(worst["drop_from_previous"]))}).</p>
-  {
-        img_tag(
-            funnel_chart,
-            "Pursued opportunities whose buyer reached each stage of the buying "
-            "journey within the horizon, then those won.",
-        )
-    }
+  <p class="lead">Of the opportunities reps pursue, {esc(reach_decision)} reach the decision
+  stage and {esc(won_share)} are won; the largest drop is from {esc(worst_from)} to
+  {esc(worst_to)} (−{esc(worst_drop)}).</p>
+  {funnel_figure}
   {funnel_table}
 </section>"""
 
 
 def _reps(data: RunData, chart: Chart) -> str:
     by_seat = charts.attainment_by_seat(data.reps)
-    per_rep = data.reps.assign(at=data.reps["attainment"] >= 1.0)
-    per_year = per_rep.groupby("replication")["at"].mean()
+    at_quota = data.reps.assign(at=data.reps["attainment"] >= 1.0)
+    share_per_run = at_quota.groupby("replication")["at"].mean()
     seats = len(by_seat)
-    lo, hi = np.percentile(per_year * seats, [10, 90]) if len(per_year) else (np.nan, np.nan)
+    lo, hi = np.percentile(share_per_run * seats, [10, 90])
     rows = [
         [r.rep, pct(r.median), pct(r.p10), pct(r.p90), pct(r.p_quota)]
         for r in by_seat.itertuples(index=False)
@@ -417,20 +421,20 @@ def _reps(data: RunData, chart: Chart) -> str:
         numeric=(1, 2, 3, 4),
         id_="reps-table",
     )
+    quota = esc(money(data.summary["target"]["rep_quota"], data.currency))
+    share = esc(pct(float(share_per_run.mean())))
+    figure = img_tag(
+        chart,
+        f"Quota attainment per rep seat across simulated {esc(data.period)}s (a seat keeps its "
+        "bookings when a rep leaves and is backfilled).",
+    )
     return f"""
 <section id="reps" class="chart">
   <h2>Reps and quota</h2>
-  <p class="lead">On average <strong id="reps-at-quota">{esc(pct(float(per_year.mean())))}</strong>
-  of the {seats} rep seats reach quota ({
-        esc(money(data.summary["target"]["rep_quota"], data.currency))
-    }); in 8 of 10 simulated years between {lo:.0f} and {hi:.0f} seats do.</p>
-  {
-        img_tag(
-            chart,
-            "Quota attainment per rep seat across simulated years (a seat keeps its "
-            "bookings when a rep leaves and is backfilled).",
-        )
-    }
+  <p class="lead">On average <strong id="reps-at-quota">{share}</strong> of the {seats} rep
+  seats reach quota ({quota}); in 8 of 10 simulated {esc(data.period)}s between {lo:.0f} and
+  {hi:.0f} seats do.</p>
+  {figure}
   <details><summary>Attainment table per seat</summary>{table}</details>
 </section>"""
 
@@ -507,7 +511,7 @@ def _assumptions(data: RunData) -> str:
     sc = data.scenario
     s = data.summary
     run_rows = [
-        ("Simulated years (replications)", f"{s['replications']:,}"),
+        (f"Simulated {data.period}s (replications)", f"{s['replications']:,}"),
         ("Root seed", f"{s['seed']}"),
         (
             "Interval method",
@@ -595,44 +599,22 @@ def _assumptions(data: RunData) -> str:
 # --------------------------------------------------------------------------- assembly
 def run_charts(data: RunData, dpi: int = 150) -> list[Chart]:
     """Render every chart of the run report."""
-    cur, target = data.currency, data.target
-    return [
-        render_chart(
-            "exceedance",
-            "Chance of reaching at least each revenue level",
-            charts.exceedance_chart(data.table, target, cur),
-            dpi,
-        ),
-        render_chart(
-            "revenue_distribution",
-            "Histogram of simulated revenue",
-            charts.revenue_histogram(data.table, target, cur),
-            dpi,
-        ),
-        render_chart(
-            "bookings_fan",
-            "Cumulative bookings fan chart",
-            charts.bookings_fan_chart(
-                data.bookings, target, cur, data.horizon_weeks, start_date=data.start_date
-            ),
-            dpi,
-        ),
-        render_chart(
-            "outcomes",
-            "Where leads end, overall and per segment",
-            charts.outcome_chart(data.table, data.segments),
-            dpi,
-        ),
-        render_chart(
-            "funnel", "Stage funnel of pursued opportunities", charts.funnel_chart(data.table), dpi
-        ),
-        render_chart(
-            "rep_attainment",
-            "Quota attainment per rep seat",
-            charts.attainment_chart(data.reps),
-            dpi,
-        ),
-    ]
+    cur, target, period = data.currency, data.target, data.period
+    figures = [
+        ("exceedance", "Chance of reaching at least each revenue level",
+         charts.exceedance_chart(data.table, target, cur)),
+        ("revenue_distribution", "Histogram of simulated revenue",
+         charts.revenue_histogram(data.table, target, cur, period=period)),
+        ("bookings_fan", "Cumulative bookings fan chart",
+         charts.bookings_fan_chart(data.bookings, target, cur, data.horizon_weeks,
+                                   start_date=data.start_date, period=period)),
+        ("outcomes", "Where leads end, overall and per segment",
+         charts.outcome_chart(data.table, data.segments, period=period)),
+        ("funnel", "Stage funnel of pursued opportunities",
+         charts.funnel_chart(data.table, period=period)),
+        ("rep_attainment", "Quota attainment per rep seat", charts.attainment_chart(data.reps)),
+    ]  # fmt: skip
+    return [render_chart(name, alt, fig, dpi) for name, alt, fig in figures]
 
 
 def build_run_report(data: RunData, dpi: int = 150) -> tuple[str, list[Chart]]:
@@ -674,8 +656,8 @@ def build_run_report(data: RunData, dpi: int = 150) -> tuple[str, list[Chart]]:
             _assumptions(data),
             "<footer>Made by pipesim from the run's saved results; rebuild with "
             f"<code>pipesim report {esc(data.folder or 'DIR')}</code>. Every figure is a "
-            "statistic over simulated years of the same scenario; the interval is the "
-            "Monte Carlo uncertainty of the estimate, not of the model's assumptions.</footer>",
+            f"statistic over simulated {esc(data.period)}s of the same scenario; the interval is "
+            "the Monte Carlo uncertainty of the estimate, not of the model's assumptions.</footer>",
         ]
     )
     return page(f"{data.name}: sales forecast", body), list(ch.values())
