@@ -104,8 +104,8 @@ EXPECTED: dict[str, Expect] = {
     ),
     "wrong_choice": Expect(
         6, 3, "qualification.policy",
-        ("must be one of 'threshold', 'pursue_all'", "(got 'thresold')",
-         "did you mean 'threshold'?"),
+        ("unknown qualification policy 'thresold'", "did you mean 'threshold'?",
+         "allowed: discretion, pursue_all, threshold"),
     ),
     "wrong_not_a_mapping": Expect(
         1, 1, "(top level)", ("a scenario must be a mapping of keys to values",),

@@ -78,7 +78,7 @@ def test_constraints_come_from_field_metadata() -> None:
     found = {p.path: p for p in iter_parameters()}
     assert found["segments.<name>.inbound_share"].constraints == "≥ 0, ≤ 1"
     assert found["reps.admin_share"].constraints == "≥ 0, < 1"
-    assert found["qualification.policy"].constraints.startswith("one of threshold")
+    assert found["open_pipeline[].stage"].constraints.startswith("one of awareness")
 
 
 def test_replace_table_round_trip() -> None:

@@ -297,6 +297,79 @@ class Engagement(Spec):
         "Shift of the logit per unit of purchase frequency above 0.5 (frequent = later).",
         "domain.md §1 (003: copier paper never needs a seller)",
     )
+    policy: str = param(
+        "reactive",
+        "Engagement-timing policy: 'reactive' (wait for the buyer's contact) or 'proactive' "
+        "(account planning reaches a share of inbound buyers earlier).",
+        "domain.md §1 (003: engage first rather than react)",
+    )
+    proactive_share: float = param(
+        0.3,
+        "Proactive policy: share of inbound buyers our account planning reaches early.",
+        "judgement",
+        ge=0,
+        le=1,
+    )
+    proactive_fraction: BetaShare = param(
+        BetaShare(mean=0.25, concentration=6.0),
+        "Proactive policy: journey fraction at which account planning reaches a buyer.",
+        "domain.md §1 (003: awareness or interest, before the preference forms)",
+    )
+    proactive_hours_per_week: float = param(
+        3.0, "Proactive policy: account-planning hours per rep per week.", "judgement", ge=0
+    )
+
+
+class Flanking(Spec):
+    """Flanking: shift a buyer who prefers a competitor toward our unique value (003)."""
+
+    policy: str = param(
+        "none",
+        "Flanking policy: 'none' or 'flank' (attempt when a competitor is preferred).",
+        "domain.md §2 (003: flanking)",
+    )
+    sponsor_probability: float = param(
+        0.4,
+        "Probability the buyer has a supporter who backs our reframing (executive sponsor).",
+        "domain.md §2 (003: someone to flank with)",
+        ge=0,
+        le=1,
+    )
+    max_success: float = param(
+        0.6,
+        "Success probability of a flank with a sponsor and a large uniqueness gap.",
+        "judgement",
+        ge=0,
+        le=1,
+    )
+    gap_scale: float = param(
+        1.0,
+        "Uniqueness gap (score points) at which success reaches 63% of its maximum.",
+        "domain.md §2 (003: something the competitor cannot match)",
+        gt=0,
+    )
+    weight_shift: float = param(
+        0.3,
+        "Share of the buyer's criteria weight moved onto our unique criterion by a success.",
+        "domain.md §2 (003: efficacy+safety 70%, duration 10% -> duration key)",
+        ge=0,
+        le=1,
+    )
+    hours_per_week: float = param(
+        2.0, "Extra rep hours per week while a flank is under way.", "judgement", ge=0
+    )
+    move_last: bool = param(
+        True,
+        "Flank at the decision stage (move last) rather than as soon as the preference forms.",
+        "domain.md §2 (003: make your move last)",
+    )
+    early_move_success: float = param(
+        0.5,
+        "Multiplier on success when flanking early: the competitor has time to respond.",
+        "domain.md §2 (003: make your move last)",
+        ge=0,
+        le=1,
+    )
 
 
 class Choice(Spec):
@@ -442,6 +515,18 @@ class Leads(Spec):
         "domain.md §2 (003: follow up promptly)",
         gt=0,
     )
+    follow_up: str = param(
+        "fifo",
+        "Follow-up policy: 'fifo' (first come, first served) or 'inbound_first' (leads from "
+        "buyers who contacted us, and referrals, before campaign and prospecting leads).",
+        "domain.md §2 (003: inbound converts better; follow up promptly)",
+    )
+    response_days: float = param(
+        0.0,
+        "Days before a new lead enters the reps' queue (slow routing or follow-up).",
+        "domain.md §2 (003: reps must follow up promptly and sometimes do not)",
+        ge=0,
+    )
 
 
 class RepSpec(Spec):
@@ -535,10 +620,18 @@ class Reps(Spec):
 class Qualification(Spec):
     """How a rep decides to pursue or disqualify a lead (pluggable policy)."""
 
-    policy: Literal["threshold", "pursue_all"] = param(
+    policy: str = param(
         "threshold",
-        "Policy name: 'threshold' (perceived fit and checks) or 'pursue_all'.",
-        "domain.md §2 (000, 002)",
+        "Policy name: 'threshold' (perceived fit and checks, never deviate), 'discretion' "
+        "(the rep sometimes pursues a lead the rule rejects) or 'pursue_all'.",
+        "domain.md §2 (000, 002: never deviate)",
+    )
+    deviation_rate: float = param(
+        0.3,
+        "Discretion policy: probability the rep pursues a lead the rule rejects.",
+        "domain.md §2 (003: 80% believe they qualify well, 51% of forecast deals do not close)",
+        ge=0,
+        le=1,
     )
     threshold: float = param(
         0.45, "Pursue when perceived fit is at least this.", "domain.md §2 (002)", ge=0, le=1
@@ -626,6 +719,7 @@ class Scenario(Spec):
     choice: Choice = Choice()
     reps: Reps = Reps()
     qualification: Qualification = Qualification()
+    flanking: Flanking = Flanking()
     leads: Leads = Leads()
     campaigns: dict[str, Campaign] = param({}, "Marketing campaigns by name.", "domain.md §3")
     open_pipeline: list[OpenOpportunities] = param(
@@ -715,6 +809,26 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
             )
     if not segments:
         errors.append((("segments",), "at least one segment is required"))
+    # policy names resolve against the registries (which plugins may extend)
+    from pipesim.policies.engagement import ENGAGEMENT
+    from pipesim.policies.flanking import FLANKING
+    from pipesim.policies.followup import FOLLOW_UP
+    from pipesim.policies.qualification import QUALIFICATION
+
+    for path, name, registry in (
+        (("qualification", "policy"), scenario.qualification.policy, QUALIFICATION),
+        (("engagement", "policy"), scenario.engagement.policy, ENGAGEMENT),
+        (("flanking", "policy"), scenario.flanking.policy, FLANKING),
+        (("leads", "follow_up"), scenario.leads.follow_up, FOLLOW_UP),
+    ):
+        if name not in registry.names():
+            errors.append(
+                (
+                    path,
+                    f"unknown {registry.family} policy {name!r}; allowed: "
+                    f"{', '.join(registry.names())}",
+                )
+            )
     names = [m.name for m in scenario.reps.members or []]
     if len(names) != len(set(names)):
         errors.append((("reps", "members"), "rep names must be unique"))

@@ -29,8 +29,11 @@ import simpy
 
 from pipesim.agents.reps import Rep, hire
 from pipesim.config import QUALIFICATION_CHECKS, TERMINAL_STATES, Scenario
-from pipesim.market.choice import choose
+from pipesim.market.choice import COMPETITOR, STATUS_QUO, choose
 from pipesim.market.sources import SOURCE_CODE, SOURCES, LeadTable, build_leads
+from pipesim.policies.engagement import make_engagement
+from pipesim.policies.flanking import make_flanking
+from pipesim.policies.followup import make_follow_up
 from pipesim.policies.qualification import Judgement, make_policy
 from pipesim.rng import Streams
 
@@ -39,6 +42,8 @@ CAUSE_NONE, CAUSE_STATUS_QUO, CAUSE_INDECISION = range(3)
 _OPEN_PIPELINE = SOURCE_CODE["open_pipeline"]
 _INBOUND = SOURCE_CODE["inbound"]
 _OUTBOUND = SOURCE_CODE["outbound"]
+_DIRECT = (_OPEN_PIPELINE, _OUTBOUND)  # pursued at once, never queued
+_QUEUED = tuple(code for code in range(len(SOURCES)) if code not in _DIRECT)
 
 
 @dataclass
@@ -59,7 +64,12 @@ class PipelineModel:
         self.streams = streams
         self.env = simpy.Environment()
         self.policy = make_policy(scenario.qualification)
+        self.flanking = make_flanking(scenario.flanking)
+        follow_up = make_follow_up(scenario.leads.follow_up)
+        self.priority = [follow_up.priority(name) for name in SOURCES]
         self.horizon = scenario.horizon_days
+        self.max_wait = scenario.leads.max_wait_days
+        self.gap = unique_gaps(scenario)
         n = len(leads)
         self.status = np.full(n, OPEN, dtype=np.int8)
         self.cause = np.zeros(n, dtype=np.int8)
@@ -69,6 +79,9 @@ class PipelineModel:
         self.seat_of = np.full(n, -1, dtype=np.int32)
         self.early = np.zeros(n, dtype=bool)
         self.pursued = np.zeros(n, dtype=bool)
+        self.flanked = np.zeros(n, dtype=bool)
+        self.flank_won = np.zeros(n, dtype=bool)
+        self.flank_hours = 0.0
         self.departures = 0
         self.vacant_days = 0.0
 
@@ -77,6 +90,7 @@ class PipelineModel:
         prospecting = (
             scenario.leads.prospecting.hours_per_week
             + outbound.opportunities_per_rep_week * outbound.hours_per_opportunity
+            + make_engagement(scenario.engagement).hours_per_week
         )
         members = spec.members or []
         rng = streams("reps:initial")
@@ -91,9 +105,11 @@ class PipelineModel:
             )
             tenure = m.tenure_weeks if m and m.tenure_weeks is not None else spec.tenure_weeks
             self.reps.append(hire(spec, k, skill, noise, -tenure * 7.0, prospecting))
-        self.free = simpy.Store(self.env)
-        self.free.items.extend(self.reps)
+        # leads waiting for a rep, served by priority class then arrival order
+        self.queue = simpy.PriorityStore(self.env)
         self.busy = [False] * len(self.reps)
+        self.rehired: list[simpy.Event | None] = [None] * len(self.reps)
+        self.workers: list[simpy.Process] = []
 
     # ------------------------------------------------------------------ draws
     def _skill(self, rng: np.random.Generator) -> float:
@@ -106,50 +122,61 @@ class PipelineModel:
 
     # ------------------------------------------------------------------ processes
     def arrivals(self) -> Generator[simpy.Event, Any, None]:
-        """Release each lead at the day it reaches us (leads are sorted by that day)."""
+        """Release each lead when it reaches us (leads are sorted by that day)."""
         env = self.env
-        t_lead = self.leads.t_lead
-        source = self.leads.source
+        leads = self.leads
+        t_lead = leads.t_lead
+        source = leads.source
+        delay_to_queue = self.sc.leads.response_days
         next_seat = 0
         for i in range(len(t_lead)):
-            delay = t_lead[i] - env.now
-            if delay > 0:
-                yield env.timeout(delay)
-            if source[i] == _OPEN_PIPELINE:
+            src = source[i]
+            due = t_lead[i] + (0.0 if src in _DIRECT else delay_to_queue)
+            if due > env.now:
+                yield env.timeout(due - env.now)
+            if src == _OPEN_PIPELINE:
                 rep = self.reps[next_seat % len(self.reps)]
                 next_seat += 1
-                env.process(self.pursue(i, rep, bool(self.leads.preset_early[i])))
-            elif source[i] == _OUTBOUND:
+                env.process(self.pursue(i, rep, bool(leads.preset_early[i])))
+            elif src == _OUTBOUND:
                 # the rep opened it: no queue, no qualification
-                rep = self.reps[self.leads.seat[i]]
-                env.process(self.pursue(i, rep, env.now <= self.leads.t_stage[i, 2]))
+                rep = self.reps[leads.seat[i]]
+                env.process(self.pursue(i, rep, env.now <= leads.t_stage[i, 2]))
             else:
-                env.process(self.lead(i))
+                self.queue.put(simpy.PriorityItem((self.priority[src], i), i))
 
-    def lead(self, i: int) -> Generator[simpy.Event, Any, None]:
-        """A new lead: wait for a rep, be qualified, then pursued or disqualified."""
+    def rep_work(self, rep: Rep) -> Generator[simpy.Event, Any, None]:
+        """A seat's working life: take the next lead, qualify it, pursue or disqualify it."""
         env = self.env
-        get = self.free.get()
-        if not get.triggered:
-            patience = env.timeout(self.sc.leads.max_wait_days)
-            yield get | patience
-            if not get.triggered:
-                get.cancel()
-                self._close(i, UNCAPTURED)
-                return
-        rep: Rep = get.value  # type: ignore[assignment]
-        self.busy[rep.seat] = True
-        now = env.now
-        self.wait[i] = now - self.leads.t_lead[i]
-        yield env.timeout(self.leads.qualify_hours[i] * 7.0 / rep.lead_hours(now))
-        pursue = self.policy.pursue(self._judge(i, rep))
-        self.busy[rep.seat] = False
-        if rep.employed:
-            self.free.put(rep)
-        if not pursue:
-            self._close(i, DISQUALIFIED, seat=rep.seat)
-            return
-        yield from self.pursue(i, rep, env.now <= self.leads.t_stage[i, 2])
+        leads = self.leads
+        seat = rep.seat
+        while True:
+            hired = self.rehired[seat]
+            if hired is not None:
+                yield hired
+                continue
+            get = self.queue.get()
+            try:
+                item = yield get
+            except simpy.Interrupt:  # the rep left while waiting for a lead
+                if not get.triggered:
+                    get.cancel()
+                    continue
+                item = get.value
+            i: int = item.item
+            deadline = leads.t_lead[i] + self.max_wait
+            if env.now > deadline:  # went cold before anyone picked it up
+                self._close(i, UNCAPTURED, at=deadline)
+                continue
+            self.busy[seat] = True
+            now = env.now
+            self.wait[i] = now - leads.t_lead[i]
+            yield env.timeout(leads.qualify_hours[i] * 7.0 / rep.lead_hours(now))
+            self.busy[seat] = False
+            if not self.policy.pursue(self._judge(i, rep)):
+                self._close(i, DISQUALIFIED, seat=seat)
+                continue
+            env.process(self.pursue(i, rep, env.now <= leads.t_stage[i, 2]))
 
     def _judge(self, i: int, rep: Rep) -> Judgement:
         leads = self.leads
@@ -159,7 +186,11 @@ class PipelineModel:
             for k, name in enumerate(QUALIFICATION_CHECKS)
             if leads.failed_checks[i, k] and leads.check_noticed[i, k] < accuracy
         )
-        return Judgement(float(leads.fit[i] + rep.noise * leads.fit_noise[i]), noticed)
+        return Judgement(
+            float(leads.fit[i] + rep.noise * leads.fit_noise[i]),
+            noticed,
+            float(leads.u_deviate[i]),
+        )
 
     def pursue(self, i: int, rep: Rep, early: bool) -> Generator[simpy.Event, Any, None]:
         """An opportunity: the rep works it until the buyer decides or stalls."""
@@ -175,6 +206,7 @@ class PipelineModel:
             # the buyer decided while the lead waited or was being qualified: too late to help
             effect = 0.0
         rep.open_opportunities += 1
+        flank_from = flank_gain = None
         if leads.t_exit[i] < leads.t_decide[i]:
             outcome, cause, t_done = NO_DECISION, CAUSE_INDECISION, leads.t_exit[i]
         else:
@@ -185,14 +217,36 @@ class PipelineModel:
             u_sq = leads.u_status_quo[i]
             at_pref = u_us + beta * (ch.early_shaping * effect if early else -ch.unengaged_penalty)
             pick = choose(at_pref, lse, u_sq, leads.u_preference[i])
-            if leads.u_sticky[i] >= ch.stickiness:
-                at_decision = u_us + beta * effect * (ch.early_shaping if early else ch.late_effect)
+            rep_gain = effect * (ch.early_shaping if early else ch.late_effect)
+            flanking = self.flanking
+            if pick == COMPETITOR and flanking.attempts and effect > 0:
+                gap = float(self.gap[leads.segment[i]])
+                sponsor = leads.u_sponsor[i] < self.sc.flanking.sponsor_probability
+                won_flank = leads.u_flank[i] < flanking.success_probability(gap, sponsor)
+                self.flanked[i] = True
+                self.flank_won[i] = won_flank
+                start_stage = 3 if self.sc.flanking.move_last else 2
+                flank_from = max(now, leads.t_stage[i, start_stage])
+                flank_gain = flanking.weight_shift * gap if won_flank else None
+            if flank_gain is not None:
+                # the reframed buyer re-evaluates with weight moved onto our unique criterion
+                at_decision = u_us + beta * (rep_gain + flank_gain)
                 pick = choose(at_decision, lse, u_sq, leads.u_decision[i])
+            elif leads.u_sticky[i] >= ch.stickiness:
+                pick = choose(u_us + beta * rep_gain, lse, u_sq, leads.u_decision[i])
             outcome = (WON, LOST, NO_DECISION)[pick]
-            cause = CAUSE_STATUS_QUO if pick == 2 else CAUSE_NONE
+            cause = CAUSE_STATUS_QUO if pick == STATUS_QUO else CAUSE_NONE
             t_done = leads.t_decide[i]
-        if t_done > now:
-            yield env.timeout(t_done - now)
+        if flank_from is not None and flank_from < t_done:
+            hours = self.flanking.hours_per_week
+            if flank_from > env.now:
+                yield env.timeout(flank_from - env.now)
+            rep.extra_hours += hours
+            self.flank_hours += hours * (min(t_done, self.horizon) - env.now) / 7.0
+            yield env.timeout(t_done - env.now)
+            rep.extra_hours -= hours
+        elif t_done > env.now:
+            yield env.timeout(t_done - env.now)
         rep.open_opportunities -= 1
         self._close(i, outcome, cause, rep.seat)
 
@@ -202,15 +256,17 @@ class PipelineModel:
         if spec.attrition_per_year <= 0:
             return
         env = self.env
-        rng = self.streams(f"reps:seat:{rep.seat}")
+        seat = rep.seat
+        rng = self.streams(f"reps:seat:{seat}")
         mean_tenure = 365.0 / spec.attrition_per_year
         backfill = spec.backfill_weeks * 7.0
         while True:
             yield env.timeout(rng.exponential(mean_tenure))
             rep.employed = False
             self.departures += 1
-            if not self.busy[rep.seat]:
-                self.free.items.remove(rep)
+            self.rehired[seat] = env.event()
+            if not self.busy[seat]:
+                self.workers[seat].interrupt()
             self.vacant_days += min(backfill, self.horizon - env.now)
             if backfill > 0:
                 yield env.timeout(backfill)
@@ -218,22 +274,53 @@ class PipelineModel:
             rep.noise = self._noise(rng)
             rep.hired_at = env.now
             rep.employed = True
-            if not self.busy[rep.seat]:
-                self.free.put(rep)
+            event = self.rehired[seat]
+            self.rehired[seat] = None
+            assert event is not None
+            event.succeed()
 
-    def _close(self, i: int, state: int, cause: int = CAUSE_NONE, seat: int = -1) -> None:
+    def _close(
+        self, i: int, state: int, cause: int = CAUSE_NONE, seat: int = -1, at: float | None = None
+    ) -> None:
         self.status[i] = state
         self.cause[i] = cause
-        self.t_close[i] = self.env.now
+        self.t_close[i] = self.env.now if at is None else at
         if seat >= 0:
             self.seat_of[i] = seat
 
     def run(self) -> None:
         """Run the replication to the horizon."""
-        self.env.process(self.arrivals())
+        env = self.env
+        env.process(self.arrivals())
         for rep in self.reps:
-            self.env.process(self.seat_life(rep))
-        self.env.run(until=self.horizon)
+            self.workers.append(env.process(self.rep_work(rep)))
+            env.process(self.seat_life(rep))
+        env.run(until=self.horizon)
+        # leads nobody picked up go cold at their deadline, if that falls inside the horizon
+        leads = self.leads
+        waiting = (self.status == OPEN) & np.isnan(self.wait) & np.isin(leads.source, _QUEUED)
+        deadline = leads.t_lead + self.max_wait
+        for i in np.flatnonzero(waiting & (deadline <= self.horizon)):
+            self._close(int(i), UNCAPTURED, at=float(deadline[i]))
+
+
+def unique_gaps(scenario: Scenario) -> np.ndarray:
+    """Per segment: our largest score lead over every competitor on one criterion (0 if none).
+
+    This is the "something to flank to" of domain.md §2: value the competitors cannot match.
+    """
+    gaps = np.zeros(len(scenario.segments))
+    for k, seg in enumerate(scenario.segments.values()):
+        names = seg.competitors if seg.competitors is not None else list(scenario.competitors)
+        best = 0.0
+        for crit in scenario.criteria:
+            ours = scenario.us.scores.get(crit, 0.0)
+            theirs = max(
+                (scenario.competitors[c].scores.get(crit, 0.0) for c in names), default=0.0
+            )
+            best = max(best, ours - theirs)
+        gaps[k] = best
+    return gaps
 
 
 def simulate(scenario: Scenario, seed: int) -> PipelineModel:

@@ -27,6 +27,7 @@ class Rep:
     pursue_hours: float
     min_lead_hours: float
     open_opportunities: int = 0
+    extra_hours: float = 0.0  # hours per week taken by extra work under way (e.g. flanking)
     employed: bool = True
 
     def productivity(self, now: float) -> float:
@@ -44,6 +45,7 @@ class Rep:
             self.productive_hours * self.productivity(now)
             - self.prospecting_hours
             - self.pursue_hours * self.open_opportunities
+            - self.extra_hours
         )
         return max(free, self.min_lead_hours)
 

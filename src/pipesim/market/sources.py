@@ -22,6 +22,7 @@ from pipesim.agents.buyers import (
     source_fraction,
 )
 from pipesim.config import STAGES, BetaShare, Scenario
+from pipesim.policies.engagement import make_engagement
 from pipesim.rng import Streams
 
 SOURCES: tuple[str, ...] = (
@@ -60,6 +61,9 @@ class LeadTable:
     u_preference: np.ndarray  # uniforms for the preference draw
     u_sticky: np.ndarray  # uniforms: does the buyer keep its preference
     u_decision: np.ndarray  # uniforms for the re-evaluation at decision
+    u_sponsor: np.ndarray  # uniforms: does the buyer have a sponsor for a flank
+    u_flank: np.ndarray  # uniforms: does a flank succeed
+    u_deviate: np.ndarray  # uniforms: does a rep deviate from the qualification rule
     qualify_hours: np.ndarray  # rep hours this lead takes to qualify
     preset_early: np.ndarray  # open pipeline: we were engaged before the preference formed
 
@@ -113,6 +117,9 @@ def _place(
         u_decision=rng.random(n),
         qualify_hours=gamma_draw(rng, np.full(n, reps.qualify_hours), reps.qualify_hours_cv),
         preset_early=np.full(n, preset_early),
+        u_sponsor=rng.random(n),
+        u_flank=rng.random(n),
+        u_deviate=rng.random(n),
     )
 
 
@@ -160,19 +167,26 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
     seg_index = {name: i for i, name in enumerate(scenario.segments)}
     parts: list[LeadTable] = []
 
-    # Inbound: the market's buyers who include us, contacting us at their engagement point.
+    # Inbound: the market's buyers who include us, contacting us at their engagement point
+    # (or earlier, where the engagement policy reaches them first).
+    engagement_policy = make_engagement(scenario.engagement)
     span = scenario.prehistory_days + horizon
     for name, seg in scenario.segments.items():
         rng = streams(f"inbound:{name}")
         n = int(rng.poisson(seg.buyers_per_week * seg.inbound_share * span / 7.0))
         arrival = rng.uniform(-scenario.prehistory_days, horizon, size=n)
         buyers = draw_buyers(scenario, name, n, rng)
-        fraction = beta_draw(
+        natural = beta_draw(
             rng,
             engagement_mean(scenario, buyers.impact, buyers.frequency),
             scenario.engagement.concentration,
             n,
         )
+        # drawn whatever the policy, so policies compare under common random numbers
+        proactive = scenario.engagement.proactive_fraction
+        early = beta_draw(rng, proactive.mean, proactive.concentration, n)
+        reach = rng.random(n)
+        fraction = engagement_policy.contact_fraction(natural, early, reach)
         position = fraction * buyers.duration
         t_lead = arrival + position
         keep = (buyers.exit_time > position) & (t_lead >= 0.0) & (t_lead < horizon)
@@ -221,7 +235,7 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
             ref.fit_shift,
         ),
     ]
-    for src, rate, split, reach, shift in sources:
+    for src, rate, split, entry_point, shift in sources:
         for seg_name, seg_share in split.items():
             rng = streams(f"{src}:{seg_name}")
             n = int(rng.poisson(rate * seg_share * horizon / 7.0))
@@ -234,7 +248,7 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
                     seg_index[seg_name],
                     seg_name,
                     t_lead,
-                    reach,
+                    entry_point,
                     shift,
                     src,
                 )

@@ -1,26 +1,30 @@
 """Qualification policies: when a rep has judged a lead, pursue it or disqualify it.
 
-A policy is a class registered by name with :func:`register`; the scenario picks one with
-``qualification.policy``. The rep's judgement is noisy: perceived fit = true fit + N(0, rep
-noise), and a failed budget/authority/timing check is noticed only with the rep's check accuracy
-(domain.md §2: 80% of reps believe they qualify well, yet 51% of forecast deals do not close).
+The rep's judgement is noisy: perceived fit = true fit + N(0, rep noise), and a failed
+budget/authority/timing check is noticed only with the rep's check accuracy (domain.md §2: 80% of
+reps believe they qualify well, yet 51% of forecast deals do not close). A policy turns that
+judgement into pursue (True) or disqualify (False).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Protocol
 
 from pipesim.config import QUALIFICATION_CHECKS, Qualification
+from pipesim.policies import Registry
 
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
-    """What the rep believes about a lead after qualifying it."""
+    """What the rep believes about a lead after qualifying it.
+
+    ``deviation_draw`` is a uniform draw a policy may use for a random departure from its rule.
+    """
 
     perceived_fit: float
     noticed_failures: tuple[str, ...]
+    deviation_draw: float = 1.0
 
 
 class QualificationPolicy(Protocol):
@@ -31,52 +35,54 @@ class QualificationPolicy(Protocol):
         ...
 
 
-_REGISTRY: dict[str, Callable[[Qualification], QualificationPolicy]] = {}
-
-
-def register(name: str) -> Callable[[type], type]:
-    """Class decorator: make a policy selectable as ``qualification.policy: NAME``."""
-
-    def wrap(cls: type) -> type:
-        _REGISTRY[name] = cls
-        return cls
-
-    return wrap
+QUALIFICATION: Registry[QualificationPolicy] = Registry("qualification")
 
 
 def make_policy(spec: Qualification) -> QualificationPolicy:
     """Build the policy the scenario names."""
-    try:
-        factory = _REGISTRY[spec.policy]
-    except KeyError:
-        raise ValueError(
-            f"unknown qualification policy {spec.policy!r}; allowed: {', '.join(sorted(_REGISTRY))}"
-        ) from None
-    return factory(spec)
+    return QUALIFICATION.create(spec.policy, spec)
 
 
-@register("threshold")
+def register(name: str):  # type: ignore[no-untyped-def]
+    """Class decorator: make a qualification policy selectable by ``name``."""
+    return QUALIFICATION.register(name)
+
+
+@QUALIFICATION.register("threshold")
 class ThresholdPolicy:
-    """Pursue when perceived fit reaches the threshold and no required check is seen to fail."""
-
-    name: ClassVar[str] = "threshold"
+    """Never deviate: pursue when perceived fit reaches the threshold and no check fails."""
 
     def __init__(self, spec: Qualification) -> None:
         self.threshold = spec.threshold
         self.required = frozenset(spec.checks)
 
-    def pursue(self, judgement: Judgement) -> bool:
-        """Apply the fit threshold and the required checks."""
+    def passes(self, judgement: Judgement) -> bool:
+        """Whether the lead passes the rule."""
         if judgement.perceived_fit < self.threshold:
             return False
         return not any(check in self.required for check in judgement.noticed_failures)
 
+    def pursue(self, judgement: Judgement) -> bool:
+        """Apply the fit threshold and the required checks."""
+        return self.passes(judgement)
 
-@register("pursue_all")
+
+@QUALIFICATION.register("discretion")
+class DiscretionPolicy(ThresholdPolicy):
+    """The rule, but the rep pursues a rejected lead with probability ``deviation_rate``."""
+
+    def __init__(self, spec: Qualification) -> None:
+        super().__init__(spec)
+        self.deviation_rate = spec.deviation_rate
+
+    def pursue(self, judgement: Judgement) -> bool:
+        """Pursue what passes, and a share of what does not."""
+        return self.passes(judgement) or judgement.deviation_draw < self.deviation_rate
+
+
+@QUALIFICATION.register("pursue_all")
 class PursueAllPolicy:
     """Pursue every lead (no qualification): the baseline researchers compare against."""
-
-    name: ClassVar[str] = "pursue_all"
 
     def __init__(self, spec: Qualification) -> None:
         del spec
@@ -88,7 +94,9 @@ class PursueAllPolicy:
 
 
 __all__ = [
+    "QUALIFICATION",
     "QUALIFICATION_CHECKS",
+    "DiscretionPolicy",
     "Judgement",
     "PursueAllPolicy",
     "QualificationPolicy",
