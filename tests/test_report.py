@@ -85,7 +85,8 @@ def test_headline_matches_summary(run_dir):
     assert m, "headline figure missing"
     assert float(m.group(1)) == p
     assert m.group(2) == pct(p)
-    words = re.search(r'id="headline-text">([^<]+)<', html).group(1)
+    inner = re.search(r'id="headline-text">(.*?)</p>', html, flags=re.S).group(1)
+    words = re.sub(r"<[^>]+>", "", inner)  # the interval sits in a no-wrap span
     assert words.startswith(f"{pct(p)} chance to reach {money(21_800_000, 'EUR')} by 30 Dec 2026")
     assert f"{pct(summary['p_target']['ci_high'])})" in words
     assert words == headline_words(load_run(run_dir))

@@ -77,6 +77,7 @@ td.num, th.num { text-align: right; }
 td.num { white-space: nowrap; }
 table.kv td:first-child, table.kv th:first-child { width: 30%; }
 .cols { display: grid; grid-template-columns: 1fr 1fr; gap: 18px; }
+.nowrap { white-space: nowrap; }
 .banner { background: #fff4e0; border: 1px solid #e69f00; padding: 8px 12px; margin-bottom: 16px; }
 details { margin-top: 12px; } summary { cursor: pointer; color: var(--muted); }
 pre { font-size: 12px; background: var(--card); padding: 10px; overflow: auto; }
@@ -91,12 +92,17 @@ footer { border-top: 1px solid var(--line); color: var(--muted); font-size: 13px
   body { font-size: 10.5pt; }
   main { max-width: none; padding: 0; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-  section, figure, table, .hero, .cards { break-inside: avoid; page-break-inside: avoid; }
-  h2, h3 { break-after: avoid; page-break-after: avoid; }
-  section.chart { break-before: auto; }
-  .hero .big { font-size: 60pt; }
-  .card .value { font-size: 20pt; }
-  figure img { border: none; max-height: 120mm; width: auto; max-width: 100%; }
+  section, figure, table, .hero, .cards, .keep { break-inside: avoid; page-break-inside: avoid; }
+  #scenarios { break-after: page; page-break-after: always; }  /* page 1: the answer alone */
+  h2, h3, p.lead { break-after: avoid; page-break-after: avoid; }
+  /* A4 is narrower than the small-screen breakpoint: keep the desktop layout on paper. */
+  .hero { flex-direction: row; align-items: center; padding: 12px 18px; }
+  .hero .big { font-size: 54pt; }
+  .cards { grid-template-columns: repeat(4, 1fr); gap: 8px; }
+  .card { padding: 6px 10px; }
+  .card .value { font-size: 18pt; }
+  figure img { border: none; max-height: 72mm; width: auto; max-width: 100%; }
+  section { margin-bottom: 18px; }
   details, .screen-only { display: none; }
   .cols { grid-template-columns: 1fr 1fr; }
 }
@@ -201,12 +207,16 @@ def _headline(data: RunData) -> str:
     level = p.get("level", 0.95)
     horizon = f"{day_text(data.start_date)} – {day_text(data.end_date)}"
     weeks = f"{data.horizon_weeks:g} weeks"
+    # the interval in brackets never wraps (its text is still exactly headline_words)
+    text = headline_words(data)
+    cut = text.rindex(" (")
+    words = f'{esc(text[:cut])} <span class="nowrap">{esc(text[cut + 1 :])}</span>'
     return f"""
 <section id="headline">
   <div class="hero">
     <div class="big" id="headline-p" data-p="{p["estimate"]!r}">{esc(pct(p["estimate"]))}</div>
     <div>
-      <p class="words" id="headline-text">{esc(headline_words(data))}</p>
+      <p class="words" id="headline-text">{words}</p>
       <p class="sub">Chance that bookings over {esc(horizon)} ({weeks}) reach the target of
       {esc(money(data.target, data.currency, 2))}. In brackets: the {level:.0%} interval of
       that estimate from {s["replications"]:,} simulated {esc(data.period)}s.</p>
@@ -396,11 +406,13 @@ def _outcomes(data: RunData, outcome_chart: Chart, funnel_chart: Chart) -> str:
   decision. Segment rows show each segment's own leads.</p>
   {outcome_figure}
   {_outcome_table(data)}
+  <div class="keep">
   <h3>Stage funnel of pursued opportunities</h3>
   <p class="lead">Of the opportunities reps pursue, {esc(reach_decision)} reach the decision
   stage and {esc(won_share)} are won; the largest drop is from {esc(worst_from)} to
   {esc(worst_to)} (−{esc(worst_drop)}).</p>
   {funnel_figure}
+  </div>
   {funnel_table}
 </section>"""
 
