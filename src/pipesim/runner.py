@@ -10,14 +10,18 @@ keeps every finished replication and a summary marked ``partial``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import math
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,7 @@ from pipesim import __version__
 from pipesim.config import Scenario
 from pipesim.engine import ReplicationResult, outcome_columns, run_replication
 from pipesim.loader import dump_scenario
-from pipesim.results import summarise
+from pipesim.results import summarise, wilson_interval
 from pipesim.rng import replication_seeds
 
 ProgressCallback = Callable[[int], None]
@@ -93,51 +97,127 @@ def _run_chunk(task: tuple[int, list[int]]) -> list[ReplicationResult]:
     return [run_replication(_WORKER_SCENARIO, start + k, s) for k, s in enumerate(seeds)]
 
 
-def _chunks(seeds: list[int], size: int) -> list[tuple[int, list[int]]]:
-    return [(i, seeds[i : i + size]) for i in range(0, len(seeds), size)]
+def _run_chunk_with(scenario: Scenario, task: tuple[int, list[int]]) -> list[ReplicationResult]:
+    """Run one chunk of replications (the unit of work sent to a Dask worker)."""
+    start, seeds = task
+    return [run_replication(scenario, start + k, s) for k, s in enumerate(seeds)]
+
+
+def _chunks(seeds: list[int], size: int, start: int = 0) -> list[tuple[int, list[int]]]:
+    return [(start + i, seeds[i : i + size]) for i in range(0, len(seeds), size)]
 
 
 def iterate_replications(
-    scenario: Scenario, seeds: list[int], workers: int, chunk_size: int | None = None
+    scenario: Scenario,
+    seeds: list[int],
+    workers: int,
+    chunk_size: int | None = None,
+    start: int = 0,
+    executor: str = "process",
+    scheduler: Any = None,
 ) -> Iterator[ReplicationResult]:
-    """Yield replication results in replication order, computed by ``workers`` processes."""
+    """Yield results of replications ``start, start + 1, ...`` in order.
+
+    ``executor`` is ``"process"`` (a local process pool of ``workers``; 1 runs in this process)
+    or ``"dask"`` (a Dask distributed cluster at ``scheduler``: an address such as
+    ``tcp://host:8786`` or a ``distributed.Client``). Replications travel in chunks so per-task
+    overhead stays small; results come back in replication order either way.
+    """
     n = len(seeds)
     if n == 0:
         return
+    if executor == "dask":
+        size = chunk_size or max(1, min(50, n // 16 or 1))
+        yield from _iterate_dask(scenario, _chunks(seeds, size, start), scheduler)
+        return
+    if executor != "process":
+        raise ValueError(f"unknown executor {executor!r}; allowed: process, dask")
     size = chunk_size or max(1, min(25, n // max(1, workers * 8) or 1))
-    tasks = _chunks(seeds, size)
+    tasks = _chunks(seeds, size, start)
     if workers <= 1:
-        for start, chunk in tasks:
+        for first, chunk in tasks:
             for k, s in enumerate(chunk):
-                yield run_replication(scenario, start + k, s)
+                yield run_replication(scenario, first + k, s)
         return
     window = workers * 3
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_worker, initargs=(scenario,)
-    ) as pool:
-        pending: deque[Future[list[ReplicationResult]]] = deque()
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(scenario,))
+    pending: deque[Future[list[ReplicationResult]]] = deque()
+    try:
         queue = iter(tasks)
+        for task in queue:
+            pending.append(pool.submit(_run_chunk, task))
+            if len(pending) >= window:
+                break
+        while pending:
+            done = pending.popleft().result()
+            nxt = next(queue, None)
+            if nxt is not None:
+                pending.append(pool.submit(_run_chunk, nxt))
+            yield from done
+    finally:
+        # on Ctrl-C: drop work not started, let running chunks finish, keep nothing half-done
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _iterate_dask(
+    scenario: Scenario, tasks: list[tuple[int, list[int]]], scheduler: Any
+) -> Iterator[ReplicationResult]:
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - depends on the optional extra
+        raise RuntimeError(
+            "the dask executor needs the optional extra: pip install 'pipesim[dask]'"
+        ) from None
+    own = not isinstance(scheduler, Client)
+    if own and not scheduler:
+        raise ValueError("the dask executor needs --scheduler tcp://HOST:PORT")
+    client = Client(scheduler) if own else scheduler
+    try:
+        window = max(4, 3 * len(client.scheduler_info().get("workers", {}) or [0]))
+        [shared] = client.scatter([scenario], broadcast=True)
+        pending: deque[Any] = deque()
+        queue = iter(tasks)
+        for task in queue:
+            pending.append(client.submit(_run_chunk_with, shared, task, pure=False))
+            if len(pending) >= window:
+                break
         try:
-            for task in queue:
-                pending.append(pool.submit(_run_chunk, task))
-                if len(pending) >= window:
-                    break
             while pending:
                 done = pending.popleft().result()
                 nxt = next(queue, None)
                 if nxt is not None:
-                    pending.append(pool.submit(_run_chunk, nxt))
+                    pending.append(client.submit(_run_chunk_with, shared, nxt, pure=False))
                 yield from done
         finally:
             for fut in pending:
                 fut.cancel()
+    finally:
+        if own:
+            client.close()
 
 
 # --------------------------------------------------------------------------- output files
+MANIFEST = "run.json"
+"""The run's plan (scenario hash, seed, replications, precision): what ``--resume`` continues."""
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 of the resolved scenario (every default filled in)."""
+    return hashlib.sha256(dump_scenario(scenario).encode("utf-8")).hexdigest()
+
+
+def _complete_lines(path: Path) -> list[bytes]:
+    """Lines of a CSV file after its header, dropping a trailing half-written line."""
+    lines = path.read_bytes().splitlines(keepends=True)[1:]
+    if lines and not lines[-1].endswith(b"\n"):
+        lines.pop()
+    return lines
+
+
 class _Sink:
     """Appends rows to the run's CSV files as replications finish."""
 
-    def __init__(self, out: Path | None, scenario: Scenario) -> None:
+    def __init__(self, out: Path | None, scenario: Scenario, resume: bool = False) -> None:
         self.out = out
         self.columns = outcome_columns(scenario)
         names = [m.name for m in scenario.reps.members or []]
@@ -145,20 +225,44 @@ class _Sink:
             names[k] if k < len(names) else f"rep{k + 1:02d}" for k in range(scenario.reps.seats)
         ]
         self.quota = scenario.rep_quota
+        self.weeks = math.ceil(scenario.target.horizon_weeks - 1e-9)
         self.rows: list[dict[str, Any]] = []
+        self.prior = pd.DataFrame(columns=self.columns)
         self.booking_rows: list[tuple[int, int, float]] = []
         self.rep_rows: list[tuple[int, int, str, float, float, float]] = []
         self._files: list[io.TextIOWrapper] = []
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            self.f_rep = self._open(out / "replications.csv", self.columns)
-            self.f_book = self._open(out / "bookings.csv", BOOKINGS_COLUMNS)
-            self.f_reps = self._open(out / "reps.csv", REPS_COLUMNS)
+        if out is None:
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        files = {
+            "replications.csv": (self.columns, 1),
+            "bookings.csv": (BOOKINGS_COLUMNS, self.weeks),
+            "reps.csv": (REPS_COLUMNS, len(self.rep_names)),
+        }
+        done = 0
+        if resume and all((out / name).exists() for name in files):
+            # keep only replications complete in every file (a crash may cut a batch short)
+            lines = {name: _complete_lines(out / name) for name in files}
+            done = min(len(lines[name]) // per for name, (_, per) in files.items())
+            for name, (header, per) in files.items():
+                keep = b"".join(lines[name][: done * per])
+                head = (",".join(header) + "\n").encode("utf-8")
+                tmp = out / (name + ".tmp")
+                tmp.write_bytes(head + keep)
+                os.replace(tmp, out / name)
+            self.prior = pd.read_csv(out / "replications.csv")
+        self.done = done
+        self.f_rep = self._open(out / "replications.csv", self.columns, append=done > 0)
+        self.f_book = self._open(out / "bookings.csv", BOOKINGS_COLUMNS, append=done > 0)
+        self.f_reps = self._open(out / "reps.csv", REPS_COLUMNS, append=done > 0)
 
-    def _open(self, path: Path, header: list[str]) -> io.TextIOWrapper:
-        f = path.open("w", newline="", encoding="utf-8")
-        csv.writer(f, lineterminator="\n").writerow(header)
-        f.flush()
+    done: int = 0
+
+    def _open(self, path: Path, header: list[str], append: bool) -> io.TextIOWrapper:
+        f = path.open("a" if append else "w", newline="", encoding="utf-8")
+        if not append:
+            csv.writer(f, lineterminator="\n").writerow(header)
+            f.flush()
         self._files.append(f)
         return f
 
@@ -189,6 +293,15 @@ class _Sink:
         f.write(buf.getvalue())
         f.flush()
 
+    def table(self) -> pd.DataFrame:
+        """Every finished replication's row, resumed ones included."""
+        new = pd.DataFrame(self.rows, columns=self.columns)
+        if self.prior.empty:
+            return new
+        if new.empty:
+            return self.prior
+        return pd.concat([self.prior, new], ignore_index=True)
+
     def close(self) -> None:
         for f in self._files:
             f.close()
@@ -201,6 +314,28 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _half_width(table: pd.DataFrame) -> float:
+    lo, hi = wilson_interval(int(table["hit_target"].astype(bool).sum()), len(table))
+    return (hi - lo) / 2.0
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while a run is under way (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(
     scenario: Scenario,
     replications: int = 1000,
@@ -208,57 +343,120 @@ def run(
     workers: int = 1,
     out: str | Path | None = None,
     progress: ProgressCallback | None = None,
+    *,
+    precision: float | None = None,
+    max_replications: int = 100_000,
+    executor: str = "process",
+    scheduler: Any = None,
+    resume: bool = False,
 ) -> Results:
-    """Run ``replications`` Monte Carlo replications of ``scenario``.
+    """Run Monte Carlo replications of ``scenario``.
 
     Parameters
     ----------
     scenario
         A validated scenario (:func:`pipesim.load_scenario`).
     replications
-        Number of replications.
+        Number of replications (with ``precision``: the size of each batch).
     seed
-        Root seed; the same seed gives the same results for any number of workers.
+        Root seed; the same seed gives the same results for any number of workers and executor.
     workers
         Worker processes (1 runs in this process).
     out
-        Folder for ``summary.json``, ``replications.csv``, ``bookings.csv``, ``reps.csv`` and the
-        resolved ``scenario.yaml``; None keeps everything in memory.
+        Folder for ``summary.json``, ``replications.csv``, ``bookings.csv``, ``reps.csv``,
+        ``scenario.yaml`` and ``run.json``; None keeps everything in memory.
     progress
         Called with the number of replications just finished.
+    precision
+        Keep adding batches of ``replications`` until the 95% interval of P(target) is at most
+        +/- ``precision`` (or ``max_replications`` is reached). Deterministic for a seed.
+    max_replications
+        Cap on replications in a precision-targeted run.
+    executor, scheduler
+        ``"process"`` (local pool) or ``"dask"`` with a scheduler address or Client.
+    resume
+        Continue the run in ``out`` (same scenario and seed) from its finished replications;
+        the final files equal those of an uninterrupted run.
+
+    Raises
+    ------
+    RunInterrupted
+        On Ctrl-C or SIGTERM, after saving every finished replication and a partial summary.
+    ResumeMismatch
+        When ``resume`` finds a run of a different scenario or seed.
     """
     if replications < 1:
         raise ValueError("replications must be at least 1")
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    if precision is not None and not 0 < precision < 0.5:
+        raise ValueError("precision must be between 0 and 0.5 (e.g. 0.01 for +/- 1 point)")
     out_path = Path(out) if out is not None else None
     started = time.perf_counter()
-    seeds = replication_seeds(seed, replications)
-    sink = _Sink(out_path, scenario)
+    manifest: dict[str, Any] = {
+        "scenario": scenario.name,
+        "scenario_sha256": scenario_hash(scenario),
+        "seed": seed,
+        "replications": replications,
+        "precision": precision,
+        "max_replications": max_replications if precision is not None else None,
+        "pipesim_version": __version__,
+    }
+    if resume:
+        if out_path is None:
+            raise ValueError("resume needs the run's output folder")
+        manifest = _check_resume(out_path, manifest)
+        replications = int(manifest["replications"])
+        precision = manifest["precision"]
+        max_replications = int(manifest["max_replications"] or max_replications)
+    sink = _Sink(out_path, scenario, resume=resume)
     if out_path is not None:
         (out_path / "scenario.yaml").write_text(dump_scenario(scenario), encoding="utf-8")
+        write_json_atomic(out_path / MANIFEST, manifest)
+    done = sink.done
+    goal = replications
+    if precision is not None and done > replications:
+        # resume at the batch boundary the interrupted run was heading for
+        goal = replications + math.ceil((done - replications) / replications) * replications
     partial = False
     batch: list[ReplicationResult] = []
     try:
-        for result in iterate_replications(scenario, seeds, workers):
-            batch.append(result)
-            if len(batch) >= 10:
-                sink.add(batch)
-                if progress:
-                    progress(len(batch))
-                batch = []
-        if batch:
-            sink.add(batch)
-            if progress:
-                progress(len(batch))
-            batch = []
+        with _sigterm_as_interrupt():
+            while True:
+                if done < goal:
+                    seeds = replication_seeds(seed, goal - done, start=done)
+                    for result in iterate_replications(
+                        scenario,
+                        seeds,
+                        workers,
+                        start=done,
+                        executor=executor,
+                        scheduler=scheduler,
+                    ):
+                        batch.append(result)
+                        if len(batch) >= 10:
+                            sink.add(batch)
+                            if progress:
+                                progress(len(batch))
+                            batch = []
+                    if batch:
+                        sink.add(batch)
+                        if progress:
+                            progress(len(batch))
+                        batch = []
+                    done = goal
+                if precision is None or goal >= max_replications:
+                    break
+                if _half_width(sink.table()) <= precision:
+                    break
+                goal = min(goal + replications, max_replications)
     except KeyboardInterrupt:
         partial = True
         if batch:
             sink.add(batch)
     finally:
         sink.close()
-        table = pd.DataFrame(sink.rows, columns=sink.columns)
+        table = sink.table()
         summary = summarise(
             scenario,
             table,
@@ -266,8 +464,15 @@ def run(
             runtime_s=round(time.perf_counter() - started, 3),
             version=__version__,
             partial=partial,
-            requested=replications,
+            requested=None if precision is not None else replications,
         )
+        if precision is not None:
+            summary["precision"] = {
+                "target_half_width": precision,
+                "half_width": _half_width(table) if len(table) else None,
+                "max_replications": max_replications,
+                "reached": bool(len(table) and _half_width(table) <= precision),
+            }
         if out_path is not None:
             write_json_atomic(out_path / "summary.json", summary)
     if partial:
@@ -277,6 +482,28 @@ def run(
     bookings = pd.DataFrame(sink.booking_rows, columns=BOOKINGS_COLUMNS)
     reps = pd.DataFrame(sink.rep_rows, columns=REPS_COLUMNS)
     return Results(scenario, summary, table, None, bookings, reps)
+
+
+class ResumeMismatch(ValueError):
+    """``--resume`` pointed at a folder holding a different run."""
+
+
+def _check_resume(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    path = out / MANIFEST
+    if not path.exists():
+        raise ResumeMismatch(f"{out} holds no run to resume (no {MANIFEST})")
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ResumeMismatch(f"{path} is unreadable: {exc}") from None
+    if saved.get("scenario_sha256") != manifest["scenario_sha256"]:
+        raise ResumeMismatch(
+            f"{out} was run with a different scenario (or different --set values); "
+            "resume with the same scenario and overrides, or choose another --out"
+        )
+    if saved.get("seed") != manifest["seed"]:
+        raise ResumeMismatch(f"{out} was run with seed {saved.get('seed')}, not {manifest['seed']}")
+    return {**manifest, **{k: saved[k] for k in ("replications", "precision", "max_replications")}}
 
 
 class RunInterrupted(Exception):
