@@ -742,7 +742,7 @@ def p_target_chart(rows: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
             linewidth=2,
         )
         ax.annotate(
-            f"{row.estimate:.0%}  ({row.ci_low:.0%}-{row.ci_high:.0%})",
+            f"{row.estimate:.0%}  ({row.ci_low * 100:.0f}–{row.ci_high:.0%})",
             (row.ci_high, yi),
             xytext=(8, 0),
             textcoords="offset points",
@@ -803,7 +803,7 @@ def difference_chart(diffs: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
     ax.axvline(0, color=INK, linewidth=1)
     ax.set_yticks(y, [f"{s}" for s in diffs["scenario"]])
     ax.set_ylim(y.min() - 0.6, y.max() + 0.6)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v * 100:+.0f} pp"))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{round(v * 100, 6):+g} pp"))
     ax.set_xlabel("Change in chance of reaching target vs reference (percentage points)")
     ax.plot([], [], "o-", color=BLUE, label="paired (common random numbers)")
     ax.plot([], [], "s-", color=GREY, label="unpaired (as if independent runs)")

@@ -26,7 +26,6 @@ import pandas as pd
 from scipy import stats
 
 from pipesim.config import Scenario
-from pipesim.loader import dump_scenario
 from pipesim.report import charts
 from pipesim.report.data import RunData, day_text, from_results, load_run, money, money_unit, pct
 from pipesim.report.html import (
@@ -311,36 +310,54 @@ def _money_diff(x: float, currency: str, unit: float) -> str:
     return ("+" if x >= 0 else "−") + text
 
 
-def _changed_parameters(runs: Sequence[RunData]) -> list[list[str]]:
-    """Rows ``[parameter, value per scenario...]`` for every setting that differs."""
-    import yaml
+def changed_parameters(runs: Sequence[RunData]) -> list[list[str]]:
+    """Rows ``[parameter, value per scenario...]`` for every setting that differs.
 
+    Settings are dotted paths into the resolved scenarios, in the order they first appear; a
+    list (reps, open pipeline) is compared and shown as a whole. Empty when a run has no
+    scenario file.
+    """
     flats = []
     for r in runs:
         if r.scenario is None:
             return []
-        flats.append(_flatten(yaml.safe_load(dump_scenario(r.scenario))))
-    keys = sorted(set().union(*flats) - {"name", "description"})
+        flats.append(_flatten(r.scenario.model_dump(mode="json")))
+    keys = dict.fromkeys(k for f in flats for k in f if k not in ("name", "description"))
     rows = []
+    missing = object()
     for k in keys:
-        vals = [f.get(k, "–") for f in flats]
+        vals = [f.get(k, missing) for f in flats]
         if any(v != vals[0] for v in vals[1:]):
-            rows.append([k, *(str(v) for v in vals)])
+            rows.append([k, *("–" if v is missing else _short(v) for v in vals)])
     return rows
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(obj, dict):
+    if isinstance(obj, dict) and obj:
         out: dict[str, Any] = {}
         for k, v in obj.items():
             out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
         return out
-    if isinstance(obj, list) and obj and all(isinstance(x, dict) for x in obj):
-        out = {}
-        for i, v in enumerate(obj):
-            out.update(_flatten(v, f"{prefix}[{i}]"))
-        return out
     return {prefix: obj}
+
+
+def _short(value: Any) -> str:
+    """A setting's value in a few words."""
+    if value is None:
+        return "default"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:g}"
+    if isinstance(value, list):
+        names = [str(v["name"]) for v in value if isinstance(v, dict) and "name" in v]
+        if names:
+            shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+            return f"{len(value)}: {shown}"
+        if all(isinstance(v, dict) for v in value):
+            return f"{len(value)} entries"
+        return ", ".join(map(str, value))
+    return str(value)
 
 
 def _summary_table(runs: Sequence[RunData], cur: str) -> str:
@@ -441,7 +458,7 @@ def build_compare_report(comparison: Comparison, dpi: int = 150) -> tuple[str, l
         f'<a href="{esc(f)}/report.html">{esc(r.name)} report</a>'
         for r, f in zip(runs, comparison.folders, strict=True)
     )
-    changed = _changed_parameters(runs)
+    changed = changed_parameters(runs)
     if changed:
         changed_html = html_table(["Parameter", *[r.name for r in runs]], changed,
                                   id_="changed-table")  # fmt: skip
