@@ -54,7 +54,10 @@ def _guarded(debug: bool, fn: Callable[[], None]) -> None:
 def scenario_options(fn: F) -> F:
     """Options shared by commands that read a scenario."""
     fn = click.option(
-        "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
         help="Override a scenario value by dotted path, e.g. reps.count=12 (repeatable).",
     )(fn)
     fn = click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(fn)
@@ -88,15 +91,33 @@ def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
 
 @main.command(name="run")
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-n", "--replications", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Monte Carlo replications.")
+@click.option(
+    "-n",
+    "--replications",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Monte Carlo replications.",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Root seed.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes [default: number of CPUs].")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder [default: reports/<scenario name>/].")
-@click.option("--plan", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Scenario overlay (e.g. an optimiser plan) merged over SCENARIO.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes [default: number of CPUs].",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder [default: reports/<scenario name>/].",
+)
+@click.option(
+    "--plan",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Scenario overlay (e.g. an optimiser plan) merged over SCENARIO.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @scenario_options
 def run_cmd(
@@ -118,18 +139,32 @@ def run_cmd(
         folder = out or Path("reports") / sc.name
         n_workers = workers or os.cpu_count() or 1
         with Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), console=err, disable=quiet, transient=True,
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=quiet,
+            transient=True,
         ) as bar:
             task = bar.add_task(f"{sc.name}", total=replications)
             try:
-                res = run(sc, replications, seed, n_workers, folder,
-                          progress=lambda k: bar.advance(task, k))
+                res = run(
+                    sc,
+                    replications,
+                    seed,
+                    n_workers,
+                    folder,
+                    progress=lambda k: bar.advance(task, k),
+                )
             except RunInterrupted as exc:
                 bar.stop()
                 done = exc.summary["replications"]
-                err.print(f"[yellow]interrupted[/]: kept {done} finished replications "
-                          f"and a partial summary in {folder}/", highlight=False)
+                err.print(
+                    f"[yellow]interrupted[/]: kept {done} finished replications "
+                    f"and a partial summary in {folder}/",
+                    highlight=False,
+                )
                 sys.exit(EXIT_INTERRUPTED)
         _print_summary(res.summary, folder)
         _write_report(folder, res, debug)
@@ -144,8 +179,12 @@ def run_cmd(
 @click.option("--workers", type=click.IntRange(min=1), default=None)
 @scenario_options
 def anchors(
-    scenario: Path, replications: int, seed: int, workers: int | None,
-    overrides: tuple[str, ...], debug: bool,
+    scenario: Path,
+    replications: int,
+    seed: int,
+    workers: int | None,
+    overrides: tuple[str, ...],
+    debug: bool,
 ) -> None:
     """Compare SCENARIO's simulated outputs with the seed figures (calibration table)."""
     from pipesim.anchors import anchor_table, to_markdown
@@ -207,8 +246,11 @@ def _write_report(folder: Path, res: Any, debug: bool) -> None:
     except Exception as exc:  # the run itself succeeded: say so, and how to retry
         if debug:
             traceback.print_exc()
-        _fail(f"results saved in {folder}/ but the report failed ({type(exc).__name__}: {exc}); "
-              f"retry with `pipesim report {folder}`", EXIT_ERROR)
+        _fail(
+            f"results saved in {folder}/ but the report failed ({type(exc).__name__}: {exc}); "
+            f"retry with `pipesim report {folder}`",
+            EXIT_ERROR,
+        )
         return
     out.print(f"report: {path}", highlight=False)
 
@@ -242,16 +284,36 @@ def report(folder: Path, debug: bool) -> None:
 
 
 @main.command(name="compare")
-@click.argument("scenarios", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-n", "--replications", type=click.IntRange(min=2), default=1000, show_default=True,
-              help="Monte Carlo replications per scenario.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Root seed, shared by every scenario (common random numbers).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes [default: number of CPUs].")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder [default: reports/compare-<A>-vs-<B>/].")
+@click.argument(
+    "scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-n",
+    "--replications",
+    type=click.IntRange(min=2),
+    default=1000,
+    show_default=True,
+    help="Monte Carlo replications per scenario.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Root seed, shared by every scenario (common random numbers).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes [default: number of CPUs].",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder [default: reports/compare-<A>-vs-<B>/].",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @scenario_options
 def compare_cmd(
@@ -279,12 +341,21 @@ def compare_cmd(
         folder = out or Path("reports") / ("compare-" + "-vs-".join(s.name for s in loaded))
         n_workers = workers or os.cpu_count() or 1
         with Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), console=err, disable=quiet, transient=True,
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=quiet,
+            transient=True,
         ) as bar:
             tasks = [bar.add_task(sc.name, total=replications) for sc in loaded]
             comparison, path = run_comparison(
-                loaded, replications, seed, n_workers, folder,
+                loaded,
+                replications,
+                seed,
+                n_workers,
+                folder,
                 progress=lambda k, n: bar.advance(tasks[k], n),
             )
         _print_comparison(comparison, path)
@@ -298,8 +369,12 @@ def _print_comparison(comparison: Any, path: Path) -> None:
         table.add_column(col, justify="left" if col == "scenario" else "right")
     for r in comparison.runs:
         p = r.summary["p_target"]
-        table.add_row(r.name, f"{p['estimate']:.1%}", f"{p['ci_low']:.1%}-{p['ci_high']:.1%}",
-                      _money(r.summary["revenue"]["mean"], r.currency))
+        table.add_row(
+            r.name,
+            f"{p['estimate']:.1%}",
+            f"{p['ci_low']:.1%}-{p['ci_high']:.1%}",
+            _money(r.summary["revenue"]["mean"], r.currency),
+        )
     out.print(table)
     for d in comparison.differences:
         if d.metric == "p_target":
