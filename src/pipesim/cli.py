@@ -252,7 +252,7 @@ def _write_report(folder: Path, res: Any, debug: bool) -> None:
             EXIT_ERROR,
         )
         return
-    out.print(f"report: {path}", highlight=False)
+    out.print(f"report: {path}", highlight=False, soft_wrap=True)
 
 
 @main.command()
@@ -278,7 +278,7 @@ def report(folder: Path, debug: bool) -> None:
             except FileNotFoundError as exc:
                 _fail(str(exc), EXIT_BAD_INPUT)
                 return
-        out.print(f"report: {path}", highlight=False)
+        out.print(f"report: {path}", highlight=False, soft_wrap=True)
 
     _guarded(debug, go)
 
@@ -384,6 +384,7 @@ def _print_comparison(comparison: Any, path: Path) -> None:
                 f"(width {d.paired_width * 100:.1f} pp; unpaired would be "
                 f"{d.unpaired_width * 100:.1f} pp)",
                 highlight=False,
+                soft_wrap=True,
             )
         else:
             cur = comparison.reference.currency
@@ -392,8 +393,9 @@ def _print_comparison(comparison: Any, path: Path) -> None:
                 f"95% interval {_money(d.paired_low, cur)} to {_money(d.paired_high, cur)} "
                 f"(width {_money(d.paired_width, cur)}; unpaired {_money(d.unpaired_width, cur)})",
                 highlight=False,
+                soft_wrap=True,
             )
-    out.print(f"report: {path}", highlight=False)
+    out.print(f"report: {path}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
