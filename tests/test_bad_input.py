@@ -362,11 +362,6 @@ def test_bad_command_line_exits_2(good_file: Path, args: tuple[str, ...]) -> Non
     assert "Usage:" in result.stderr
 
 
-@pytest.mark.xfail(
-    reason="cli.py prints problems through rich, which wraps them at 80 columns when stderr "
-    "is not a terminal (fix: soft_wrap=True in _guarded)",
-    strict=False,
-)
 def test_messages_are_not_wrapped() -> None:
     result = cli_e2e("validate", TYPO, wide=False)
     assert result.returncode == 2

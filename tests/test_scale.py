@@ -129,3 +129,92 @@ def test_dask_executor_matches_the_process_pool(quick, tmp_path):
     for name in FILES:
         assert (local / name).read_bytes() == (remote / name).read_bytes(), name
     assert pd.read_csv(remote / "replications.csv")["replication"].tolist() == list(range(24))
+
+
+def test_ctrl_c_on_a_real_run_then_resume(tmp_path):
+    """SIGINT to a running `pipesim run` keeps finished rows; --resume completes identically."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [
+        sys.executable,
+        "-m",
+        "pipesim.cli",
+        "run",
+        str(BASELINE),
+        "-n",
+        "300",
+        "--seed",
+        "4",
+        "--workers",
+        "2",
+        "--quiet",
+        "--set",
+        "target.horizon_weeks=13",
+    ]
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen(
+        [*args, "--out", str(cut)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    rows = cut / "replications.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if rows.exists() and rows.read_text().count("\n") > 30:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    summary = json.loads((cut / "summary.json").read_text())
+    assert summary["partial"] is True and 30 <= summary["replications"] < 300
+    assert len(pd.read_csv(rows)) == summary["replications"]
+
+    resumed = subprocess.run(
+        [*args, "--resume", str(cut)], capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    whole = tmp_path / "whole"
+    plain = subprocess.run(
+        [*args, "--out", str(whole)], capture_output=True, text=True, timeout=300
+    )
+    assert plain.returncode == 0, plain.stderr
+    for name in FILES:
+        assert (cut / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+def test_cli_precision_and_resume_mismatch(tmp_path):
+    import subprocess
+    import sys
+
+    base = [
+        sys.executable,
+        "-m",
+        "pipesim.cli",
+        "run",
+        str(BASELINE),
+        "--quiet",
+        "--workers",
+        "1",
+        "--set",
+        "target.horizon_weeks=6",
+        "--set",
+        "target.revenue=1400000",
+    ]
+    done = subprocess.run(
+        [*base, "-n", "40", "--precision", "0.08", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "precision +/-0.080 reached" in done.stdout
+    other = subprocess.run(
+        [*base, "-n", "40", "--seed", "9", "--resume", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert other.returncode == 2 and "seed" in other.stderr and "Traceback" not in other.stderr

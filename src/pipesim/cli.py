@@ -25,7 +25,7 @@ EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 F = TypeVar("F", bound=Callable[..., Any])
 
 err = Console(stderr=True)
-out = Console()
+stdout = Console()
 
 
 def _fail(message: str, code: int) -> None:
@@ -39,7 +39,7 @@ def _guarded(debug: bool, fn: Callable[[], None]) -> None:
         fn()
     except ScenarioError as exc:
         err.print("[bold red]invalid scenario:[/]", highlight=False)
-        err.print(str(exc), markup=False, highlight=False)
+        err.print(str(exc), markup=False, highlight=False, emoji=False, soft_wrap=True)
         if debug:
             traceback.print_exc()
         sys.exit(EXIT_BAD_INPUT)
@@ -78,7 +78,7 @@ def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
 
     def go() -> None:
         sc = load_scenario(scenario, overrides)
-        out.print(
+        stdout.print(
             f"[green]ok[/] {scenario}: scenario '{sc.name}', {len(sc.segments)} segments, "
             f"{sc.reps.seats} reps, {len(sc.competitors)} competitors, "
             f"{len(sc.campaigns)} campaigns, target {sc.target.revenue:,.0f} "
@@ -118,6 +118,34 @@ def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
     default=None,
     help="Scenario overlay (e.g. an optimiser plan) merged over SCENARIO.",
 )
+@click.option(
+    "--precision",
+    type=click.FloatRange(min=0, max=0.5, min_open=True, max_open=True),
+    default=None,
+    help="Add batches of --replications until the 95%% interval of P(target) is at most "
+    "+/- this (e.g. 0.01).",
+)
+@click.option(
+    "--max-replications",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="Cap for --precision runs.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Complete the interrupted run in this folder (same scenario, --set and --seed).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["process", "dask"]),
+    default="process",
+    show_default=True,
+    help="Local process pool, or a Dask distributed cluster (needs --scheduler).",
+)
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT", help="Dask scheduler.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @scenario_options
 def run_cmd(
@@ -127,16 +155,26 @@ def run_cmd(
     workers: int | None,
     out: Path | None,
     plan: Path | None,
+    precision: float | None,
+    max_replications: int,
+    resume: Path | None,
+    executor: str,
+    scheduler: str | None,
     quiet: bool,
     overrides: tuple[str, ...],
     debug: bool,
 ) -> None:
     """Run SCENARIO as Monte Carlo; print P(target) and write results to --out."""
-    from pipesim.runner import RunInterrupted, run
+    from pipesim.runner import ResumeMismatch, RunInterrupted, run
+
+    if executor == "dask" and not scheduler:
+        raise click.UsageError("--executor dask needs --scheduler tcp://HOST:PORT")
+    if resume is not None and out is not None and out != resume:
+        raise click.UsageError("--resume DIR writes to DIR: leave out --out or make it the same")
 
     def go() -> None:
         sc = load_scenario(scenario, overrides, plan=plan)
-        folder = out or Path("reports") / sc.name
+        folder = resume or out or Path("reports") / sc.name
         n_workers = workers or os.cpu_count() or 1
         with Progress(
             "[progress.description]{task.description}",
@@ -147,7 +185,7 @@ def run_cmd(
             disable=quiet,
             transient=True,
         ) as bar:
-            task = bar.add_task(f"{sc.name}", total=replications)
+            task = bar.add_task(f"{sc.name}", total=None if precision else replications)
             try:
                 res = run(
                     sc,
@@ -156,7 +194,16 @@ def run_cmd(
                     n_workers,
                     folder,
                     progress=lambda k: bar.advance(task, k),
+                    precision=precision,
+                    max_replications=max_replications,
+                    executor=executor,
+                    scheduler=scheduler,
+                    resume=resume is not None,
                 )
+            except ResumeMismatch as exc:
+                bar.stop()
+                _fail(str(exc), EXIT_BAD_INPUT)
+                return
             except RunInterrupted as exc:
                 bar.stop()
                 done = exc.summary["replications"]
@@ -167,6 +214,14 @@ def run_cmd(
                 )
                 sys.exit(EXIT_INTERRUPTED)
         _print_summary(res.summary, folder)
+        if res.summary.get("precision"):
+            pr = res.summary["precision"]
+            verdict = "reached" if pr["reached"] else "NOT reached (cap hit)"
+            stdout.print(
+                f"precision +/-{pr['target_half_width']:.3f} {verdict}: "
+                f"+/-{pr['half_width']:.4f} after {res.summary['replications']} replications",
+                highlight=False,
+            )
         _write_report(folder, res, debug)
 
     _guarded(debug, go)
@@ -214,7 +269,7 @@ def _money(x: float | None, currency: str) -> str:
 def _print_summary(s: dict[str, Any], folder: Path) -> None:
     cur = s["target"]["currency"]
     p = s["p_target"]
-    out.print(
+    stdout.print(
         f"[bold]{s['scenario']}[/]: P(target {_money(s['target']['amount'], cur)} in "
         f"{s['target']['horizon_weeks']:g} weeks) = [bold]{p['estimate']:.1%}[/] "
         f"(95% CI {p['ci_low']:.1%}-{p['ci_high']:.1%}), {s['replications']} replications, "
@@ -222,7 +277,7 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
         highlight=False,
     )
     r = s["revenue"]
-    out.print(
+    stdout.print(
         f"revenue P10 {_money(r['p10'], cur)} | P50 {_money(r['p50'], cur)} | "
         f"P90 {_money(r['p90'], cur)} | mean {_money(r['mean'], cur)}",
         highlight=False,
@@ -233,8 +288,8 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
     table.add_column("share", justify="right")
     for state, share in s["outcome_shares"].items():
         table.add_row(state, f"{s['outcomes'][state]:.1f}", f"{share:.1%}")
-    out.print(table)
-    out.print(f"run time {s['runtime_s']:.1f} s; results in {folder}/", highlight=False)
+    stdout.print(table)
+    stdout.print(f"run time {s['runtime_s']:.1f} s; results in {folder}/", highlight=False)
 
 
 def _write_report(folder: Path, res: Any, debug: bool) -> None:
@@ -252,7 +307,7 @@ def _write_report(folder: Path, res: Any, debug: bool) -> None:
             EXIT_ERROR,
         )
         return
-    out.print(f"report: {path}", highlight=False, soft_wrap=True)
+    stdout.print(f"report: {path}", highlight=False, soft_wrap=True)
 
 
 @main.command()
@@ -278,7 +333,7 @@ def report(folder: Path, debug: bool) -> None:
             except FileNotFoundError as exc:
                 _fail(str(exc), EXIT_BAD_INPUT)
                 return
-        out.print(f"report: {path}", highlight=False, soft_wrap=True)
+        stdout.print(f"report: {path}", highlight=False, soft_wrap=True)
 
     _guarded(debug, go)
 
@@ -375,10 +430,10 @@ def _print_comparison(comparison: Any, path: Path) -> None:
             f"{p['ci_low']:.1%}-{p['ci_high']:.1%}",
             _money(r.summary["revenue"]["mean"], r.currency),
         )
-    out.print(table)
+    stdout.print(table)
     for d in comparison.differences:
         if d.metric == "p_target":
-            out.print(
+            stdout.print(
                 f"{d.scenario} - {d.reference}: P(target) {d.estimate * 100:+.1f} pp, paired 95% "
                 f"interval {d.paired_low * 100:+.1f} to {d.paired_high * 100:+.1f} pp "
                 f"(width {d.paired_width * 100:.1f} pp; unpaired would be "
@@ -388,14 +443,14 @@ def _print_comparison(comparison: Any, path: Path) -> None:
             )
         else:
             cur = comparison.reference.currency
-            out.print(
+            stdout.print(
                 f"{d.scenario} - {d.reference}: mean revenue {_money(d.estimate, cur)}, paired "
                 f"95% interval {_money(d.paired_low, cur)} to {_money(d.paired_high, cur)} "
                 f"(width {_money(d.paired_width, cur)}; unpaired {_money(d.unpaired_width, cur)})",
                 highlight=False,
                 soft_wrap=True,
             )
-    out.print(f"report: {path}", highlight=False, soft_wrap=True)
+    stdout.print(f"report: {path}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
