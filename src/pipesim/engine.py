@@ -378,6 +378,7 @@ def outcome_columns(scenario: Scenario) -> list[str]:
     ]
     for seg in scenario.segments:
         cols += [f"{seg}_leads", f"{seg}_revenue", *(f"{seg}_{state}" for state in TERMINAL_STATES)]
+        cols += [f"{seg}_no_decision_status_quo", f"{seg}_no_decision_indecision"]
     return cols
 
 
@@ -474,4 +475,7 @@ def _summarise(
         row[f"{seg}_revenue"] = float(seg_revenue[k])
         for code, state in enumerate(TERMINAL_STATES):
             row[f"{seg}_{state}"] = int(seg_counts[k, code])
+        in_seg = nd & (leads.segment == k)
+        row[f"{seg}_no_decision_status_quo"] = int((in_seg & (m.cause == CAUSE_STATUS_QUO)).sum())
+        row[f"{seg}_no_decision_indecision"] = int((in_seg & (m.cause == CAUSE_INDECISION)).sum())
     return ReplicationResult(row=row, bookings=bookings, rep_bookings=rep_bookings)

@@ -5,6 +5,7 @@ Everything here works on the tidy per-replication table after the run (never ins
 
 from __future__ import annotations
 
+import datetime
 import math
 from typing import Any
 
@@ -118,6 +119,7 @@ def summarise(
         },
         "leads": leads_total,
         "runtime_s": runtime_s,
+        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "pipesim_version": version,
         "partial": partial,
     }

@@ -136,7 +136,12 @@ def load_run(folder: str | Path) -> RunData:
             scenario = load_scenario(folder / "scenario.yaml")
         except ScenarioError:
             scenario = None  # the report says the assumptions are unavailable
-    run_date = dt.datetime.fromtimestamp(summary_path.stat().st_mtime).date()
+    finished = summary.get("finished_at")
+    run_date = (
+        dt.datetime.fromisoformat(finished).date()
+        if isinstance(finished, str)
+        else dt.datetime.fromtimestamp(summary_path.stat().st_mtime).date()
+    )
     return RunData(
         summary=summary,
         table=pd.read_csv(folder / "replications.csv"),
