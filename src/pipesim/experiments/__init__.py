@@ -1,0 +1,38 @@
+"""Policy research: paired experiments, parameter sweeps and sensitivity analysis.
+
+Every experiment here runs its scenarios with the same root seed, so replication *i* of every
+scenario (or sweep point) faces the same market luck (common random numbers, CRN): differences
+are estimated on pairs and their intervals are much narrower than independent runs would give.
+
+* :mod:`pipesim.experiments.paired`: run two scenarios under CRN and read the difference in
+  P(target), revenue, win rate, no-decision rate, cycle time, reps at quota and uncaptured leads,
+  each with a paired and an unpaired 95% interval.
+* :mod:`pipesim.experiments.sweep`: a grid or Latin hypercube over dotted scenario paths
+  (``qualification.threshold=0.3:0.9:7``), a tidy results table and charts such as the
+  qualification frontier.
+* :mod:`pipesim.experiments.sensitivity`: a one-at-a-time tornado and Sobol indices (SALib) of
+  P(target) and mean revenue.
+* :mod:`pipesim.experiments.commands`: the ``paired``, ``sweep`` and ``sensitivity`` commands.
+"""
+
+from __future__ import annotations
+
+from pipesim.experiments.paired import (
+    DEFAULT_METRICS,
+    METRICS,
+    PairedComparison,
+    compare_scenarios,
+    paired_differences,
+    replicate,
+    run_points,
+)
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "METRICS",
+    "PairedComparison",
+    "compare_scenarios",
+    "paired_differences",
+    "replicate",
+    "run_points",
+]
