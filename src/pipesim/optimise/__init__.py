@@ -1,0 +1,36 @@
+"""The optimiser: allocate rep hours and campaign budgets, derive opportunity quotas, check by sim.
+
+The pieces, in the order data flows through them:
+
+* :mod:`~pipesim.optimise.levers` names the decisions (campaign spend, prospecting hours,
+  outbound opportunities per segment) and turns lever values into a scenario overlay;
+* :mod:`~pipesim.optimise.pilot` measures the response of expected revenue to each lever by
+  pilot simulations under common random numbers, and the rep-hour load of each lead source;
+* :mod:`~pipesim.optimise.curves` holds piecewise-linear concave response curves (fitted to the
+  pilot points, or judgmental CALLPLAN-style points) and the greedy reference allocation;
+* :mod:`~pipesim.optimise.problem` assembles the narrow interface the LP sees (index sets,
+  curves, coefficients, bounds) from a scenario;
+* :mod:`~pipesim.optimise.model` builds the PuLP model with named constraint builders, solves it
+  (HiGHS by default), checks the status and explains infeasibility in scenario keys;
+* :mod:`~pipesim.optimise.plan` writes the plan as a scenario overlay (``plan.yaml``) and a
+  per-rep table (``plan.csv``);
+* :mod:`~pipesim.optimise.loop` simulates the plan and raises the LP's revenue requirement until
+  P(target) reaches the asked confidence;
+* :mod:`~pipesim.optimise.required` finds the smallest value of one lever that reaches it;
+* :mod:`~pipesim.optimise.commands` is the command line (``optimise``, ``required``).
+"""
+
+from __future__ import annotations
+
+from pipesim.optimise.curves import ResponseCurve, greedy_allocation
+from pipesim.optimise.model import InfeasiblePlan, build_model, solve
+from pipesim.optimise.problem import Problem
+
+__all__ = [
+    "InfeasiblePlan",
+    "Problem",
+    "ResponseCurve",
+    "build_model",
+    "greedy_allocation",
+    "solve",
+]

@@ -1,0 +1,296 @@
+"""Measure what the optimiser needs from simulations: response curves and rep-hour loads.
+
+*Response curves.* For each lever the scenario is run at a few other values of that lever, all
+else as today, with the same root seed as today's run: replication ``i`` of every pilot point
+meets the same buyers (common random numbers), so the revenue change is estimated on pairs and
+is far more precise than the difference of two independent means. The points are fitted by a
+concave piecewise-linear curve (:func:`pipesim.optimise.curves.curve_from_points`).
+
+*Loads.* A few replications are simulated with their per-lead records
+(:func:`pipesim.engine.simulate`) to measure, per lead source and segment, the share of captured
+leads that become opportunities and how many weeks an opportunity stays open within the horizon.
+With the scenario's hours per qualification and per open opportunity this gives the rep hours
+each extra lead or opportunity costs: the coefficients of the optimiser's capacity constraints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pipesim.config import TERMINAL_STATES, Scenario
+from pipesim.engine import run_replication, simulate
+from pipesim.optimise.curves import ResponseCurve, curve_from_points
+from pipesim.optimise.levers import Lever, apply_overlay, outbound_key, overlay
+from pipesim.optimise.settings import Pilot
+from pipesim.rng import replication_seeds
+
+Echo = Callable[[str], None]
+_UNCAPTURED = TERMINAL_STATES.index("uncaptured")
+
+
+@dataclass(frozen=True)
+class SourceLoad:
+    """What one lead of a source and segment costs and brings, measured by simulation.
+
+    Attributes
+    ----------
+    captured_per_week
+        Leads per week (team) that reached a rep, in the measured run.
+    opportunity_share
+        Share of captured leads pursued as opportunities (1 for outbound and open pipeline).
+    open_weeks
+        Mean weeks an opportunity stays open within the horizon.
+    observed
+        Number of leads the figures rest on (0: a fallback value was used).
+    """
+
+    captured_per_week: float
+    opportunity_share: float
+    open_weeks: float
+    observed: int
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    """Rep-hour loads per lead source (``inbound``, ``campaign:<name>``, ...) and segment."""
+
+    sources: dict[tuple[str, str], SourceLoad]
+    flanking_hours_per_rep: float
+    planning_hours_per_rep: float
+    replications: int
+    notes: tuple[str, ...] = field(default=())
+
+    def get(self, source: str, segment: str) -> SourceLoad:
+        """The load of ``source`` in ``segment``, falling back to similar sources when unseen."""
+        hit = self.sources.get((source, segment))
+        if hit is not None and hit.observed > 0:
+            return hit
+        same_kind = [
+            v
+            for (src, seg), v in self.sources.items()
+            if seg == segment and v.observed > 0 and src.split(":")[0] == source.split(":")[0]
+        ]
+        in_segment = [
+            v
+            for (src, seg), v in self.sources.items()
+            if seg == segment and v.observed > 0 and src not in ("open_pipeline", "outbound")
+        ]
+        anywhere = [v for v in self.sources.values() if v.observed > 0]
+        for pool in (same_kind, in_segment, anywhere):
+            if pool:
+                w = np.array([v.observed for v in pool], dtype=float)
+                share = float(np.average([v.opportunity_share for v in pool], weights=w))
+                weeks = float(np.average([v.open_weeks for v in pool], weights=w))
+                if source in ("outbound", "open_pipeline"):
+                    share = 1.0
+                return SourceLoad(0.0, share, weeks, 0)
+        return SourceLoad(0.0, 1.0 if source == "outbound" else 0.5, 4.0, 0)
+
+
+def _source_key(source_code: int, campaign: int, campaign_names: list[str]) -> str:
+    from pipesim.market.sources import SOURCES
+
+    name = SOURCES[source_code]
+    if name == "campaign" and 0 <= campaign < len(campaign_names):
+        return f"campaign:{campaign_names[campaign]}"
+    return name
+
+
+def measure_load(scenario: Scenario, replications: int, seed: int) -> LoadProfile:
+    """Simulate ``replications`` replications with per-lead records and measure the loads.
+
+    When the scenario opens no outbound opportunities, a small outbound rate (0.1 per rep per
+    week in every segment) is added for the measurement so that the load of an outbound
+    opportunity is measured too (the other sources' figures barely move).
+    """
+    notes = []
+    measured = scenario
+    if scenario.leads.outbound.opportunities_per_rep_week <= 0:
+        probe = {outbound_key(s): 0.1 for s in scenario.segments}
+        measured = apply_overlay(scenario, overlay(scenario, probe))
+        notes.append("outbound load measured with 0.1 opportunities per rep per week per segment")
+    horizon = measured.horizon_days
+    weeks = measured.target.horizon_weeks
+    seg_names = list(measured.segments)
+    camp_names = list(measured.campaigns)
+    counts: dict[tuple[str, str], list[float]] = {}
+    flank_hours = 0.0
+    for rep_seed in replication_seeds(seed, replications):
+        model = simulate(measured, rep_seed)
+        leads = model.leads
+        closed = np.where(np.isnan(model.t_close), horizon, np.minimum(model.t_close, horizon))
+        open_weeks = np.where(model.pursued, (closed - model.t_engaged) / 7.0, 0.0)
+        captured = model.status != _UNCAPTURED
+        src_keys = [
+            _source_key(int(s), int(c), camp_names)
+            for s, c in zip(leads.source, leads.campaign, strict=True)
+        ]
+        for i, src in enumerate(src_keys):
+            acc = counts.setdefault((src, seg_names[int(leads.segment[i])]), [0.0, 0.0, 0.0])
+            if captured[i]:
+                acc[0] += 1
+            if model.pursued[i]:
+                acc[1] += 1
+                acc[2] += float(open_weeks[i])
+        flank_hours += float(getattr(model, "flank_hours", 0.0))
+    sources = {}
+    for key, (n_cap, n_opp, w_sum) in counts.items():
+        share = n_opp / n_cap if n_cap else 0.0
+        sources[key] = SourceLoad(
+            captured_per_week=n_cap / replications / weeks,
+            opportunity_share=share,
+            open_weeks=w_sum / n_opp if n_opp else 0.0,
+            observed=int(n_opp),
+        )
+    try:
+        from pipesim.policies.engagement import make_engagement
+
+        planning = float(make_engagement(scenario.engagement).hours_per_week)
+    except (ImportError, AttributeError):  # older engines have no engagement policies
+        planning = 0.0
+    seats = scenario.reps.seats
+    return LoadProfile(
+        sources=sources,
+        flanking_hours_per_rep=flank_hours / replications / seats / weeks,
+        planning_hours_per_rep=planning,
+        replications=replications,
+        notes=tuple(notes),
+    )
+
+
+def pilot_levels(lever: Lever, settings: Pilot) -> list[float]:
+    """The lever values a pilot tries (today's value excluded: today's run is the reference)."""
+    if lever.kind == "campaign":
+        raw = (
+            [m * lever.today for m in settings.campaign_multiples]
+            if lever.today > 0
+            else list(settings.campaign_levels_when_zero)
+        )
+    elif lever.kind == "prospecting":
+        raw = (
+            [m * lever.today for m in settings.prospecting_multiples]
+            if lever.today > 0
+            else list(settings.prospecting_levels_when_zero)
+        )
+    else:
+        raw = [lever.today + d for d in settings.outbound_levels]
+        if lever.today > 0:
+            raw.append(0.0)
+    return sorted({round(v, 6) for v in raw if v >= 0 and not math.isclose(v, lever.today)})
+
+
+_COLUMNS = ("replication", "revenue", "hit_target", "new_opportunities_per_rep_week")
+
+
+def _run_chunk(task: tuple[int, Scenario, int, list[int]]) -> tuple[int, list[dict[str, float]]]:
+    point, scenario, start, seeds = task
+    rows = []
+    for k, seed in enumerate(seeds):
+        row = run_replication(scenario, start + k, seed).row
+        rows.append({c: row[c] for c in _COLUMNS})
+    return point, rows
+
+
+def run_points(
+    scenarios: list[Scenario],
+    replications: int,
+    seed: int,
+    workers: int,
+    done: Callable[[int, pd.DataFrame], None],
+) -> None:
+    """Run every scenario for ``replications`` replications of root ``seed`` in one pool.
+
+    All points share the seeds (common random numbers); chunks of all points are spread over
+    one process pool, so small pilot runs do not each pay for starting a pool. ``done(i, table)``
+    is called as each point finishes, with its rows in replication order.
+    """
+    seeds = replication_seeds(seed, replications)
+    size = max(1, min(10, replications // max(1, 2 * workers)))
+    tasks = [
+        (i, sc, start, seeds[start : start + size])
+        for i, sc in enumerate(scenarios)
+        for start in range(0, replications, size)
+    ]
+    parts: dict[int, list[dict[str, float]]] = {i: [] for i in range(len(scenarios))}
+    left = {i: math.ceil(replications / size) for i in range(len(scenarios))}
+
+    def collect(point: int, rows: list[dict[str, float]]) -> None:
+        parts[point].extend(rows)
+        left[point] -= 1
+        if left[point] == 0:
+            table = pd.DataFrame(parts.pop(point)).sort_values("replication")
+            done(point, table.reset_index(drop=True))
+
+    if workers <= 1:
+        for task in tasks:
+            collect(*_run_chunk(task))
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_run_chunk, task) for task in tasks]
+        for fut in as_completed(futures):
+            collect(*fut.result())
+
+
+def pilot_curves(
+    scenario: Scenario,
+    levers: list[Lever],
+    base: pd.DataFrame,
+    settings: Pilot,
+    seed: int,
+    workers: int,
+    echo: Echo | None = None,
+) -> dict[str, ResponseCurve]:
+    """Fit a response curve for each lever from pilot runs paired with today's run ``base``.
+
+    ``base`` holds today's replications ``0 .. settings.replications - 1`` of the same root
+    ``seed`` (the first rows of today's check run serve).
+    """
+    n = settings.replications
+    if len(base) < n:
+        raise ValueError(f"today's run has {len(base)} replications; the pilot needs {n}")
+    ref = base.iloc[:n]
+    ref_rev = ref["revenue"].to_numpy(dtype=float)
+    ref_opp = ref["new_opportunities_per_rep_week"].to_numpy(dtype=float)
+    plan = [(lever, level) for lever in levers for level in pilot_levels(lever, settings)]
+    results: dict[str, list[tuple[float, float, float]]] = {
+        lever.key: [(lever.today, 0.0, 0.0)] for lever in levers
+    }
+    opps: dict[str, dict[float, float]] = {lever.key: {lever.today: 0.0} for lever in levers}
+    what_ifs = [apply_overlay(scenario, overlay(scenario, {lv.key: x})) for lv, x in plan]
+    done = 0
+
+    def report(k: int, table: pd.DataFrame) -> None:
+        nonlocal done
+        lever, level = plan[k]
+        diff = table["revenue"].to_numpy(dtype=float) - ref_rev
+        mean = float(diff.mean())
+        se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.inf
+        d_opp = table["new_opportunities_per_rep_week"].to_numpy(dtype=float) - ref_opp
+        results[lever.key].append((level, mean, se))
+        opps[lever.key][level] = float(d_opp.mean())
+        done += 1
+        if echo:
+            echo(
+                f"  pilot {done}/{len(plan)}: {lever.key} = {level:g} ({lever.unit}): "
+                f"revenue {mean / 1e6:+.2f}M (se {se / 1e6:.2f}M)"
+            )
+
+    run_points(what_ifs, n, seed, workers, report)
+    curves = {}
+    for lever in levers:
+        curves[lever.key] = curve_from_points(
+            lever.key,
+            lever.unit,
+            lever.today,
+            results[lever.key],
+            "pilot",
+            opportunities=opps[lever.key],
+            note=f"pilot simulations, {n} paired replications per point, seed {seed}",
+        )
+    return curves

@@ -1,0 +1,258 @@
+"""Optimiser settings: bounds, fairness, strategic segments, curve source, pilot and loop sizes.
+
+These are planning choices, not facts about the market, so they live apart from the scenario:
+command-line options, or an optional YAML file whose ``optimise:`` section holds the fields of
+:class:`OptimiseSettings` (command-line options win). Every field has a default, so a file is
+only needed for what the options do not cover (per-campaign bounds, strategic segments,
+judgmental response curves)::
+
+    optimise:
+      budget:
+        total_per_week: {max: 12000}
+        campaigns: {trade_shows: {min: 3000}}
+      fairness_band: 0.2
+      strategic_segments: {S4: 0.15}
+      judgement:
+        campaigns.webinars.budget_per_week:
+          revenue: [21.2e6, 21.6e6, 21.9e6, 22.05e6, 22.1e6]   # at 0, 50, 100, 150% and saturation
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipesim.config import Scenario
+
+
+class SettingsError(Exception):
+    """Optimiser settings (file or options) that cannot be used: a bad-input error (exit 2)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Bounds(_Strict):
+    """A lower and an upper bound, either optional."""
+
+    min: float | None = Field(None, ge=0, description="Lower bound.")
+    max: float | None = Field(None, ge=0, description="Upper bound.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bounds:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is above max ({self.max:g})")
+        return self
+
+
+class Budget(_Strict):
+    """Campaign budget bounds, in currency per week."""
+
+    total_per_week: Bounds = Field(
+        Bounds(),
+        description="Bounds on the sum of campaigns.<name>.budget_per_week "
+        "(default max: today's total, i.e. reallocate today's budget).",
+    )
+    campaigns: dict[str, Bounds] = Field(
+        {}, description="Bounds per campaign on campaigns.<name>.budget_per_week."
+    )
+
+
+class Quota(_Strict):
+    """Bounds on each rep's weekly new-opportunity quota."""
+
+    min: float | None = Field(None, ge=0, description="Smallest quota per rep per week.")
+    max: float | None = Field(None, ge=0, description="Largest quota per rep per week.")
+    integer: bool = Field(False, description="Whole-number quotas (the model becomes a MILP).")
+
+
+class Pilot(_Strict):
+    """Pilot simulations that measure the response curves (common random numbers)."""
+
+    replications: int = Field(60, ge=5, description="Replications per pilot point.")
+    campaign_multiples: list[float] = Field(
+        [0.0, 0.5, 2.0], description="Campaign budgets to try, as multiples of today's."
+    )
+    campaign_levels_when_zero: list[float] = Field(
+        [1000.0, 2500.0, 5000.0],
+        description="Budgets per week to try for a campaign whose budget today is 0.",
+    )
+    prospecting_multiples: list[float] = Field(
+        [0.0, 0.5, 2.0], description="Prospecting hours to try, as multiples of today's."
+    )
+    prospecting_levels_when_zero: list[float] = Field(
+        [2.0, 4.0, 8.0], description="Prospecting hours per rep per week to try when today's is 0."
+    )
+    outbound_levels: list[float] = Field(
+        [0.15, 0.4, 1.0],
+        description="Outbound opportunities per rep per week to try in each segment "
+        "(on top of today's rate in that segment).",
+    )
+    load_replications: int = Field(
+        4, ge=1, description="Replications whose per-lead records give the rep-hour load."
+    )
+
+
+class JudgementCurve(_Strict):
+    """A judgmental (CALLPLAN-style) response curve for one lever.
+
+    ``revenue`` is the expected revenue over the horizon with the lever at each level and
+    everything else as today. Levels are ``levels`` (absolute) or ``multiples`` of today's value;
+    the default is CALLPLAN's 0, 50%, 100%, 150% of today and saturation at ``saturation`` times
+    today.
+    """
+
+    levels: list[float] | None = Field(None, description="Lever values of the points.")
+    multiples: list[float] | None = Field(None, description="Lever values as multiples of today.")
+    saturation: float = Field(3.0, gt=1.5, description="Saturation point, as a multiple of today.")
+    revenue: list[float] = Field(
+        ..., description="Expected revenue over the horizon at each point."
+    )
+    relative: bool = Field(
+        False, description="Revenue given as a multiple of today's expected revenue (1.0 = today)."
+    )
+    opportunities: list[float] | None = Field(
+        None, description="New opportunities per rep per week at each point (optional)."
+    )
+
+
+class Loop(_Strict):
+    """The closed loop: simulate the plan, raise the LP's revenue requirement if short."""
+
+    replications: int = Field(400, ge=10, description="Replications per check of a plan.")
+    max_iterations: int = Field(6, ge=1, le=20, description="Most plans to try.")
+
+
+class OptimiseSettings(_Strict):
+    """Everything the optimiser needs beyond the scenario."""
+
+    objective: Literal["max-margin", "min-cost"] = Field(
+        "max-margin", description="Maximise expected gross margin, or minimise cost to target."
+    )
+    confidence: float = Field(0.8, gt=0, lt=1, description="P(target) the plan must reach.")
+    target: float | None = Field(None, gt=0, description="Revenue target (default target.revenue).")
+    solver: str = Field("highs", description="'highs' (default), 'cbc' or any PuLP solver name.")
+    time_limit_s: float = Field(60.0, gt=0, description="Solver time limit in seconds.")
+    mip_gap: float = Field(1e-4, ge=0, description="Relative MIP gap at which to stop.")
+    curves: Literal["auto", "pilot", "judgement"] = Field(
+        "auto",
+        description="Where response curves come from: 'pilot' simulations, 'judgement' points, "
+        "or 'auto' (judgement where given, pilot otherwise). With 'judgement', levers without "
+        "a judgmental curve stay at today's value.",
+    )
+    budget: Budget = Budget()
+    fairness_band: float | None = Field(
+        0.25,
+        ge=0,
+        description="Each rep's quota within this share of the team average (none: no limit).",
+    )
+    strategic_segments: dict[str, float] = Field(
+        {}, description="Least share (0-1) of the team's selling hours to spend in a segment."
+    )
+    quota: Quota = Quota()
+    pilot: Pilot = Pilot()
+    judgement: dict[str, JudgementCurve] = Field(
+        {}, description="Judgmental response curves by lever key."
+    )
+    loop: Loop = Loop()
+    seed: int = Field(0, ge=0, description="Root seed of every simulation (common random numbers).")
+    workers: int | None = Field(None, ge=1, description="Worker processes (default: all CPUs).")
+
+    @model_validator(mode="after")
+    def _shares(self) -> OptimiseSettings:
+        for name, share in self.strategic_segments.items():
+            if not 0 <= share <= 1:
+                raise ValueError(f"strategic_segments.{name}: {share:g} is not a share in [0, 1]")
+        return self
+
+
+def load_settings(path: str | Path | None) -> OptimiseSettings:
+    """Read settings from a YAML file (its ``optimise:`` section, or the whole mapping)."""
+    if path is None:
+        return OptimiseSettings()
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: malformed YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if isinstance(data, dict) and "optimise" in data:
+        data = data["optimise"] or {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: settings must be a mapping (an 'optimise:' section)")
+    return _validate(data, str(path))
+
+
+def _validate(data: dict[str, Any], source: str) -> OptimiseSettings:
+    try:
+        return OptimiseSettings.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"{source}: optimise.{where}: {err['msg']}")
+        raise SettingsError("\n".join(lines)) from None
+
+
+def with_options(settings: OptimiseSettings, **options: Any) -> OptimiseSettings:
+    """Apply command-line options (those not None) over the settings, validated again."""
+    data = settings.model_dump()
+    for key, value in options.items():
+        if value is None:
+            continue
+        if key == "budget":
+            data["budget"]["total_per_week"]["max"] = value
+        elif key == "integer_quotas":
+            data["quota"]["integer"] = bool(value)
+        elif key == "pilot_replications":
+            data["pilot"]["replications"] = value
+        elif key == "replications":
+            data["loop"]["replications"] = value
+        elif key == "max_iterations":
+            data["loop"]["max_iterations"] = value
+        else:
+            data[key] = value
+    return _validate(data, "command line")
+
+
+def check_references(settings: OptimiseSettings, scenario: Scenario) -> None:
+    """Names in the settings must exist in the scenario (segments, campaigns, lever keys)."""
+    from pipesim.optimise.levers import levers_of
+
+    problems = []
+    for name in settings.strategic_segments:
+        if name not in scenario.segments:
+            problems.append(
+                f"optimise.strategic_segments.{name}: unknown segment; "
+                f"allowed: {', '.join(scenario.segments)}"
+            )
+    for name in settings.budget.campaigns:
+        if name not in scenario.campaigns:
+            problems.append(
+                f"optimise.budget.campaigns.{name}: unknown campaign; "
+                f"allowed: {', '.join(scenario.campaigns) or '(none defined)'}"
+            )
+    keys = [lever.key for lever in levers_of(scenario)]
+    for key, curve in settings.judgement.items():
+        if key not in keys:
+            problems.append(f"optimise.judgement.{key}: unknown lever; allowed: {', '.join(keys)}")
+            continue
+        n = len(curve.levels or curve.multiples or [0, 0.5, 1, 1.5, curve.saturation])
+        if len(curve.revenue) != n:
+            problems.append(
+                f"optimise.judgement.{key}.revenue: {len(curve.revenue)} values for {n} levels"
+            )
+        if curve.opportunities is not None and len(curve.opportunities) != n:
+            problems.append(
+                f"optimise.judgement.{key}.opportunities: {len(curve.opportunities)} values "
+                f"for {n} levels"
+            )
+    if problems:
+        raise SettingsError("\n".join(problems))
