@@ -1,0 +1,379 @@
+"""Command line of the optimiser: ``optimise`` and ``required``.
+
+Register them on the ``pipesim`` group with ``main.add_command(optimise)`` and
+``main.add_command(required)``; until then ``python -m pipesim.optimise.commands optimise ...``
+runs them. Exit codes: 0 success, 2 bad input (scenario, settings or options), 3 the target
+cannot be reached at the asked confidence within capacity and budget (the message names the
+binding constraints), 1 anything else, 130 interrupted. No tracebacks unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from pipesim.loader import ScenarioError, load_scenario
+from pipesim.optimise.model import InfeasiblePlan, SolverFailed, UnknownSolver
+from pipesim.optimise.settings import SettingsError, load_settings, with_options
+
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _err(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def _report(exc: Exception) -> int:
+    """Print a known failure in plain words and return its exit code."""
+    from pipesim.optimise.required import BadLever, TargetUnreachable
+
+    if isinstance(exc, ScenarioError):
+        _err("invalid scenario:")
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    if isinstance(exc, SettingsError | UnknownSolver | BadLever):
+        _err(f"error: {exc}")
+        return EXIT_BAD_INPUT
+    if isinstance(exc, InfeasiblePlan):
+        _err(f"infeasible: {exc}")
+        return EXIT_INFEASIBLE
+    if isinstance(exc, TargetUnreachable):
+        _err(f"unreachable: {exc}")
+        return EXIT_INFEASIBLE
+    if isinstance(exc, SolverFailed):
+        _err(f"error: solver: {exc}")
+        return EXIT_ERROR
+    _err(f"error: {type(exc).__name__}: {exc} (use --debug for the traceback)")
+    return EXIT_ERROR
+
+
+def guarded(debug: bool, fn: Callable[[], int]) -> None:
+    """Run ``fn`` and exit with its code, turning known failures into messages and exit codes."""
+    try:
+        code = fn()
+    except (click.exceptions.Exit, click.ClickException):
+        raise
+    except Exception as exc:
+        code = _report(exc)
+        if debug:
+            traceback.print_exc()
+    except KeyboardInterrupt:
+        _err("interrupted")
+        code = EXIT_INTERRUPTED
+    sys.exit(code)
+
+
+_scenario_arg = click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+
+
+@click.command(name="optimise")
+@_scenario_arg
+@click.option(
+    "--objective",
+    type=click.Choice(["max-margin", "min-cost"]),
+    default=None,
+    help="Maximise expected gross margin, or minimise spend + rep-hour cost to the target "
+    "[default: max-margin].",
+)
+@click.option(
+    "--target",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Revenue target [default: the scenario's target.revenue].",
+)
+@click.option(
+    "--confidence",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="P(target) the plan must reach [default: 0.8].",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder [default: reports/<scenario name>-plan/].",
+)
+@click.option(
+    "--settings",
+    "settings_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML file with an 'optimise:' section (bounds, fairness, "
+    "strategic segments, judgmental curves); options below override it.",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Most total campaign budget per week [default: today's total].",
+)
+@click.option(
+    "--fairness-band",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Each rep group's quota within this share of the team average [0.25].",
+)
+@click.option(
+    "--integer-quotas",
+    is_flag=True,
+    default=None,
+    help="Whole-number weekly quotas (solves a MILP).",
+)
+@click.option("--solver", default=None, help="highs (default), cbc, or a PuLP solver name.")
+@click.option(
+    "--curves",
+    type=click.Choice(["auto", "pilot", "judgement"]),
+    default=None,
+    help="Response curves from pilot simulations, judgmental points, or both [auto].",
+)
+@click.option(
+    "--pilot-replications",
+    type=click.IntRange(min=5),
+    default=None,
+    help="Replications per pilot point [60].",
+)
+@click.option(
+    "-n",
+    "--replications",
+    type=click.IntRange(min=10),
+    default=None,
+    help="Replications per check of a plan (and of today) [400].",
+)
+@click.option(
+    "--max-iterations",
+    type=click.IntRange(min=1, max=20),
+    default=None,
+    help="Most plans the closed loop tries [6].",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Root seed [0].")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes [default: number of CPUs].",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a scenario value by dotted path (repeatable).",
+)
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def optimise(
+    scenario: Path,
+    objective: str | None,
+    target: float | None,
+    confidence: float | None,
+    out: Path | None,
+    settings_file: Path | None,
+    budget: float | None,
+    fairness_band: float | None,
+    integer_quotas: bool | None,
+    solver: str | None,
+    curves: str | None,
+    pilot_replications: int | None,
+    replications: int | None,
+    max_iterations: int | None,
+    seed: int | None,
+    workers: int | None,
+    overrides: tuple[str, ...],
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Plan rep hours, campaign budgets and opportunity quotas for SCENARIO, and check the plan.
+
+    Writes plan.yaml (a scenario overlay: pipesim run SCENARIO --plan plan.yaml), plan.csv
+    (per rep: hours per activity and segment, weekly opportunity quota; per campaign: spend),
+    optimise.json and optimise.html (before/after charts). Exit 3 when the target cannot be
+    reached at the confidence within capacity and budget.
+    """
+    from pipesim.optimise.loop import conclusion
+    from pipesim.optimise.loop import optimise as run_loop
+    from pipesim.optimise.text import interval, money
+
+    def go() -> int:
+        settings = with_options(
+            load_settings(settings_file),
+            objective=objective,
+            target=target,
+            confidence=confidence,
+            budget=budget,
+            fairness_band=fairness_band,
+            integer_quotas=integer_quotas,
+            solver=solver,
+            curves=curves,
+            pilot_replications=pilot_replications,
+            replications=replications,
+            max_iterations=max_iterations,
+            seed=seed,
+            workers=workers,
+        )
+        from pipesim.optimise.model import make_solver
+
+        make_solver(settings.solver)  # fail early on an unknown solver
+        name = load_scenario(scenario, overrides).name
+        folder = out or Path("reports") / f"{name}-plan"
+        res = run_loop(scenario, overrides, settings, folder, (lambda s: None) if quiet else _err)
+        final = res.final
+        assert final is not None
+        s = final.solution
+        cur = res.problem.currency
+        click.echo(
+            f"{res.scenario.name}: plan ({settings.objective}, response curves from "
+            f"{res.curve_source}; {s.solver}: {s.status})"
+        )
+        click.echo(
+            f"P(target {money(res.problem.target_revenue, cur)}): before "
+            f"{interval(res.before.summary['p_target'])} -> after "
+            f"{interval(final.check.summary['p_target'])}"
+        )
+        click.echo(
+            f"expected revenue: LP {money(s.revenue, cur)}, simulated "
+            f"{money(final.check.summary['revenue']['mean'], cur)} (today "
+            f"{money(res.before.summary['revenue']['mean'], cur)})"
+        )
+        for key, lever in res.problem.levers.items():
+            new = s.levels.get(key, lever.today)
+            if abs(new - lever.today) > 1e-9:
+                click.echo(f"  {key}: {lever.today:g} -> {new:.4g} {lever.unit}")
+        for g in res.problem.groups:
+            click.echo(
+                f"  quota per rep ({g.name}, {g.size} reps): {s.quota[g.name]:.2f} new "
+                f"opportunities per week, of which "
+                f"{sum(s.outbound[g.name, x] for x in res.problem.segments):.2f} outbound"
+            )
+        for b in s.binding:
+            click.echo(f"  binding: {b.describe(cur, settings.objective)}")
+        click.echo(conclusion(res))
+        click.echo(
+            f"plan: {folder / 'plan.yaml'} | table: {folder / 'plan.csv'} | "
+            f"report: {folder / 'optimise.html'}"
+        )
+        return EXIT_OK if res.reached else EXIT_INFEASIBLE
+
+    guarded(debug, go)
+
+
+@click.command(name="required")
+@_scenario_arg
+@click.option(
+    "--lever",
+    required=True,
+    help="new_opportunities_per_rep_week, reps.count or campaigns.<name>.budget_per_week.",
+)
+@click.option(
+    "--confidence",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.8,
+    show_default=True,
+    help="P(target) to reach.",
+)
+@click.option(
+    "-n",
+    "--replications",
+    type=click.IntRange(min=10),
+    default=400,
+    show_default=True,
+    help="Replications per lever value (all with the same seed).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Root seed shared by every value (common random numbers).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes [default: number of CPUs].",
+)
+@click.option(
+    "--step",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Grid step of the lever [0.25 opportunities, 1 rep, ~10% of a budget].",
+)
+@click.option(
+    "--max",
+    "maximum",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Largest lever value to search.",
+)
+@click.option(
+    "--hires",
+    type=click.Choice(["ramping", "ramped"]),
+    default="ramping",
+    show_default=True,
+    help="reps.count: new reps ramp up, or are fully productive.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a scenario value by dotted path (repeatable).",
+)
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def required(
+    scenario: Path,
+    lever: str,
+    confidence: float,
+    replications: int,
+    seed: int,
+    workers: int | None,
+    step: float | None,
+    maximum: float | None,
+    hires: str,
+    overrides: tuple[str, ...],
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Find the smallest value of one lever for which P(target) >= --confidence in SCENARIO.
+
+    Prints, e.g., "each rep needs N new opportunities per week (today M) for an X% chance
+    (interval)", with P(target) at the answer and one grid step below it.
+    """
+    from pipesim.optimise.required import message
+    from pipesim.optimise.required import required as search
+
+    def go() -> int:
+        sc = load_scenario(scenario, overrides)
+        result = search(
+            sc,
+            lever,
+            confidence=confidence,
+            replications=replications,
+            seed=seed,
+            workers=workers or os.cpu_count() or 1,
+            step=step,
+            maximum=maximum,
+            hires=hires,
+            echo=None if quiet else _err,
+        )
+        click.echo(message(result))
+        return EXIT_OK
+
+    guarded(debug, go)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """The optimiser's commands, runnable before they are registered on ``pipesim``."""
+
+
+cli.add_command(optimise)
+cli.add_command(required)
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

@@ -1,0 +1,368 @@
+"""The closed loop: plan, simulate the plan, raise the revenue requirement until P(target) holds.
+
+1. Simulate today's scenario (``loop.replications`` replications, root ``seed``).
+2. Get response curves: judgmental where given, else pilot simulations paired with today's run
+   (common random numbers); measure the rep-hour loads of each lead source.
+3. Solve the LP with expected revenue at least the target.
+4. Write the plan as an overlay, load it back exactly as ``pipesim run SCENARIO --plan`` does and
+   simulate it with the same seed as today's run.
+5. If P(target) is below the confidence, raise the LP's required expected revenue by the
+   simulated shortfall at that confidence (the target minus the plan's revenue quantile at
+   ``1 - confidence``) and go to 3, at most ``loop.max_iterations`` times. If the LP cannot reach
+   the raised requirement, the best plan found is kept and the binding constraints reported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipesim.config import Scenario
+from pipesim.loader import load_scenario
+from pipesim.optimise.curves import ResponseCurve, judgement_curve
+from pipesim.optimise.levers import levers_of
+from pipesim.optimise.model import InfeasiblePlan, Solution, build_model, evaluate, solve
+from pipesim.optimise.pilot import LoadProfile, measure_load, pilot_curves
+from pipesim.optimise.plan import plan_overlay, plan_table, write_plan_csv, write_plan_yaml
+from pipesim.optimise.problem import Problem, build_problem
+from pipesim.optimise.settings import OptimiseSettings, check_references
+from pipesim.optimise.text import interval, money, pct
+from pipesim.runner import run
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class Check:
+    """A simulated plan (or today's scenario): its summary and per-replication revenue."""
+
+    label: str
+    summary: dict[str, Any]
+    revenue: np.ndarray
+    new_opportunities: float
+
+    @property
+    def p(self) -> float:
+        """Estimated P(target)."""
+        return float(self.summary["p_target"]["estimate"])
+
+    def quantile(self, q: float) -> float:
+        """Revenue quantile over replications."""
+        return float(np.quantile(self.revenue, q))
+
+
+@dataclass
+class Attempt:
+    """One pass of the loop: the LP's requirement, its plan, and the plan's simulation."""
+
+    index: int
+    required_revenue: float
+    solution: Solution
+    overlay: dict[str, Any]
+    check: Check
+    plan_file: Path
+
+
+@dataclass
+class OptimiseResult:
+    """Everything ``pipesim optimise`` reports."""
+
+    scenario: Scenario
+    settings: OptimiseSettings
+    problem: Problem
+    curves: dict[str, ResponseCurve]
+    load: LoadProfile
+    before: Check
+    today: Solution
+    attempts: list[Attempt] = field(default_factory=list)
+    final: Attempt | None = None
+    reached: bool = False
+    infeasible: InfeasiblePlan | None = None
+    out: Path | None = None
+    runtime_s: float = 0.0
+
+    @property
+    def curve_source(self) -> str:
+        """Which kind of curves the plan used, in words."""
+        kinds = {c.source for c in self.curves.values()}
+        if kinds == {"pilot"}:
+            return "pilot simulations"
+        if kinds == {"judgement"}:
+            return "judgmental points"
+        return "pilot simulations and judgmental points"
+
+
+def _check(label: str, scenario: Scenario, settings: OptimiseSettings, workers: int) -> Check:
+    res = run(scenario, settings.loop.replications, settings.seed, workers)
+    table = res.table
+    return Check(
+        label,
+        res.summary,
+        table["revenue"].to_numpy(dtype=float),
+        float(table["new_opportunities_per_rep_week"].mean()),
+    )
+
+
+def get_curves(
+    scenario: Scenario,
+    settings: OptimiseSettings,
+    base: pd.DataFrame,
+    base_revenue: float,
+    workers: int,
+    echo: Echo,
+) -> dict[str, ResponseCurve]:
+    """Response curves for every lever that gets one.
+
+    Judgmental curves where the settings give them (unless ``curves: pilot``); pilot simulations
+    for the rest (unless ``curves: judgement``, which leaves them at today's value).
+    """
+    levers = levers_of(scenario)
+    curves: dict[str, ResponseCurve] = {}
+    if settings.curves != "pilot":
+        for lever in levers:
+            spec = settings.judgement.get(lever.key)
+            if spec is None:
+                continue
+            curves[lever.key] = judgement_curve(
+                lever.key,
+                lever.unit,
+                lever.today,
+                spec.revenue,
+                levels=spec.levels,
+                multiples=spec.multiples,
+                saturation=spec.saturation,
+                base_revenue=base_revenue if spec.relative else None,
+                opportunities=spec.opportunities,
+            )
+    to_pilot = [] if settings.curves == "judgement" else [v for v in levers if v.key not in curves]
+    if to_pilot:
+        n = settings.pilot.replications
+        echo(f"pilot simulations: {len(to_pilot)} levers, {n} replications per point")
+        if len(base) < n:  # today's check run is shorter than a pilot point: run today again
+            base = run(scenario, n, settings.seed, workers).table
+        curves.update(
+            pilot_curves(scenario, to_pilot, base, settings.pilot, settings.seed, workers, echo)
+        )
+    return curves
+
+
+def optimise(
+    scenario_path: Path,
+    overrides: tuple[str, ...] | list[str],
+    settings: OptimiseSettings,
+    out: Path,
+    echo: Echo = print,
+) -> OptimiseResult:
+    """Run the closed loop and write ``plan.yaml``, ``plan.csv``, ``optimise.json`` and the report.
+
+    Raises
+    ------
+    InfeasiblePlan
+        When not even the first LP (expected revenue at least the target) has a solution. When a
+        later, raised requirement has none, the loop stops and the result says so instead.
+    """
+    import time
+
+    started = time.perf_counter()
+    scenario = load_scenario(scenario_path, overrides)
+    check_references(settings, scenario)
+    if settings.target is not None:
+        from pipesim.optimise.levers import apply_overlay
+
+        scenario = apply_overlay(scenario, {"target": {"revenue": settings.target}})
+    workers = settings.workers or os.cpu_count() or 1
+    n_check = settings.loop.replications
+    echo(f"today: simulating {scenario.name} ({n_check} replications, seed {settings.seed})")
+    today_run = run(scenario, n_check, settings.seed, workers)
+    before = Check(
+        "today",
+        today_run.summary,
+        today_run.table["revenue"].to_numpy(dtype=float),
+        float(today_run.table["new_opportunities_per_rep_week"].mean()),
+    )
+    echo(f"today: P(target) = {interval(before.summary['p_target'])}")
+    base_revenue = float(before.summary["revenue"]["mean"])
+    curves = get_curves(scenario, settings, today_run.table, base_revenue, workers, echo)
+    echo(f"measuring rep-hour loads ({settings.pilot.load_replications} replications)")
+    load = measure_load(scenario, settings.pilot.load_replications, settings.seed)
+    problem = build_problem(scenario, curves, load, settings, base_revenue)
+    today = evaluate(problem)
+    result = OptimiseResult(scenario, settings, problem, curves, load, before, today, out=out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "iterations").mkdir(exist_ok=True)
+    target = problem.target_revenue
+    required = target
+    z = settings.confidence
+    for k in range(1, settings.loop.max_iterations + 1):
+        model = build_model(problem, required_revenue=required)
+        try:
+            solution = solve(model, settings.solver, settings.time_limit_s, settings.mip_gap)
+        except InfeasiblePlan as exc:
+            if not result.attempts:
+                raise
+            result.infeasible = exc
+            echo(f"plan {k}: no plan reaches an expected revenue of {money(required, 'EUR')}")
+            break
+        data = plan_overlay(scenario, solution, settings.target)
+        plan_file = out / "iterations" / f"plan_{k}.yaml"
+        write_plan_yaml(plan_file, data, [f"plan {k} of the optimiser's closed loop"])
+        planned = load_scenario(scenario_path, overrides, plan=plan_file)
+        check = _check(f"plan {k}", planned, settings, workers)
+        attempt = Attempt(k, required, solution, data, check, plan_file)
+        result.attempts.append(attempt)
+        echo(
+            f"plan {k}: LP expected revenue {money(solution.revenue, problem.currency)} "
+            f"(required {money(required, problem.currency)}); simulated P(target) = "
+            f"{interval(check.summary['p_target'])}"
+        )
+        if check.p >= z:
+            result.final, result.reached = attempt, True
+            break
+        shortfall = target - check.quantile(1.0 - z)
+        step = max(shortfall, 0.01 * target)
+        required = max(required, solution.revenue) + step
+    if result.final is None and result.attempts:
+        result.final = max(result.attempts, key=lambda a: (a.check.p, a.solution.margin))
+    result.runtime_s = time.perf_counter() - started
+    write_outputs(result, scenario_path)
+    return result
+
+
+def write_outputs(result: OptimiseResult, scenario_path: Path) -> None:
+    """``plan.yaml``, ``plan.csv``, ``curves.csv``, ``optimise.json`` and ``optimise.html``."""
+    from pipesim.optimise.report import write_report
+
+    out = result.out
+    assert out is not None and result.final is not None
+    final = result.final
+    p = result.problem
+    cur = p.currency
+    after = final.check.summary["p_target"]
+    before = result.before.summary["p_target"]
+    header = [
+        f"pipesim optimiser plan for scenario '{result.scenario.name}' ({scenario_path})",
+        f"objective {result.settings.objective}; solver {final.solution.solver}: "
+        f"{final.solution.status}; response curves: {result.curve_source}",
+        f"expected revenue (LP) {money(final.solution.revenue, cur)}, required "
+        f"{money(final.required_revenue, cur)}",
+        f"P(target {money(p.target_revenue, cur)}): before {interval(before)}, "
+        f"after {interval(after)} ({result.settings.loop.replications} replications, "
+        f"seed {result.settings.seed})",
+        f"run it: pipesim run {scenario_path} --plan {out / 'plan.yaml'}",
+        "per-rep hours and quotas: plan.csv (the scenario carries the team averages)",
+        "",
+    ]
+    write_plan_yaml(out / "plan.yaml", final.overlay, header)
+    table = plan_table(p, final.solution)
+    write_plan_csv(out / "plan.csv", table)
+    write_plan_csv(out / "today.csv", plan_table(p, result.today))
+    rows = []
+    for key, c in result.curves.items():
+        for x, y in zip(c.levels, c.revenue, strict=True):
+            rows.append({"lever": key, "kind": "curve", "level": x, "revenue_change": y, "se": 0.0})
+        for x, y, se in c.points:
+            rows.append({"lever": key, "kind": "point", "level": x, "revenue_change": y, "se": se})
+    pd.DataFrame(rows).to_csv(out / "curves.csv", index=False, lineterminator="\n")
+    (out / "optimise.json").write_text(
+        json.dumps(summary_json(result), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
+    write_report(result, scenario_path)
+
+
+def _clean(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
+
+
+def summary_json(result: OptimiseResult) -> dict[str, Any]:
+    """The machine-readable summary (``optimise.json``)."""
+    final = result.final
+    assert final is not None
+    s = final.solution
+    return {
+        "scenario": result.scenario.name,
+        "objective": result.settings.objective,
+        "confidence": result.settings.confidence,
+        "target": result.problem.target_revenue,
+        "reached": result.reached,
+        "curves": {k: {"source": c.source, "note": c.note} for k, c in result.curves.items()},
+        "p_target_before": result.before.summary["p_target"],
+        "p_target_after": final.check.summary["p_target"],
+        "revenue_before": result.before.summary["revenue"],
+        "revenue_after": final.check.summary["revenue"],
+        "new_opportunities_per_rep_week": {
+            "before": result.before.new_opportunities,
+            "after": final.check.new_opportunities,
+        },
+        "plan": {
+            "levels": s.levels,
+            "quota": s.quota,
+            "status": s.status,
+            "mip_gap": _clean(s.mip_gap) if s.mip_gap is not None else None,
+            "solver": s.solver,
+            "variables": s.size[0],
+            "constraints": s.size[1],
+            "expected_revenue": s.revenue,
+            "required_revenue": final.required_revenue,
+            "expected_gross_margin": s.margin,
+            "campaign_cost": s.campaign_cost,
+            "binding": [
+                {
+                    "key": b.info.key,
+                    "name": b.info.name,
+                    "text": b.info.text,
+                    "shadow_price": b.shadow_price,
+                    "per": b.info.relax,
+                }
+                for b in s.binding
+            ],
+        },
+        "iterations": [
+            {
+                "plan": a.index,
+                "required_revenue": a.required_revenue,
+                "expected_revenue": a.solution.revenue,
+                "p_target": a.check.summary["p_target"],
+                "revenue_mean": a.check.summary["revenue"]["mean"],
+            }
+            for a in result.attempts
+        ],
+        "unreachable": None if result.infeasible is None else result.infeasible.message,
+        "runtime_s": round(result.runtime_s, 1),
+    }
+
+
+def conclusion(result: OptimiseResult) -> str:
+    """The closing statement: reached, or why not."""
+    final = result.final
+    assert final is not None
+    conf = pct(result.settings.confidence, 0)
+    p = final.check.summary["p_target"]
+    if result.reached:
+        return (
+            f"plan {final.index} reaches P(target) = {interval(p)} >= {conf} "
+            f"(before: {interval(result.before.summary['p_target'])})."
+        )
+    lines = [
+        f"P(target) >= {conf} cannot be reached within capacity and budget: the best plan "
+        f"found (plan {final.index}) gives {interval(p)}."
+    ]
+    if result.infeasible is not None:
+        lines.append(result.infeasible.message)
+    else:
+        lines.append(
+            f"the loop stopped after {len(result.attempts)} plans "
+            f"(optimise.loop.max_iterations); binding in the last plan:"
+        )
+        lines.extend(
+            "  - " + b.describe(result.problem.currency, result.settings.objective)
+            for b in result.attempts[-1].solution.binding
+        )
+    return "\n".join(lines)
