@@ -19,9 +19,12 @@ Statistics are computed once after the run from the per-lead arrays.
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -56,7 +59,26 @@ class ReplicationResult:
 
 
 class PipelineModel:
-    """The SimPy side of one replication (state lives here, the scenario stays frozen)."""
+    """The SimPy side of one replication (state lives here, the scenario stays frozen).
+
+    Time advances in SimPy; events happen only where buyers and reps meet:
+
+    * an *arrival* releases each lead when it reaches us (open-pipeline and outbound
+      opportunities go straight to their rep);
+    * a *dispatcher* gives waiting leads to idle reps: waiting leads sit in a heap ordered by
+      the follow-up policy's priority class, then arrival; idle reps in a FIFO queue. A lead
+      whose ``max_wait_days`` passed before a rep reached it goes cold (uncaptured) at its
+      deadline;
+    * a *qualification* is a timeout (rep hours stretched by the rep's load) whose callback
+      applies the qualification policy and hands the rep its next lead;
+    * an *opportunity's* outcome and close day are fixed when the pursuit starts (the buyer's
+      clock is pre-drawn), so it needs no event: each seat keeps a heap of pending changes to
+      its open-deal count and flanking hours, applied before the rep's load is read;
+    * *seats* lose reps to attrition and are backfilled (one process per seat).
+
+    Per-lead inputs are read from Python lists and outcomes written to lists (NumPy scalar
+    access is several times slower in this hot path); arrays are built after the run.
+    """
 
     def __init__(self, scenario: Scenario, leads: LeadTable, streams: Streams) -> None:
         self.sc = scenario
@@ -70,20 +92,53 @@ class PipelineModel:
         self.horizon = scenario.horizon_days
         self.max_wait = scenario.leads.max_wait_days
         self.gap = unique_gaps(scenario)
-        n = len(leads)
-        self.status = np.full(n, OPEN, dtype=np.int8)
-        self.cause = np.zeros(n, dtype=np.int8)
-        self.t_close = np.full(n, np.nan)
-        self.t_engaged = np.full(n, np.nan)
-        self.wait = np.full(n, np.nan)
-        self.seat_of = np.full(n, -1, dtype=np.int32)
-        self.early = np.zeros(n, dtype=bool)
-        self.pursued = np.zeros(n, dtype=bool)
-        self.flanked = np.zeros(n, dtype=bool)
-        self.flank_won = np.zeros(n, dtype=bool)
-        self.flank_hours = 0.0
         self.departures = 0
         self.vacant_days = 0.0
+        self.flank_hours = 0.0
+
+        # per-lead inputs as Python lists
+        self._t_lead: list[float] = leads.t_lead.tolist()
+        self._source: list[int] = leads.source.tolist()
+        self._qualify_hours: list[float] = leads.qualify_hours.tolist()
+        self._preference_start: list[float] = leads.t_stage[:, 2].tolist()
+        flank_stage = 3 if scenario.flanking.move_last else 2
+        self._flank_start: list[float] = leads.t_stage[:, flank_stage].tolist()
+        accuracy = scenario.reps.check_accuracy
+        noticed = leads.failed_checks & (leads.check_noticed < accuracy)
+        self._noticed: list[tuple[str, ...]] = [
+            tuple(name for name, hit in zip(QUALIFICATION_CHECKS, row, strict=True) if hit)
+            for row in noticed.tolist()
+        ]
+        self._fit: list[float] = leads.fit.tolist()
+        self._fit_noise: list[float] = leads.fit_noise.tolist()
+        self._u_deviate: list[float] = leads.u_deviate.tolist()
+        self._t_exit: list[float] = leads.t_exit.tolist()
+        self._t_decide: list[float] = leads.t_decide.tolist()
+        self._u_us: list[float] = leads.u_us.tolist()
+        self._lse: list[float] = leads.lse_competitors.tolist()
+        self._u_sq: list[float] = leads.u_status_quo.tolist()
+        self._u_pref: list[float] = leads.u_preference.tolist()
+        self._u_sticky: list[float] = leads.u_sticky.tolist()
+        self._u_dec: list[float] = leads.u_decision.tolist()
+        self._u_sponsor: list[float] = leads.u_sponsor.tolist()
+        self._u_flank: list[float] = leads.u_flank.tolist()
+        self._segment: list[int] = leads.segment.tolist()
+        self._preset_early: list[bool] = leads.preset_early.tolist()
+        self._opener: list[int] = leads.seat.tolist()
+        self._gap: list[float] = self.gap.tolist()
+
+        # per-lead outcomes as Python lists (turned into arrays by run())
+        n = len(leads)
+        self._status: list[int] = [OPEN] * n
+        self._cause: list[int] = [CAUSE_NONE] * n
+        self._t_close: list[float] = [math.nan] * n
+        self._wait: list[float] = [math.nan] * n
+        self._seat_of: list[int] = [-1] * n
+        self._early: list[bool] = [False] * n
+        self._pursued: list[bool] = [False] * n
+        self._t_engaged: list[float] = [math.nan] * n
+        self._flanked: list[bool] = [False] * n
+        self._flank_won: list[bool] = [False] * n
 
         spec = scenario.reps
         outbound = scenario.leads.outbound
@@ -105,11 +160,13 @@ class PipelineModel:
             )
             tenure = m.tenure_weeks if m and m.tenure_weeks is not None else spec.tenure_weeks
             self.reps.append(hire(spec, k, skill, noise, -tenure * 7.0, prospecting))
-        # leads waiting for a rep, served by priority class then arrival order
-        self.queue = simpy.PriorityStore(self.env)
+        self.idle: deque[Rep] = deque()
+        self.waiting: list[tuple[int, int]] = []  # heap of (priority class, lead index)
         self.busy = [False] * len(self.reps)
-        self.rehired: list[simpy.Event | None] = [None] * len(self.reps)
-        self.workers: list[simpy.Process] = []
+        self.gone = [False] * len(self.reps)  # the seat's rep left and is not yet replaced
+        # per seat: heap of (day, order, change in open deals, change in extra hours)
+        self.changes: list[list[tuple[float, int, int, float]]] = [[] for _ in self.reps]
+        self._order = 0
 
     # ------------------------------------------------------------------ draws
     def _skill(self, rng: np.random.Generator) -> float:
@@ -120,136 +177,147 @@ class PipelineModel:
         s = self.sc.reps
         return max(0.0, float(rng.normal(s.qualification_noise_mean, s.qualification_noise_sd)))
 
-    # ------------------------------------------------------------------ processes
+    # ------------------------------------------------------------------ a seat's load, lazily
+    def _change(self, rep: Rep, day: float, d_open: int, d_hours: float) -> None:
+        self._order += 1
+        heapq.heappush(self.changes[rep.seat], (day, self._order, d_open, d_hours))
+
+    def _settle(self, rep: Rep, now: float) -> None:
+        pending = self.changes[rep.seat]
+        while pending and pending[0][0] <= now:
+            _, _, d_open, d_hours = heapq.heappop(pending)
+            rep.open_opportunities += d_open
+            rep.extra_hours += d_hours
+
+    # ------------------------------------------------------------------ leads
     def arrivals(self) -> Generator[simpy.Event, Any, None]:
-        """Release each lead when it reaches us (leads are sorted by that day)."""
+        """Release each lead when it is due.
+
+        Open pipeline and outbound opportunities go to their rep at once; other leads join the
+        reps' queue ``leads.response_days`` after they reach us.
+        """
         env = self.env
-        leads = self.leads
-        t_lead = leads.t_lead
-        source = leads.source
-        delay_to_queue = self.sc.leads.response_days
+        source = self._source
+        direct = np.isin(self.leads.source, _DIRECT)
+        due = self.leads.t_lead + np.where(direct, 0.0, self.sc.leads.response_days)
+        order = np.argsort(due, kind="stable").tolist()
+        due_at: list[float] = due.tolist()
         next_seat = 0
-        for i in range(len(t_lead)):
+        for i in order:
+            if due_at[i] > env.now:
+                yield env.timeout(due_at[i] - env.now)
             src = source[i]
-            due = t_lead[i] + (0.0 if src in _DIRECT else delay_to_queue)
-            if due > env.now:
-                yield env.timeout(due - env.now)
             if src == _OPEN_PIPELINE:
                 rep = self.reps[next_seat % len(self.reps)]
                 next_seat += 1
-                env.process(self.pursue(i, rep, bool(leads.preset_early[i])))
+                self.start_pursuit(i, rep, self._preset_early[i])
             elif src == _OUTBOUND:
                 # the rep opened it: no queue, no qualification
-                rep = self.reps[leads.seat[i]]
-                env.process(self.pursue(i, rep, env.now <= leads.t_stage[i, 2]))
+                self.start_pursuit(
+                    i, self.reps[self._opener[i]], env.now <= self._preference_start[i]
+                )
             else:
-                self.queue.put(simpy.PriorityItem((self.priority[src], i), i))
+                heapq.heappush(self.waiting, (self.priority[src], i))
+                if self.idle:
+                    self.next_lead(self.idle.popleft())
 
-    def rep_work(self, rep: Rep) -> Generator[simpy.Event, Any, None]:
-        """A seat's working life: take the next lead, qualify it, pursue or disqualify it."""
-        env = self.env
-        leads = self.leads
-        seat = rep.seat
-        while True:
-            hired = self.rehired[seat]
-            if hired is not None:
-                yield hired
+    def next_lead(self, rep: Rep) -> None:
+        """Give ``rep`` the first waiting lead still warm (closing cold ones), or idle it."""
+        now = self.env.now
+        while self.waiting:
+            _, i = heapq.heappop(self.waiting)
+            deadline = self._t_lead[i] + self.max_wait
+            if now > deadline:  # went cold before anyone picked it up
+                self._close(i, UNCAPTURED, deadline)
                 continue
-            get = self.queue.get()
-            try:
-                item = yield get
-            except simpy.Interrupt:  # the rep left while waiting for a lead
-                if not get.triggered:
-                    get.cancel()
-                    continue
-                item = get.value
-            i: int = item.item
-            deadline = leads.t_lead[i] + self.max_wait
-            if env.now > deadline:  # went cold before anyone picked it up
-                self._close(i, UNCAPTURED, at=deadline)
-                continue
-            self.busy[seat] = True
-            now = env.now
-            self.wait[i] = now - leads.t_lead[i]
-            yield env.timeout(leads.qualify_hours[i] * 7.0 / rep.lead_hours(now))
-            self.busy[seat] = False
-            if not self.policy.pursue(self._judge(i, rep)):
-                self._close(i, DISQUALIFIED, seat=seat)
-                continue
-            env.process(self.pursue(i, rep, env.now <= leads.t_stage[i, 2]))
+            self.busy[rep.seat] = True
+            self._wait[i] = now - self._t_lead[i]
+            self._settle(rep, now)
+            done = self.env.timeout(self._qualify_hours[i] * 7.0 / rep.lead_hours(now))
+            done.callbacks.append(partial(self._qualified, i, rep))
+            return
+        self.idle.append(rep)
+
+    def _qualified(self, i: int, rep: Rep, _event: simpy.Event) -> None:
+        """Pursue or disqualify; then the rep takes the next lead unless it has left."""
+        self.busy[rep.seat] = False
+        if self.policy.pursue(self._judge(i, rep)):
+            self.start_pursuit(i, rep, self.env.now <= self._preference_start[i])
+        else:
+            self._close(i, DISQUALIFIED, self.env.now, seat=rep.seat)
+        if not self.gone[rep.seat]:
+            self.next_lead(rep)
 
     def _judge(self, i: int, rep: Rep) -> Judgement:
-        leads = self.leads
-        accuracy = self.sc.reps.check_accuracy
-        noticed = tuple(
-            name
-            for k, name in enumerate(QUALIFICATION_CHECKS)
-            if leads.failed_checks[i, k] and leads.check_noticed[i, k] < accuracy
-        )
         return Judgement(
-            float(leads.fit[i] + rep.noise * leads.fit_noise[i]),
-            noticed,
-            float(leads.u_deviate[i]),
+            self._fit[i] + rep.noise * self._fit_noise[i], self._noticed[i], self._u_deviate[i]
         )
 
-    def pursue(self, i: int, rep: Rep, early: bool) -> Generator[simpy.Event, Any, None]:
-        """An opportunity: the rep works it until the buyer decides or stalls."""
-        env = self.env
-        now = env.now
-        leads = self.leads
-        self.pursued[i] = True
-        self.early[i] = early
-        self.t_engaged[i] = now
-        self.seat_of[i] = rep.seat
+    def start_pursuit(self, i: int, rep: Rep, early: bool) -> None:
+        """Start an opportunity: draw the buyer's choice now, schedule its close as a load change.
+
+        The close is a change to the rep's load, not a SimPy event.
+        """
+        now = self.env.now
+        self._settle(rep, now)
+        self._pursued[i] = True
+        self._early[i] = early
+        self._t_engaged[i] = now
+        self._seat_of[i] = rep.seat
         effect = rep.skill * rep.productivity(now) * rep.coverage(now)
-        if leads.t_decide[i] <= now:
+        if self._t_decide[i] <= now:
             # the buyer decided while the lead waited or was being qualified: too late to help
             effect = 0.0
         rep.open_opportunities += 1
         flank_from = flank_gain = None
-        if leads.t_exit[i] < leads.t_decide[i]:
-            outcome, cause, t_done = NO_DECISION, CAUSE_INDECISION, leads.t_exit[i]
+        if self._t_exit[i] < self._t_decide[i]:
+            outcome, cause, t_done = NO_DECISION, CAUSE_INDECISION, self._t_exit[i]
         else:
             ch = self.sc.choice
             beta = ch.sensitivity
-            u_us = leads.u_us[i]
-            lse = leads.lse_competitors[i]
-            u_sq = leads.u_status_quo[i]
+            u_us, lse, u_sq = self._u_us[i], self._lse[i], self._u_sq[i]
             at_pref = u_us + beta * (ch.early_shaping * effect if early else -ch.unengaged_penalty)
-            pick = choose(at_pref, lse, u_sq, leads.u_preference[i])
+            pick = choose(at_pref, lse, u_sq, self._u_pref[i])
             rep_gain = effect * (ch.early_shaping if early else ch.late_effect)
             flanking = self.flanking
             if pick == COMPETITOR and flanking.attempts and effect > 0:
-                gap = float(self.gap[leads.segment[i]])
-                sponsor = leads.u_sponsor[i] < self.sc.flanking.sponsor_probability
-                won_flank = leads.u_flank[i] < flanking.success_probability(gap, sponsor)
-                self.flanked[i] = True
-                self.flank_won[i] = won_flank
-                start_stage = 3 if self.sc.flanking.move_last else 2
-                flank_from = max(now, leads.t_stage[i, start_stage])
+                gap = self._gap[self._segment[i]]
+                sponsor = self._u_sponsor[i] < self.sc.flanking.sponsor_probability
+                won_flank = self._u_flank[i] < flanking.success_probability(gap, sponsor)
+                self._flanked[i] = True
+                self._flank_won[i] = won_flank
+                flank_from = max(now, self._flank_start[i])
                 flank_gain = flanking.weight_shift * gap if won_flank else None
             if flank_gain is not None:
                 # the reframed buyer re-evaluates with weight moved onto our unique criterion
-                at_decision = u_us + beta * (rep_gain + flank_gain)
-                pick = choose(at_decision, lse, u_sq, leads.u_decision[i])
-            elif leads.u_sticky[i] >= ch.stickiness:
-                pick = choose(u_us + beta * rep_gain, lse, u_sq, leads.u_decision[i])
+                pick = choose(u_us + beta * (rep_gain + flank_gain), lse, u_sq, self._u_dec[i])
+            elif self._u_sticky[i] >= ch.stickiness:
+                pick = choose(u_us + beta * rep_gain, lse, u_sq, self._u_dec[i])
             outcome = (WON, LOST, NO_DECISION)[pick]
             cause = CAUSE_STATUS_QUO if pick == STATUS_QUO else CAUSE_NONE
-            t_done = leads.t_decide[i]
+            t_done = self._t_decide[i]
+        horizon = self.horizon
+        if t_done <= now:
+            rep.open_opportunities -= 1
+            self._close(i, outcome, now, cause, rep.seat)
+            return
         if flank_from is not None and flank_from < t_done:
             hours = self.flanking.hours_per_week
-            if flank_from > env.now:
-                yield env.timeout(flank_from - env.now)
-            rep.extra_hours += hours
-            self.flank_hours += hours * (min(t_done, self.horizon) - env.now) / 7.0
-            yield env.timeout(t_done - env.now)
-            rep.extra_hours -= hours
-        elif t_done > env.now:
-            yield env.timeout(t_done - env.now)
-        rep.open_opportunities -= 1
-        self._close(i, outcome, cause, rep.seat)
+            if flank_from < horizon:
+                self.flank_hours += hours * (min(t_done, horizon) - flank_from) / 7.0
+                if flank_from > now:
+                    self._change(rep, flank_from, 0, hours)
+                else:
+                    rep.extra_hours += hours
+                self._change(rep, t_done, -1, -hours)
+            else:
+                self._change(rep, t_done, -1, 0.0)
+        else:
+            self._change(rep, t_done, -1, 0.0)
+        if t_done < horizon:
+            self._close(i, outcome, t_done, cause, rep.seat)
 
+    # ------------------------------------------------------------------ seats
     def seat_life(self, rep: Rep) -> Generator[simpy.Event, Any, None]:
         """Attrition and backfill for one seat."""
         spec = self.sc.reps
@@ -264,9 +332,9 @@ class PipelineModel:
             yield env.timeout(rng.exponential(mean_tenure))
             rep.employed = False
             self.departures += 1
-            self.rehired[seat] = env.event()
+            self.gone[seat] = True
             if not self.busy[seat]:
-                self.workers[seat].interrupt()
+                self.idle.remove(rep)
             self.vacant_days += min(backfill, self.horizon - env.now)
             if backfill > 0:
                 yield env.timeout(backfill)
@@ -274,34 +342,43 @@ class PipelineModel:
             rep.noise = self._noise(rng)
             rep.hired_at = env.now
             rep.employed = True
-            event = self.rehired[seat]
-            self.rehired[seat] = None
-            assert event is not None
-            event.succeed()
+            self.gone[seat] = False
+            if not self.busy[seat]:
+                self.next_lead(rep)
 
-    def _close(
-        self, i: int, state: int, cause: int = CAUSE_NONE, seat: int = -1, at: float | None = None
-    ) -> None:
-        self.status[i] = state
-        self.cause[i] = cause
-        self.t_close[i] = self.env.now if at is None else at
+    def _close(self, i: int, state: int, t: float, cause: int = CAUSE_NONE, seat: int = -1) -> None:
+        self._status[i] = state
+        self._cause[i] = cause
+        self._t_close[i] = t
         if seat >= 0:
-            self.seat_of[i] = seat
+            self._seat_of[i] = seat
 
     def run(self) -> None:
-        """Run the replication to the horizon."""
+        """Run the replication to the horizon and build the per-lead outcome arrays."""
         env = self.env
         env.process(self.arrivals())
+        self.idle.extend(self.reps)
         for rep in self.reps:
-            self.workers.append(env.process(self.rep_work(rep)))
             env.process(self.seat_life(rep))
         env.run(until=self.horizon)
+        self.status = np.array(self._status, dtype=np.int8)
+        self.cause = np.array(self._cause, dtype=np.int8)
+        self.t_close = np.array(self._t_close, dtype=float)
+        self.wait = np.array(self._wait, dtype=float)
+        self.seat_of = np.array(self._seat_of, dtype=np.int32)
+        self.early = np.array(self._early, dtype=bool)
+        self.pursued = np.array(self._pursued, dtype=bool)
+        self.t_engaged = np.array(self._t_engaged, dtype=float)
+        self.flanked = np.array(self._flanked, dtype=bool)
+        self.flank_won = np.array(self._flank_won, dtype=bool)
         # leads nobody picked up go cold at their deadline, if that falls inside the horizon
         leads = self.leads
         waiting = (self.status == OPEN) & np.isnan(self.wait) & np.isin(leads.source, _QUEUED)
         deadline = leads.t_lead + self.max_wait
-        for i in np.flatnonzero(waiting & (deadline <= self.horizon)):
-            self._close(int(i), UNCAPTURED, at=float(deadline[i]))
+        cold = waiting & (deadline <= self.horizon)
+        self.status[cold] = UNCAPTURED
+        self.cause[cold] = CAUSE_NONE
+        self.t_close[cold] = deadline[cold]
 
 
 def unique_gaps(scenario: Scenario) -> np.ndarray:
