@@ -270,18 +270,18 @@ def sensitivity(
         except BadParameter as exc:
             raise _bad_input(exc) from None
         t = res.tornado
-        click.echo("One at a time (paired change against the scenario as given):")
+        click.echo("One at a time, low / high end (paired change against the scenario as given):")
         for lab, rows in t.groupby("label", sort=False):
             lo = rows[rows["side"] == "low"].iloc[0]
             hi = rows[rows["side"] == "high"].iloc[0]
             click.echo(
-                f"  {lab:<32} {lo['range']:>14}  P(target) {lo['delta_p_target']:+.1%} / "
-                f"{hi['delta_p_target']:+.1%}   revenue {lo['delta_revenue'] / 1e6:+.2f}M / "
-                f"{hi['delta_revenue'] / 1e6:+.2f}M"
+                f"  {lab:<32} {lo['range']:>14}  P(target) "
+                f"{lo['delta_p_target'] * 100:+.1f} / {hi['delta_p_target'] * 100:+.1f} pp   "
+                f"revenue {lo['delta_revenue'] / 1e6:+.2f}M / {hi['delta_revenue'] / 1e6:+.2f}M"
             )
         if res.sobol is not None:
             click.echo("Sobol total indices (ST) of revenue / P(target):")
-            s = res.sobol.pivot_table(index="label", columns="output", values="ST")
+            s = res.sobol.pivot(index="label", columns="output", values="ST")
             for lab, row in s.sort_values("revenue", ascending=False).iterrows():
                 click.echo(f"  {lab:<32} {row['revenue']:.2f} / {row['p_target']:.2f}")
         console.print(f"results in {folder}/", highlight=False)

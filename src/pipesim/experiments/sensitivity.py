@@ -285,8 +285,13 @@ def sobol_indices(
     from SALib.analyze import sobol
 
     rows = []
+    nan = np.full(len(problem["names"]), math.nan)
     for out, y in outputs.items():
-        res = sobol.analyze(problem, np.asarray(y, float), calc_second_order=False, seed=seed)
+        y = np.asarray(y, float)
+        if np.nanstd(y) > 0:
+            res = sobol.analyze(problem, y, calc_second_order=False, seed=seed)
+        else:  # the output never moved (e.g. P(target) 0 everywhere): no variance to share out
+            res = {"S1": nan, "S1_conf": nan, "ST": nan, "ST_conf": nan}
         for k, name in enumerate(problem["names"]):
             rows.append(
                 {
