@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from pipesim.config import Scenario
 from pipesim.engine import LOST, NO_DECISION, UNCAPTURED, WON, _summarise, simulate
@@ -466,10 +466,20 @@ def _difference_panel(ax: Axes, r: Any) -> None:
     ax.set_yticks([])
     suffix = {"share": " (pp)", "money": "", "days": " (days)", "hours": " (hours)"}.get(unit, "")
     ax.set_ylabel(r.label + suffix, rotation=0, ha="right", va="center", fontsize=9)
+    ax.xaxis.set_major_locator(MaxNLocator(6))
     if unit == "money":
-        ax.xaxis.set_major_formatter(
-            FuncFormatter(lambda v, _p: format_value(v, "money", signed=True))
-        )
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: _money_tick(v)))
     ax.spines[["top", "right", "left"]].set_visible(False)
     ax.grid(True, axis="x", color="#dddddd", linewidth=0.8)
     ax.set_axisbelow(True)
+
+
+def _money_tick(v: float) -> str:
+    """A short signed money tick: +250k, −1.2M."""
+    sign = "+" if v > 0 else ("−" if v < 0 else "")
+    a = abs(v)
+    if a >= 1e6:
+        return f"{sign}{a / 1e6:g}M"
+    if a >= 1e3:
+        return f"{sign}{a / 1e3:g}k"
+    return f"{sign}{a:g}"
