@@ -105,10 +105,12 @@ class PipelineModel:
         self._flank_start: list[float] = leads.t_stage[:, flank_stage].tolist()
         accuracy = scenario.reps.check_accuracy
         noticed = leads.failed_checks & (leads.check_noticed < accuracy)
-        self._noticed: list[tuple[str, ...]] = [
-            tuple(name for name, hit in zip(QUALIFICATION_CHECKS, row, strict=True) if hit)
-            for row in noticed.tolist()
+        mask = noticed @ (1 << np.arange(len(QUALIFICATION_CHECKS)))
+        combos = [
+            tuple(name for k, name in enumerate(QUALIFICATION_CHECKS) if m >> k & 1)
+            for m in range(1 << len(QUALIFICATION_CHECKS))
         ]
+        self._noticed: list[tuple[str, ...]] = [combos[m] for m in mask.tolist()]
         self._fit: list[float] = leads.fit.tolist()
         self._fit_noise: list[float] = leads.fit_noise.tolist()
         self._u_deviate: list[float] = leads.u_deviate.tolist()

@@ -71,12 +71,13 @@ def lognormal_draw(rng: np.random.Generator, mean: float, cv: float, n: int) -> 
     return rng.lognormal(np.log(mean) - sigma2 / 2.0, np.sqrt(sigma2), size=n)
 
 
-def draw_buyers(
-    scenario: Scenario, seg_name: str, n: int, rng: np.random.Generator, fit_shift: float = 0.0
-) -> Buyers:
-    """Draw ``n`` buyers of segment ``seg_name``: journey clock, attributes and utilities.
+def draw_journeys(
+    scenario: Scenario, seg_name: str, n: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Draw the part of ``n`` buyers that decides *whether* and *when* they reach us.
 
-    ``fit_shift`` moves the mean fit (a lead source's profile match), clipped to (0, 1).
+    Buying group, stage dwell times, stall clocks, organisational impact and purchase frequency
+    (which move the engagement point). :func:`complete_buyers` adds the rest.
     """
     seg: Segment = scenario.segments[seg_name]
     jr = scenario.journey
@@ -98,7 +99,7 @@ def draw_buyers(
     # exponential stall clocks, one per stage (rate 0 -> never)
     with np.errstate(divide="ignore"):
         stall = rng.exponential(1.0, size=(n, N_STAGES)) / hazard
-    # placeholder exit (unconditioned); sources may re-condition on survival
+    # unconditioned first stall; sources may re-condition on survival
     exit_time = _first_exit(stage_start, dwell, stall, np.zeros(n))
 
     imp = seg.impact
@@ -106,8 +107,40 @@ def draw_buyers(
     ip = beta_draw(rng, imp.ip_intensity, imp.concentration, n)
     risk = beta_draw(rng, imp.risk, imp.concentration, n)
     frequency = beta_draw(rng, imp.frequency, imp.concentration, n)
-    impact = (cost + ip + risk) / 3.0
+    return {
+        "stage_start": stage_start,
+        "duration": duration,
+        "exit_time": exit_time,
+        "group_size": group,
+        "impact": (cost + ip + risk) / 3.0,
+        "frequency": frequency,
+        "dwell": dwell,
+        "stall": stall,
+    }
 
+
+def draw_buyers(
+    scenario: Scenario, seg_name: str, n: int, rng: np.random.Generator, fit_shift: float = 0.0
+) -> Buyers:
+    """Draw ``n`` buyers of segment ``seg_name``: journey clock, attributes and utilities.
+
+    ``fit_shift`` moves the mean fit (a lead source's profile match), clipped to (0, 1).
+    """
+    return complete_buyers(
+        scenario, seg_name, draw_journeys(scenario, seg_name, n, rng), rng, fit_shift
+    )
+
+
+def complete_buyers(
+    scenario: Scenario,
+    seg_name: str,
+    journeys: dict[str, np.ndarray],
+    rng: np.random.Generator,
+    fit_shift: float = 0.0,
+) -> Buyers:
+    """Add fit, qualification facts, deal value, criteria weights and utilities to journeys."""
+    seg: Segment = scenario.segments[seg_name]
+    n = len(journeys["duration"])
     fit = beta_draw(rng, seg.fit.mean + fit_shift, seg.fit.concentration, n)
     checks = np.array([seg.p_budget, seg.p_authority, seg.p_timing])
     failed = rng.random((n, 3)) >= checks
@@ -141,20 +174,13 @@ def draw_buyers(
         lse = np.where(present, np.logaddexp(lse, u_c), lse)
 
     return Buyers(
-        stage_start=stage_start,
-        duration=duration,
-        exit_time=exit_time,
-        group_size=group,
-        impact=impact,
-        frequency=frequency,
+        **journeys,
         fit=fit,
         failed_checks=failed,
         value=value,
         u_us=u_us,
         u_status_quo=u_sq,
         lse_competitors=lse,
-        dwell=dwell,
-        stall=stall,
     )
 
 

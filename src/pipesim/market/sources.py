@@ -16,7 +16,9 @@ import numpy as np
 from pipesim.agents.buyers import (
     Buyers,
     beta_draw,
+    complete_buyers,
     draw_buyers,
+    draw_journeys,
     engagement_mean,
     gamma_draw,
     source_fraction,
@@ -123,10 +125,6 @@ def _place(
     )
 
 
-def _take(buyers: Buyers, keep: np.ndarray) -> Buyers:
-    return Buyers(**{f.name: getattr(buyers, f.name)[keep] for f in fields(Buyers)})
-
-
 def _reached(
     scenario: Scenario,
     streams: Streams,
@@ -175,10 +173,10 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
         rng = streams(f"inbound:{name}")
         n = int(rng.poisson(seg.buyers_per_week * seg.inbound_share * span / 7.0))
         arrival = rng.uniform(-scenario.prehistory_days, horizon, size=n)
-        buyers = draw_buyers(scenario, name, n, rng)
+        journeys = draw_journeys(scenario, name, n, rng)
         natural = beta_draw(
             rng,
-            engagement_mean(scenario, buyers.impact, buyers.frequency),
+            engagement_mean(scenario, journeys["impact"], journeys["frequency"]),
             scenario.engagement.concentration,
             n,
         )
@@ -187,10 +185,11 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
         early = beta_draw(rng, proactive.mean, proactive.concentration, n)
         reach = rng.random(n)
         fraction = engagement_policy.contact_fraction(natural, early, reach)
-        position = fraction * buyers.duration
+        position = fraction * journeys["duration"]
         t_lead = arrival + position
-        keep = (buyers.exit_time > position) & (t_lead >= 0.0) & (t_lead < horizon)
-        buyers = _take(buyers, keep)
+        keep = (journeys["exit_time"] > position) & (t_lead >= 0.0) & (t_lead < horizon)
+        # only buyers who reach us need the rest of their attributes
+        buyers = complete_buyers(scenario, name, {k: v[keep] for k, v in journeys.items()}, rng)
         parts.append(
             _place(scenario, buyers, t_lead[keep], position[keep], "inbound", seg_index[name], rng)
         )
