@@ -169,6 +169,15 @@ class PipelineModel:
         # per seat: heap of (day, order, change in open deals, change in extra hours)
         self.changes: list[list[tuple[float, int, int, float]]] = [[] for _ in self.reps]
         self._order = 0
+        # leads in the order they are due: direct ones at once, queued ones after response_days
+        direct = np.isin(leads.source, _DIRECT)
+        due = leads.t_lead + np.where(direct, 0.0, scenario.leads.response_days)
+        order = np.argsort(due, kind="stable")
+        self._direct_order: list[int] = order[direct[order]].tolist()
+        self._queued_order: list[int] = order[~direct[order]].tolist()
+        self._due: list[float] = due.tolist()
+        self._next_queued = 0
+        self._wakeup = False
 
     # ------------------------------------------------------------------ draws
     def _skill(self, rng: np.random.Generator) -> float:
@@ -193,39 +202,57 @@ class PipelineModel:
 
     # ------------------------------------------------------------------ leads
     def arrivals(self) -> Generator[simpy.Event, Any, None]:
-        """Release each lead when it is due.
+        """Hand open-pipeline and outbound opportunities to their rep when they are due.
 
-        Open pipeline and outbound opportunities go to their rep at once; other leads join the
-        reps' queue ``leads.response_days`` after they reach us.
+        Other leads need no event of their own: they join the waiting heap when a rep looks for
+        work (:meth:`_admit`), and only while some rep is idle does a wake-up wait for the next
+        one (:meth:`_wake_at_next`).
         """
         env = self.env
         source = self._source
-        direct = np.isin(self.leads.source, _DIRECT)
-        due = self.leads.t_lead + np.where(direct, 0.0, self.sc.leads.response_days)
-        order = np.argsort(due, kind="stable").tolist()
-        due_at: list[float] = due.tolist()
+        t_lead = self._t_lead
         next_seat = 0
-        for i in order:
-            if due_at[i] > env.now:
-                yield env.timeout(due_at[i] - env.now)
-            src = source[i]
-            if src == _OPEN_PIPELINE:
+        for i in self._direct_order:
+            if t_lead[i] > env.now:
+                yield env.timeout(t_lead[i] - env.now)
+            if source[i] == _OPEN_PIPELINE:
                 rep = self.reps[next_seat % len(self.reps)]
                 next_seat += 1
                 self.start_pursuit(i, rep, self._preset_early[i])
-            elif src == _OUTBOUND:
-                # the rep opened it: no queue, no qualification
+            else:  # outbound: the rep opened it, no queue, no qualification
                 self.start_pursuit(
                     i, self.reps[self._opener[i]], env.now <= self._preference_start[i]
                 )
-            else:
-                heapq.heappush(self.waiting, (self.priority[src], i))
-                if self.idle:
-                    self.next_lead(self.idle.popleft())
+
+    def _admit(self, upto: float) -> None:
+        """Move every queued lead due by day ``upto`` into the waiting heap."""
+        order, due, k = self._queued_order, self._due, self._next_queued
+        while k < len(order) and due[order[k]] <= upto:
+            i = order[k]
+            heapq.heappush(self.waiting, (self.priority[self._source[i]], i))
+            k += 1
+        self._next_queued = k
+
+    def _wake_at_next(self) -> None:
+        """While a rep is idle, wake up when the next queued lead is due."""
+        if self._wakeup or not self.idle or self._next_queued >= len(self._queued_order):
+            return
+        due = self._due[self._queued_order[self._next_queued]]
+        self._wakeup = True
+        event = self.env.timeout(max(0.0, due - self.env.now))
+        event.callbacks.append(partial(self._woken, due))
+
+    def _woken(self, due: float, _event: simpy.Event) -> None:
+        self._wakeup = False
+        self._admit(max(due, self.env.now))
+        while self.idle and self.waiting:
+            self.next_lead(self.idle.popleft())
+        self._wake_at_next()
 
     def next_lead(self, rep: Rep) -> None:
         """Give ``rep`` the first waiting lead still warm (closing cold ones), or idle it."""
         now = self.env.now
+        self._admit(now)
         while self.waiting:
             _, i = heapq.heappop(self.waiting)
             deadline = self._t_lead[i] + self.max_wait
@@ -239,6 +266,7 @@ class PipelineModel:
             done.callbacks.append(partial(self._qualified, i, rep))
             return
         self.idle.append(rep)
+        self._wake_at_next()
 
     def _qualified(self, i: int, rep: Rep, _event: simpy.Event) -> None:
         """Pursue or disqualify; then the rep takes the next lead unless it has left."""
@@ -360,6 +388,7 @@ class PipelineModel:
         env = self.env
         env.process(self.arrivals())
         self.idle.extend(self.reps)
+        self._wake_at_next()
         for rep in self.reps:
             env.process(self.seat_life(rep))
         env.run(until=self.horizon)
