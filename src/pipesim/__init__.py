@@ -12,8 +12,22 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any
+
 from pipesim.config import Scenario
 from pipesim.loader import ScenarioError, load_scenario
-from pipesim.runner import Results, run
+
+if TYPE_CHECKING:
+    from pipesim.runner import Results, run
+
+
+def __getattr__(name: str) -> Any:
+    # the runner pulls in pandas: load it on first use so `pipesim validate` starts fast
+    if name in ("Results", "run"):
+        from pipesim import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module 'pipesim' has no attribute {name!r}")
+
 
 __all__ = ["Results", "Scenario", "ScenarioError", "__version__", "load_scenario", "run"]

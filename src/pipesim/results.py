@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import datetime
 import math
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pipesim.config import TERMINAL_STATES, Scenario
 
-Z95 = float(stats.norm.ppf(0.975))
+Z95 = NormalDist().inv_cdf(0.975)
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, logit
 
 from pipesim.config import BetaShare, Scenario, Segment
 
@@ -198,6 +197,16 @@ def _first_exit(
     end = stage_start + dwell
     ring = np.where(ring < end, ring, np.inf)
     return ring.min(axis=1)
+
+
+def logit(p: float) -> float:
+    """Log-odds of a probability."""
+    return float(np.log(p / (1.0 - p)))
+
+
+def expit(z: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`logit`, elementwise."""
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def engagement_mean(scenario: Scenario, impact: np.ndarray, frequency: np.ndarray) -> np.ndarray:

@@ -19,11 +19,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pipesim.config import Scenario
 from pipesim.report import charts
@@ -42,7 +42,7 @@ from pipesim.runner import run, write_json_atomic
 
 COMPARE_FILE = "compare.html"
 COMPARE_JSON = "compare.json"
-Z95 = float(stats.norm.ppf(0.975))
+Z95 = NormalDist().inv_cdf(0.975)
 
 
 @dataclass(frozen=True)
