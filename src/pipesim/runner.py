@@ -132,7 +132,9 @@ def iterate_replications(
         return
     if executor != "process":
         raise ValueError(f"unknown executor {executor!r}; allowed: process, dask")
-    size = chunk_size or max(1, min(25, n // max(1, workers * 8) or 1))
+    # small chunks: the scenario travels once (pool initializer), so chunks cost little, and
+    # small ones keep both workers busy to the end
+    size = chunk_size or max(1, min(10, math.ceil(n / (workers * 32))))
     tasks = _chunks(seeds, size, start)
     if workers <= 1:
         for first, chunk in tasks:
