@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce every number and chart in docs/research.md (about 15 minutes on 2 cores).
 # Results go to reports/research/; the charts are copied to docs/research/.
+# ONLY="1_qualification 6_followup" bash docs/research/run_studies.sh reruns just those studies.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 R=scenarios/research
@@ -8,6 +9,7 @@ OUT=reports/research
 N=${N:-1000}
 run() {  # run NAME REFERENCE ALTERNATIVE METRIC...
   local name=$1 ref=$2 alt=$3; shift 3
+  if [[ -n "${ONLY:-}" && " $ONLY " != *" $name "* ]]; then return 0; fi
   local args=()
   for m in "$@"; do args+=(--metric "$m"); done
   python -m pipesim.experiments.commands paired "$R/$ref" "$R/$alt" -n "$N" --seed 0 \
@@ -34,6 +36,7 @@ run 5_team_hero_drop 05_team_base.yaml 05_team_hero_drop.yaml revenue win_rate r
 run 5_team_lift 05_team_base.yaml 05_team_lift.yaml revenue win_rate reps_at_quota p_target
 run 6_followup 06_followup_prompt.yaml 06_followup_slow.yaml \
   uncaptured uncaptured_campaign wasted_campaign_spend revenue won p_target
+[[ -n "${ONLY:-}" ]] && exit 0
 
 # the qualification frontier
 python -m pipesim.experiments.commands sweep "$R/research_base.yaml" \
