@@ -447,7 +447,7 @@ def simulate(scenario: Scenario, seed: int) -> PipelineModel:
 def run_replication(scenario: Scenario, replication: int, seed: int) -> ReplicationResult:
     """Simulate one replication of ``scenario`` from ``seed``; a pure, picklable function."""
     model = simulate(scenario, seed)
-    return _summarise(scenario, replication, seed, model.leads, model)
+    return summarise_replication(scenario, replication, seed, model.leads, model)
 
 
 def outcome_columns(scenario: Scenario) -> list[str]:
@@ -494,9 +494,10 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den > 0 else math.nan
 
 
-def _summarise(
+def summarise_replication(
     scenario: Scenario, replication: int, seed: int, leads: LeadTable, m: PipelineModel
 ) -> ReplicationResult:
+    """The replication's ``replications.csv`` row, weekly bookings and bookings per seat."""
     horizon = scenario.horizon_days
     status = m.status
     counts = np.bincount(status, minlength=6)

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from pipesim.config import Scenario
-from pipesim.engine import LOST, NO_DECISION, UNCAPTURED, WON, _summarise, simulate
+from pipesim.engine import LOST, NO_DECISION, UNCAPTURED, WON, simulate, summarise_replication
 from pipesim.market.sources import SOURCE_CODE
 from pipesim.report import charts
 from pipesim.report.compare import pair_tables, paired_difference
@@ -116,7 +116,7 @@ def detailed_replication(scenario: Scenario, replication: int, seed: int) -> dic
     row it reproduces exactly; the detail columns come from the per-lead arrays.
     """
     m = simulate(scenario, seed)
-    row = dict(_summarise(scenario, replication, seed, m.leads, m).row)
+    row = dict(summarise_replication(scenario, replication, seed, m.leads, m).row)
     status = m.status
     resolved = m.pursued & np.isin(status, (WON, LOST, NO_DECISION))
     late = m.pursued & ~m.early
