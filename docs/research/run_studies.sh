@@ -12,7 +12,7 @@ run() {  # run NAME REFERENCE ALTERNATIVE METRIC...
   if [[ -n "${ONLY:-}" && " $ONLY " != *" $name "* ]]; then return 0; fi
   local args=()
   for m in "$@"; do args+=(--metric "$m"); done
-  python -m pipesim.experiments.commands paired "$R/$ref" "$R/$alt" -n "$N" --seed 0 \
+  pipesim paired "$R/$ref" "$R/$alt" -n "$N" --seed 0 \
     "${args[@]}" --out "$OUT/$name" | tee "$OUT/$name.txt"
   cp "$OUT/$name/paired.png" "docs/research/$name.png"
 }
@@ -39,14 +39,14 @@ run 6_followup 06_followup_prompt.yaml 06_followup_slow.yaml \
 [[ -n "${ONLY:-}" ]] && exit 0
 
 # the qualification frontier
-python -m pipesim.experiments.commands sweep "$R/research_base.yaml" \
+pipesim sweep "$R/research_base.yaml" \
   --param qualification.threshold=0.25:0.75:11 -n 200 --seed 0 --out "$OUT/sweep_threshold" \
   | tee "$OUT/sweep_threshold.txt"
 cp "$OUT/sweep_threshold/charts/sweep_frontier.png" docs/research/sweep_frontier.png
 cp "$OUT/sweep_threshold/charts/sweep_tradeoff.png" docs/research/sweep_tradeoff.png
 
 # sensitivity of the (annual) baseline, default factors and sample sizes
-python -m pipesim.experiments.commands sensitivity scenarios/baseline.yaml --seed 0 \
+pipesim sensitivity scenarios/baseline.yaml --seed 0 \
   --out "$OUT/sensitivity_baseline" | tee "$OUT/sensitivity_baseline.txt"
 cp "$OUT/sensitivity_baseline/charts/tornado.png" docs/research/tornado.png
 cp "$OUT/sensitivity_baseline/charts/sobol.png" docs/research/sobol.png
