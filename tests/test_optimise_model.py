@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -262,3 +263,20 @@ def test_judgement_curve_callplan_points_relative_to_today():
     with pytest.raises(ValueError, match="not concave"):
         ResponseCurve("x", "u", (0.0, 1.0, 2.0), (0.0, 1.0, 3.0), 0.0, "judgement")
     assert math.isclose(c.opportunities_at(1.0), 0.0)
+
+
+def test_whole_number_quotas_that_cannot_hold_are_explained():
+    curves = {
+        "leads.outbound.opportunities_per_rep_week[S1]": curve(
+            "leads.outbound.opportunities_per_rep_week[S1]", [3.0], [1e5]
+        )
+    }
+    base = problem(outbound_curves=curves, integer_quotas=True, fairness_band=0.1)
+    # two groups whose hours allow 1.5 and 2.5 opportunities a week: with a 10% band around
+    # their mean no pair of whole numbers fits, though fractional quotas do
+    groups = (RepGroup("a", ("a",), 4.5), RepGroup("b", ("b",), 7.5))
+    p = replace(base, groups=groups, quota_bounds=(1.5, None))
+    with pytest.raises(InfeasiblePlan, match="no plan has whole-number quotas"):
+        solve(build_model(p, "max-margin", None))
+    sol = solve(build_model(replace(p, integer_quotas=False), "max-margin", None))
+    assert sol.quota["a"] == pytest.approx(sol.quota["b"], rel=0.25)

@@ -18,7 +18,13 @@ from pathlib import Path
 import click
 
 from pipesim.loader import ScenarioError, load_scenario
-from pipesim.optimise.model import InfeasiblePlan, SolverFailed, UnknownSolver
+from pipesim.optimise.model import (
+    InfeasiblePlan,
+    SolverFailed,
+    UnknownSolver,
+    group_bindings,
+    more_text,
+)
 from pipesim.optimise.settings import SettingsError, load_settings, with_options
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -249,8 +255,8 @@ def optimise(
                 f"opportunities per week, of which "
                 f"{sum(s.outbound[g.name, x] for x in res.problem.segments):.2f} outbound"
             )
-        for b in s.binding:
-            click.echo(f"  binding: {b.describe(cur, settings.objective)}")
+        for b, more in group_bindings(s.binding):
+            click.echo(f"  binding: {b.describe(cur, settings.objective)}{more_text(more)}")
         click.echo(conclusion(res))
         click.echo(
             f"plan: {folder / 'plan.yaml'} | table: {folder / 'plan.csv'} | "

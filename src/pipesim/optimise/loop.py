@@ -10,6 +10,11 @@
    simulated shortfall at that confidence (the target minus the plan's revenue quantile at
    ``1 - confidence``) and go to 3, at most ``loop.max_iterations`` times. If the LP cannot reach
    the raised requirement, the best plan found is kept and the binding constraints reported.
+   With ``min-cost``, a plan that clears the confidence by more than 1% of the target is followed
+   by one with the requirement lowered by the surplus (a cheaper plan may still reach it); the
+   requirement stays between the highest that fell short and the lowest that worked, and the
+   cheapest plan that reached the confidence is kept. With ``max-margin``, the first plan that
+   reaches it is kept (raising the requirement only lowers the margin).
 """
 
 from __future__ import annotations
@@ -29,7 +34,15 @@ from pipesim.config import Scenario
 from pipesim.loader import load_scenario
 from pipesim.optimise.curves import ResponseCurve, judgement_curve
 from pipesim.optimise.levers import levers_of
-from pipesim.optimise.model import InfeasiblePlan, Solution, build_model, evaluate, solve
+from pipesim.optimise.model import (
+    InfeasiblePlan,
+    Solution,
+    build_model,
+    evaluate,
+    group_bindings,
+    more_text,
+    solve,
+)
 from pipesim.optimise.pilot import LoadProfile, measure_load, pilot_curves
 from pipesim.optimise.plan import plan_overlay, plan_table, write_plan_csv, write_plan_yaml
 from pipesim.optimise.problem import Problem, build_problem
@@ -201,6 +214,8 @@ def optimise(
     target = problem.target_revenue
     required = target
     z = settings.confidence
+    too_low: float | None = None  # largest requirement whose plan fell short
+    enough: float | None = None  # smallest requirement whose plan reached the confidence
     for k in range(1, settings.loop.max_iterations + 1):
         model = build_model(problem, required_revenue=required)
         try:
@@ -209,7 +224,10 @@ def optimise(
             if not result.attempts:
                 raise
             result.infeasible = exc
-            echo(f"plan {k}: no plan reaches an expected revenue of {money(required, 'EUR')}")
+            echo(
+                f"plan {k}: no plan reaches an expected revenue of "
+                f"{money(required, problem.currency)}"
+            )
             break
         data = plan_overlay(scenario, solution, settings.target)
         plan_file = out / "iterations" / f"plan_{k}.yaml"
@@ -223,13 +241,30 @@ def optimise(
             f"(required {money(required, problem.currency)}); simulated P(target) = "
             f"{interval(check.summary['p_target'])}"
         )
+        # how far the plan's revenue quantile at 1 - confidence is from the target
+        edge = check.quantile(1.0 - z) - target
         if check.p >= z:
-            result.final, result.reached = attempt, True
-            break
-        shortfall = target - check.quantile(1.0 - z)
-        step = max(shortfall, 0.01 * target)
-        required = max(required, solution.revenue) + step
-    if result.final is None and result.attempts:
+            enough = required if enough is None else min(enough, required)
+            if settings.objective != "min-cost" or edge < 0.01 * target:
+                break  # max-margin: the first plan that works has the most margin
+            proposal = required - edge  # min-cost: a cheaper plan may still reach it
+        else:
+            too_low = required if too_low is None else max(too_low, required)
+            proposal = max(required, solution.revenue) + max(-edge, 0.01 * target)
+        if too_low is not None and enough is not None:
+            if enough - too_low < 0.01 * target:
+                break
+            width = enough - too_low
+            proposal = min(max(proposal, too_low + 0.25 * width), enough - 0.25 * width)
+        required = max(proposal, 0.5 * target)
+    reached = [a for a in result.attempts if a.check.p >= z]
+    if reached:
+        result.reached = True
+        if settings.objective == "min-cost":
+            result.final = min(reached, key=lambda a: a.solution.objective_value)
+        else:
+            result.final = max(reached, key=lambda a: a.solution.margin)
+    elif result.attempts:
         result.final = max(result.attempts, key=lambda a: (a.check.p, a.solution.margin))
     result.runtime_s = time.perf_counter() - started
     write_outputs(result, scenario_path)
@@ -362,7 +397,7 @@ def conclusion(result: OptimiseResult) -> str:
             f"(optimise.loop.max_iterations); binding in the last plan:"
         )
         lines.extend(
-            "  - " + b.describe(result.problem.currency, result.settings.objective)
-            for b in result.attempts[-1].solution.binding
+            "  - " + b.describe(result.problem.currency, result.settings.objective) + more_text(n)
+            for b, n in group_bindings(result.attempts[-1].solution.binding)
         )
     return "\n".join(lines)

@@ -604,7 +604,12 @@ def revenue_target(m: Model) -> None:
         key="target.revenue",
         text=f"expected revenue at least {money(m.required_revenue, p.currency)} "
         f"(target {money(p.target_revenue, p.currency)}"
-        + (f" plus a safety margin of {margin:.1%}" if abs(margin) > 1e-9 else "")
+        + (f" plus a safety margin of {margin:.1%}" if margin > 1e-9 else "")
+        + (
+            f" less {-margin:.1%}: the simulated plans beat the LP's estimate"
+            if margin < -1e-9
+            else ""
+        )
         + ")",
         relax=f"1,000 {p.currency} less required revenue",
         scale=1000.0,
@@ -911,15 +916,31 @@ def _iis(model: Model) -> list[str] | None:
     return None
 
 
+def group_bindings(binding: list[Binding]) -> list[tuple[Binding, int]]:
+    """One entry per scenario key: its first binding constraint and how many more share it."""
+    out: dict[str, list[Any]] = {}
+    for b in binding:
+        entry = out.setdefault(b.info.key, [b, 0])
+        if entry[0] is not b:
+            entry[1] += 1
+    return [(b, n) for b, n in out.values()]
+
+
+def more_text(n: int) -> str:
+    """`` (and n more like it)`` for a grouped list, or nothing."""
+    return f" (and {n} more like it)" if n else ""
+
+
 def _group_iis(model: Model, names: list[str]) -> list[str]:
-    seen: dict[str, str] = {}
+    seen: dict[str, list[Any]] = {}
     for n in names:
         info = model.info.get(n)
         if info is None:
-            seen.setdefault(n, n)
+            seen.setdefault(n, [n, 0])
         elif info.kind != "definition":
-            seen.setdefault(info.key, f"{info.key} ({info.text})")
-    return list(seen.values())
+            entry = seen.setdefault(info.key, [f"{info.key} ({info.text})", -1])
+            entry[1] += 1
+    return [text + more_text(max(k, 0)) for text, k in seen.values()]
 
 
 def explain_infeasible(model: Model, solver: str, time_limit: float | None) -> InfeasiblePlan:
@@ -931,6 +952,37 @@ def explain_infeasible(model: Model, solver: str, time_limit: float | None) -> I
     """
     p = model.problem
     cur = p.currency
+    if p.integer_quotas:
+        # IIS and shadow prices are LP notions: look at the continuous relaxation first
+        lp = build_model(replace(p, integer_quotas=False), model.objective, model.required_revenue)
+        try:
+            relaxed_plan = solve(lp, solver, time_limit, None, explain=False)
+        except InfeasiblePlan:
+            return explain_infeasible(lp, solver, time_limit)
+        except SolverFailed:
+            relaxed_plan = None
+        mean = (
+            ""
+            if relaxed_plan is None
+            else (
+                f" (with fractional quotas the team's mean quota would be "
+                f"{number(sum(g.size * relaxed_plan.quota[g.name] for g in p.groups) / p.reps, 2)})"
+            )
+        )
+        band = (
+            ""
+            if p.fairness_band is None
+            else (
+                f", optimise.fairness_band (each group within {p.fairness_band:.0%} of the "
+                "team mean)"
+            )
+        )
+        return InfeasiblePlan(
+            "no plan has whole-number quotas (optimise.quota.integer) within optimise.quota.min/"
+            f"max{band}; a plan with fractional quotas exists{mean}. Widen the band, relax the "
+            "quota bounds, or drop --integer-quotas.",
+            required=model.required_revenue,
+        )
     iis = _iis(model)
     iis_text = _group_iis(model, iis) if iis else []
     relaxed = build_model(p, "max-revenue", None)
@@ -964,9 +1016,9 @@ def explain_infeasible(model: Model, solver: str, time_limit: float | None) -> I
             lines.append(
                 "binding at the most revenue reachable (shadow price: expected revenue per unit):"
             )
-            for b in binding[:8]:
-                lines.append("  - " + b.describe(cur, "max-revenue"))
-                if b.shadow_price and b.shadow_price > 0 and b.info.kind != "curve":
+            for b, more in group_bindings(binding)[:8]:
+                lines.append("  - " + b.describe(cur, "max-revenue") + more_text(more))
+                if b.shadow_price and b.shadow_price > 0 and b.info.kind != "curve" and not more:
                     lines.append(
                         f"    closing the gap by this one alone would take about "
                         f"{number(short / b.shadow_price, 1)} times that (a local estimate)"

@@ -13,6 +13,7 @@ week averaged over the horizon; revenue and costs are over the horizon, in the s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -107,12 +108,12 @@ class Problem:
     quota_bounds: tuple[float | None, float | None] = (None, None)
     integer_quotas: bool = False
 
-    @property
+    @cached_property
     def reps(self) -> int:
         """Number of reps."""
         return sum(g.size for g in self.groups)
 
-    @property
+    @cached_property
     def team_hours(self) -> float:
         """Selling hours per week of the whole team."""
         return sum(g.size * g.hours for g in self.groups)

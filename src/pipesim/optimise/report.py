@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pipesim.optimise.curves import ResponseCurve
+from pipesim.optimise.model import group_bindings, more_text
 from pipesim.optimise.problem import ACTIVITIES
 from pipesim.optimise.text import interval, money, number, pct
 
@@ -296,7 +297,8 @@ def write_report(result: OptimiseResult, scenario_path: Path) -> Path:
     ]
     binding = (
         "".join(
-            f"<li>{html.escape(b.describe(cur, result.settings.objective))}</li>" for b in s.binding
+            f"<li>{html.escape(b.describe(cur, result.settings.objective) + more_text(n))}</li>"
+            for b, n in group_bindings(s.binding)
         )
         or "<li>none</li>"
     )
