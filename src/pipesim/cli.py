@@ -71,6 +71,8 @@ class _LazyGroup(click.Group):
         "paired": "pipesim.experiments.commands:paired",
         "sweep": "pipesim.experiments.commands:sweep",
         "sensitivity": "pipesim.experiments.commands:sensitivity",
+        "optimise": "pipesim.optimise.commands:optimise",
+        "required": "pipesim.optimise.commands:required",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
