@@ -1,10 +1,10 @@
 """Command line of the optimiser: ``optimise`` and ``required``.
 
-Register them on the ``pipesim`` group with ``main.add_command(optimise)`` and
-``main.add_command(required)``; until then ``python -m pipesim.optimise.commands optimise ...``
-runs them. Exit codes: 0 success, 2 bad input (scenario, settings or options), 3 the target
-cannot be reached at the asked confidence within capacity and budget (the message names the
-binding constraints), 1 anything else, 130 interrupted. No tracebacks unless ``--debug``.
+They are registered on the ``pipesim`` group (``pipesim optimise``, ``pipesim required``);
+``python -m pipesim.optimise.commands optimise ...`` runs them too. Exit codes: 0 success,
+2 bad input (scenario, settings or options), 3 the target cannot be reached at the asked
+confidence within capacity and budget (the message names the binding constraints), 1 anything
+else, 130 interrupted. No tracebacks unless ``--debug``.
 """
 
 from __future__ import annotations
@@ -375,7 +375,7 @@ def required(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """The optimiser's commands, runnable before they are registered on ``pipesim``."""
+    """The optimiser's commands (also ``pipesim optimise`` and ``pipesim required``)."""
 
 
 cli.add_command(optimise)
