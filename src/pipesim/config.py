@@ -481,7 +481,9 @@ class Outbound(Spec):
 
     opportunities_per_rep_week: float = param(
         0.0,
-        "Opportunities each rep opens per week from outbound work, on top of qualified leads.",
+        "Opportunities each rep opens per week from outbound work, on top of qualified leads; "
+        "per segment at most the segment's buyers_per_week x (1 - inbound_share), the buyers "
+        "who do not come to us by themselves.",
         "domain.md §4 (001: 9 new opportunities a week instead of 7)",
         ge=0,
     )

@@ -257,10 +257,19 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
     out = scenario.leads.outbound
     if out.opportunities_per_rep_week > 0:
         split = _segment_split(scenario, out.segments)
-        for seat in range(scenario.reps.seats):
-            for seg_name, seg_share in split.items():
+        seats = scenario.reps.seats
+        per_seat = {}
+        for seg_name, seg_share in split.items():
+            # reps can only open opportunities with buyers the segment has: at most the part of
+            # its flow that does not already come to us inbound
+            seg = scenario.segments[seg_name]
+            asked = out.opportunities_per_rep_week * seg_share * seats
+            market = seg.buyers_per_week * (1.0 - seg.inbound_share)
+            per_seat[seg_name] = min(asked, market) / seats
+        for seat in range(seats):
+            for seg_name in split:
                 rng = streams(f"outbound:{seat}:{seg_name}")
-                n = int(rng.poisson(out.opportunities_per_rep_week * seg_share * horizon / 7.0))
+                n = int(rng.poisson(per_seat[seg_name] * horizon / 7.0))
                 t_lead = rng.uniform(0.0, horizon, size=n)
                 part = _reached(
                     scenario,
