@@ -228,8 +228,7 @@ class _Sink:
         ]
         self.quota = scenario.rep_quota
         self.weeks = math.ceil(scenario.target.horizon_weeks - 1e-9)
-        self.rows: list[dict[str, Any]] = []
-        self.prior = pd.DataFrame(columns=self.columns)
+        self.rows: list[dict[str, Any]] = []  # kept in memory only without an output folder
         self.booking_rows: list[tuple[int, int, float]] = []
         self.rep_rows: list[tuple[int, int, str, float, float, float]] = []
         self._files: list[io.TextIOWrapper] = []
@@ -252,7 +251,6 @@ class _Sink:
                 tmp = out / (name + ".tmp")
                 tmp.write_bytes(head + keep)
                 os.replace(tmp, out / name)
-            self.prior = pd.read_csv(out / "replications.csv")
         self.done = done
         self.f_rep = self._open(out / "replications.csv", self.columns, append=done > 0)
         self.f_book = self._open(out / "bookings.csv", BOOKINGS_COLUMNS, append=done > 0)
@@ -278,8 +276,8 @@ class _Sink:
                 (rid, k, self.rep_names[k], float(v), self.quota, float(v) / self.quota)
                 for k, v in enumerate(r.rep_bookings)
             ]
-        self.rows += rows
         if self.out is None:
+            self.rows += rows
             self.booking_rows += books
             self.rep_rows += reps
         else:
@@ -296,13 +294,17 @@ class _Sink:
         f.flush()
 
     def table(self) -> pd.DataFrame:
-        """Every finished replication's row, resumed ones included."""
-        new = pd.DataFrame(self.rows, columns=self.columns)
-        if self.prior.empty:
-            return new
-        if new.empty:
-            return self.prior
-        return pd.concat([self.prior, new], ignore_index=True)
+        """Every finished replication's row (from the file when there is one, resumed rows too).
+
+        Reading the file back, rather than keeping rows in memory, keeps the parent's memory flat
+        however many replications a run has.
+        """
+        if self.out is None:
+            return pd.DataFrame(self.rows, columns=self.columns)
+        for f in self._files:
+            if not f.closed:
+                f.flush()
+        return pd.read_csv(self.out / "replications.csv")
 
     def close(self) -> None:
         for f in self._files:
