@@ -3,8 +3,9 @@
 One root seed gives one seed per replication (:func:`pipesim.rng.replication_seeds`); chunks of
 replications run in a process pool (or in-process with one worker) and come back in replication
 order, so the files are byte-identical whatever the number of workers. Rows are appended to the
-output files as chunks finish: memory holds only the per-replication rows, and an interrupted run
-keeps every finished replication and a summary marked ``partial``.
+output files as chunks finish, so memory does not grow with the number of replications (the
+summary reads the rows back from ``replications.csv``), and an interrupted run keeps every
+finished replication and a summary marked ``partial``.
 """
 
 from __future__ import annotations
