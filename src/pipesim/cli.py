@@ -51,6 +51,15 @@ def _guarded(debug: bool, fn: Callable[[], None]) -> None:
         _fail(f"{type(exc).__name__}: {exc} (use --debug for the traceback)", EXIT_ERROR)
 
 
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes [default: number of CPUs].",
+)
+"""The ``--workers`` option every simulating command shares."""
+
+
 def scenario_options(fn: F) -> F:
     """Options shared by commands that read a scenario."""
     fn = click.option(
@@ -124,12 +133,7 @@ def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
     help="Monte Carlo replications.",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Root seed.")
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes [default: number of CPUs].",
-)
+@workers_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -255,7 +259,7 @@ def run_cmd(
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-n", "--replications", type=click.IntRange(min=2), default=400, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=None)
+@workers_option
 @scenario_options
 def anchors(
     scenario: Path,
@@ -381,12 +385,7 @@ def report(folder: Path, debug: bool) -> None:
     show_default=True,
     help="Root seed, shared by every scenario (common random numbers).",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes [default: number of CPUs].",
-)
+@workers_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

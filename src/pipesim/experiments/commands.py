@@ -15,7 +15,7 @@ import click
 import pandas as pd
 from rich.console import Console
 
-from pipesim.cli import _guarded, scenario_options
+from pipesim.cli import _guarded, scenario_options, workers_option
 from pipesim.experiments.paired import (
     DEFAULT_METRICS,
     METRICS,
@@ -43,12 +43,6 @@ seed_option = click.option(
     default=0,
     show_default=True,
     help="Root seed shared by every scenario or point (common random numbers).",
-)
-workers_option = click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes [default: number of CPUs].",
 )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from pipesim.cli import workers_option
 from pipesim.loader import ScenarioError, load_scenario
 from pipesim.optimise.model import (
     InfeasiblePlan,
@@ -157,12 +158,7 @@ _scenario_arg = click.argument("scenario", type=click.Path(dir_okay=False, path_
     help="Most plans the closed loop tries [6].",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Root seed [0].")
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes [default: number of CPUs].",
-)
+@workers_option
 @click.option(
     "--set",
     "overrides",
@@ -296,12 +292,7 @@ def optimise(
     show_default=True,
     help="Root seed shared by every value (common random numbers).",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes [default: number of CPUs].",
-)
+@workers_option
 @click.option(
     "--step",
     type=click.FloatRange(min=0, min_open=True),
