@@ -1,0 +1,485 @@
+"""Read a CRM opportunity export (and its stage history) into normalised tables.
+
+:func:`read_crm` turns an export (Salesforce's Opportunity / OpportunityHistory by default, any
+CRM through a :mod:`mapping <pipesim.calibrate.mapping>` file) into :class:`CrmData`:
+
+* ``opportunities``: one row per usable opportunity: ``id``, ``created`` (when the opportunity
+  was opened, the pursuit start), ``close`` (NaT while open), ``outcome`` (``won``, ``lost``,
+  ``no_decision``, ``open``), ``stage`` (the journey stage of an open deal; the last journey
+  stage a closed deal reached, from the history, or ``""`` without one), ``amount``, ``owner``,
+  ``source`` (a pipesim source or ``other``), ``segment``, ``line`` (CSV line number);
+* ``history``: ``id``, ``stage``, ``entered``: each journey stage an opportunity entered, in time
+  order (consecutive rows of the same stage collapsed; close events are in ``opportunities``);
+* ``report``: every row that was skipped and why (counts per reason, up to three example rows
+  with their CSV line numbers) and notes on what was kept but is incomplete.
+
+Bad rows are skipped and reported, never dropped silently; problems that leave nothing to work
+with (a missing file or required column, nothing usable left) raise :class:`CrmError`.
+A no-decision is a closed, not-won deal whose stage maps to ``no_decision`` or whose loss reason
+is one of the mapping's ``no_decision_reasons``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipesim.calibrate.mapping import STAGE_KINDS, TERMINAL_KINDS, Mapping, load_mapping
+from pipesim.config import STAGES
+
+MAX_EXAMPLES = 3
+OUTCOMES: tuple[str, ...] = ("won", "lost", "no_decision", "open")
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+class CrmError(Exception):
+    """A CRM export or mapping that cannot be used at all (the CLI exits 2)."""
+
+
+@dataclass
+class DataReport:
+    """What was read, used and skipped (and why)."""
+
+    skipped: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    rows_read: int = 0
+    rows_used: int = 0
+    history_rows_read: int = 0
+    history_rows_used: int = 0
+    notes: dict[str, int] = field(default_factory=dict)
+    """Kept but incomplete or adjusted (e.g. blank amount, unmapped lead source): counts."""
+
+    def skip(self, reason: str, example: str) -> None:
+        """Count a skipped row under ``reason`` and keep it as an example if few are kept."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        shown = self.examples.setdefault(reason, [])
+        if len(shown) < MAX_EXAMPLES:
+            shown.append(example)
+
+    def note(self, what: str) -> None:
+        """Count something kept with a caveat."""
+        self.notes[what] = self.notes.get(what, 0) + 1
+
+    def to_text(self) -> str:
+        """A readable account: rows read and used, skips per reason with examples, notes."""
+        lines = [f"opportunities: read {self.rows_read} rows, used {self.rows_used}"]
+        if self.history_rows_read:
+            lines.append(
+                f"stage history: read {self.history_rows_read} rows, used {self.history_rows_used}"
+            )
+        if self.skipped:
+            lines.append(f"skipped {sum(self.skipped.values())} rows:")
+            for reason, count in sorted(self.skipped.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"  {count} x {reason}")
+                lines.extend(f"      e.g. {ex}" for ex in self.examples.get(reason, []))
+        else:
+            lines.append("skipped no rows")
+        if self.notes:
+            lines.append("kept with a note:")
+            for what, count in sorted(self.notes.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"  {count} x {what}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready content."""
+        return {
+            "rows_read": self.rows_read,
+            "rows_used": self.rows_used,
+            "history_rows_read": self.history_rows_read,
+            "history_rows_used": self.history_rows_used,
+            "skipped": dict(self.skipped),
+            "examples": {k: list(v) for k, v in self.examples.items()},
+            "notes": dict(self.notes),
+        }
+
+
+@dataclass
+class CrmData:
+    """Normalised opportunities, their stage history (if given) and the data report."""
+
+    opportunities: pd.DataFrame
+    history: pd.DataFrame | None
+    report: DataReport
+
+
+# --------------------------------------------------------------------------- CSV rows
+def _rows(path: Path, required: dict[str, str]) -> tuple[list[str], Iterator[tuple[int, dict]]]:
+    """Header and ``(line number, row)`` pairs; fatal problems raise :class:`CrmError`."""
+    if not path.exists():
+        raise CrmError(f"{path}: file not found")
+    if path.is_dir():
+        raise CrmError(f"{path}: is a folder, not a CSV file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CrmError(f"{path}: cannot read file: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise CrmError(f"{path}: cannot read file: {exc.strerror or exc}") from None
+    reader = csv.reader(text.splitlines(keepends=True))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise CrmError(f"{path}: the file is empty; expected a CSV header line") from None
+    except csv.Error as exc:
+        raise CrmError(f"{path}:1: malformed CSV header ({exc})") from None
+    header = [h.strip() for h in header]
+    for role, column in required.items():
+        if column not in header:
+            raise CrmError(
+                f"{path}: required column {column!r} ({role}) is missing; columns found: "
+                f"{', '.join(header) or '(none)'}; name the column in the mapping file "
+                f"(e.g. opportunity_columns: {{{role}: <your column>}})"
+            )
+
+    def gen() -> Iterator[tuple[int, dict]]:
+        line = reader.line_num + 1
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield line, {"__error__": f"malformed CSV ({exc})"}
+                line = reader.line_num + 1
+                continue
+            if values:
+                if len(values) != len(header):
+                    yield (
+                        line,
+                        {
+                            "__error__": f"{len(values)} fields where the header has {len(header)}",
+                            "__raw__": ",".join(values),
+                        },
+                    )
+                else:
+                    yield line, dict(zip(header, values, strict=True))
+            line = reader.line_num + 1
+
+    return header, gen()
+
+
+def _example(path: Path, line: int, row: dict, cols: Sequence[str | None]) -> str:
+    if "__raw__" in row:
+        shown = row["__raw__"][:80]
+    else:
+        shown = ", ".join(f"{c}={row.get(c, '')!r}" for c in cols if c and c in row)
+    return f"{path.name}:{line}: {shown}"
+
+
+def _parse_dates(values: list[str], fmt: str | None) -> pd.Series:
+    """Datetimes (tz-naive, UTC where a zone is given); NaT where unparseable or blank."""
+    s = pd.Series(values, dtype="object").str.strip()
+    if fmt:
+        out = pd.to_datetime(s, format=fmt, errors="coerce")
+    else:
+        out = pd.to_datetime(s, format="ISO8601", errors="coerce", utc=True)
+        out = out.dt.tz_localize(None)
+    return out.astype("datetime64[ns]")
+
+
+def _parse_amount(text: str, mapping: Mapping) -> float | None:
+    """A number, NaN for a blank, None when unparseable."""
+    t = text.strip()
+    if not t:
+        return float("nan")
+    if mapping.thousands:
+        t = t.replace(mapping.thousands, "")
+    if mapping.decimal != ".":
+        t = t.replace(mapping.decimal, ".")
+    try:
+        value = float(t)
+    except ValueError:
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _flag(text: str) -> bool | None:
+    t = text.strip().lower()
+    if t in _TRUE:
+        return True
+    if t in _FALSE:
+        return False
+    return None
+
+
+def _stage_kind(name: str, mapping: Mapping, folded: AbcMapping[str, str]) -> str | None:
+    kind: str | None = mapping.stages.get(name)
+    if kind is None:
+        kind = folded.get(name.strip().casefold())
+    return kind
+
+
+# --------------------------------------------------------------------------- opportunities
+def read_crm(
+    opportunities: Path, history: Path | None = None, mapping: Path | None = None
+) -> CrmData:
+    """Read an opportunity export (and optionally its stage history) with a column mapping.
+
+    Parameters
+    ----------
+    opportunities
+        Opportunity CSV (one row per opportunity).
+    history
+        Optional stage-history CSV (one row per stage change).
+    mapping
+        Optional mapping YAML (default: Salesforce column names and stages).
+
+    Raises
+    ------
+    CrmError
+        Missing or unreadable file, missing required column, bad mapping, or no usable row.
+    """
+    mp = load_mapping(mapping)
+    report = DataReport()
+    opps = _read_opportunities(Path(opportunities), mp, report)
+    hist = None
+    if history is not None:
+        hist = _read_history(Path(history), mp, opps, report)
+        last = hist.groupby("id", sort=False)["stage"].last()
+        closed = opps["outcome"] != "open"
+        opps.loc[closed, "stage"] = opps.loc[closed, "id"].map(last).fillna("").to_numpy()
+    return CrmData(opportunities=opps, history=hist, report=report)
+
+
+def _read_opportunities(path: Path, mp: Mapping, report: DataReport) -> pd.DataFrame:
+    cols = mp.opportunity_columns
+    required = {"id": cols.id, "created": cols.created, "close": cols.close, "stage": cols.stage}
+    header, rows = _rows(path, required)
+    optional: dict[str, str | None] = {}
+    for role in ("amount", "is_won", "is_closed", "owner", "source", "loss_reason"):
+        column = getattr(cols, role)
+        optional[role] = column if column in header else None
+        if column is not None and column not in header:
+            report.notes[f"column {column!r} ({role}) not in {path.name}: not used"] = 1
+    seg_col = mp.segment.column if mp.segment.amount_bands is None else None
+    if seg_col is not None and seg_col not in header:
+        report.notes[f"column {seg_col!r} (segment) not in {path.name}: every deal in 'all'"] = 1
+        seg_col = None
+    shown = [cols.id, cols.created, cols.close, cols.stage, optional["amount"]]
+    folded = {k.strip().casefold(): v for k, v in mp.stages.items()}
+    sources_folded = {k.strip().casefold(): v for k, v in mp.sources.items()}
+    nd_reasons = {r.strip().casefold() for r in mp.no_decision_reasons}
+
+    kept: list[tuple[int, dict]] = []
+    for line, row in rows:
+        report.rows_read += 1
+        if "__error__" in row:
+            report.skip(f"row not readable: {row['__error__']}", _example(path, line, row, shown))
+            continue
+        kept.append((line, row))
+    if not kept:
+        raise CrmError(f"{path}: no data rows after the header")
+
+    created = _parse_dates([r[cols.created] for _, r in kept], mp.date_format)
+    close = _parse_dates([r[cols.close] for _, r in kept], mp.date_format)
+    fmt = mp.date_format or "ISO 8601, e.g. 2026-01-31 or 2026-01-31T09:30:00Z"
+    seen: set[str] = set()
+    records = []
+    for k, (line, row) in enumerate(kept):
+        ex = _example(path, line, row, shown)
+        opp_id = row[cols.id].strip()
+        if not opp_id:
+            report.skip(f"blank {cols.id}", ex)
+            continue
+        if opp_id in seen:
+            report.skip(f"duplicate {cols.id} (the first row with it is kept)", ex)
+            continue
+        if pd.isna(created[k]):
+            report.skip(f"unparseable {cols.created} (expected {fmt})", ex)
+            continue
+        stage_name = row[cols.stage]
+        kind = _stage_kind(stage_name, mp, folded)
+        if kind is None:
+            report.skip(
+                f"{cols.stage} not in the mapping (allowed: {', '.join(mp.stages)}; add it under "
+                f"stages: with one of {', '.join(STAGE_KINDS)})",
+                ex,
+            )
+            continue
+        amount = float("nan")
+        if optional["amount"]:
+            parsed = _parse_amount(row[optional["amount"]], mp)
+            if parsed is None:
+                report.skip(f"unparseable {optional['amount']} (expected a number)", ex)
+                continue
+            amount = parsed
+            if np.isnan(amount):
+                report.note(f"blank {optional['amount']} (kept; not used for deal sizes)")
+            elif amount <= 0:
+                report.note(f"{optional['amount']} zero or negative (kept; not used for sizes)")
+        is_closed = kind in TERMINAL_KINDS
+        if optional["is_closed"]:
+            flag = _flag(row[optional["is_closed"]])
+            if flag is None:
+                report.skip(f"unparseable {optional['is_closed']} (expected true or false)", ex)
+                continue
+            is_closed = flag
+        is_won = kind == "won"
+        if optional["is_won"]:
+            flag = _flag(row[optional["is_won"]])
+            if flag is None:
+                report.skip(f"unparseable {optional['is_won']} (expected true or false)", ex)
+                continue
+            is_won = flag
+        if (kind in TERMINAL_KINDS) != is_closed or (is_won and (not is_closed or kind != "won")):
+            report.skip(
+                f"{cols.stage}, {optional['is_closed'] or 'IsClosed'} and "
+                f"{optional['is_won'] or 'IsWon'} contradict each other",
+                ex,
+            )
+            continue
+        outcome, stage = "open", kind
+        close_day = pd.NaT
+        if is_closed:
+            reason = row[optional["loss_reason"]] if optional["loss_reason"] else ""
+            if is_won:
+                outcome = "won"
+            elif kind == "no_decision" or reason.strip().casefold() in nd_reasons:
+                outcome = "no_decision"
+            else:
+                outcome = "lost"
+            stage = ""
+            close_day = close[k]
+            if pd.isna(close_day):
+                report.skip(f"closed deal with blank or unparseable {cols.close} ({fmt})", ex)
+                continue
+            if close_day.normalize() < created[k].normalize():
+                report.skip(f"{cols.close} before {cols.created}", ex)
+                continue
+        source = "other"
+        if optional["source"]:
+            raw = row[optional["source"]].strip()
+            mapped = mp.sources.get(raw) or sources_folded.get(raw.casefold())
+            if mapped is None:
+                report.note(
+                    f"{optional['source']} {raw!r} not in the mapping: counted as 'other'"
+                    if raw
+                    else f"blank {optional['source']}: counted as 'other'"
+                )
+            else:
+                source = mapped
+        if mp.segment.amount_bands is not None:
+            segment = "unknown"
+            if np.isfinite(amount):
+                for name, upper in mp.segment.amount_bands.items():
+                    if amount <= upper:
+                        segment = name
+                        break
+            if segment == "unknown":
+                report.note("amount blank or above every band: segment 'unknown'")
+        elif seg_col is not None:
+            segment = row[seg_col].strip() or "unknown"
+            if segment == "unknown":
+                report.note(f"blank {seg_col}: segment 'unknown'")
+        else:
+            segment = "all"
+        owner = row[optional["owner"]].strip() if optional["owner"] else ""
+        seen.add(opp_id)
+        records.append(
+            (
+                opp_id,
+                created[k],
+                close_day,
+                outcome,
+                stage,
+                amount,
+                owner or "unknown",
+                source,
+                segment,
+                line,
+            )
+        )
+    if not records:
+        raise CrmError(
+            f"{path}: no usable opportunity left after skipping bad rows\n" + report.to_text()
+        )
+    report.rows_used = len(records)
+    df = pd.DataFrame(
+        records,
+        columns=[
+            "id",
+            "created",
+            "close",
+            "outcome",
+            "stage",
+            "amount",
+            "owner",
+            "source",
+            "segment",
+            "line",
+        ],
+    )
+    df["created"] = df["created"].astype("datetime64[ns]")
+    df["close"] = df["close"].astype("datetime64[ns]")
+    df["amount"] = df["amount"].astype(float)
+    return df
+
+
+# --------------------------------------------------------------------------- history
+def _read_history(path: Path, mp: Mapping, opps: pd.DataFrame, report: DataReport) -> pd.DataFrame:
+    cols = mp.history_columns
+    required = {"id": cols.id, "created": cols.created, "stage": cols.stage}
+    _, rows = _rows(path, required)
+    shown = [cols.id, cols.created, cols.stage]
+    folded = {k.strip().casefold(): v for k, v in mp.stages.items()}
+    kept = []
+    for line, row in rows:
+        report.history_rows_read += 1
+        if "__error__" in row:
+            report.skip(
+                f"history row not readable: {row['__error__']}", _example(path, line, row, shown)
+            )
+            continue
+        kept.append((line, row))
+    entered = _parse_dates([r[cols.created] for _, r in kept], mp.date_format)
+    close_of = dict(zip(opps["id"], opps["close"], strict=True))
+    fmt = mp.date_format or "ISO 8601"
+    records = []
+    for k, (line, row) in enumerate(kept):
+        ex = _example(path, line, row, shown)
+        opp_id = row[cols.id].strip()
+        if opp_id not in close_of:
+            report.skip(
+                f"history: {cols.id} not among the usable opportunities (unknown or skipped)", ex
+            )
+            continue
+        if pd.isna(entered[k]):
+            report.skip(f"history: unparseable {cols.created} (expected {fmt})", ex)
+            continue
+        kind = _stage_kind(row[cols.stage], mp, folded)
+        if kind is None:
+            report.skip(
+                f"history: {cols.stage} not in the mapping (add it under stages: with one of "
+                f"{', '.join(STAGE_KINDS)})",
+                ex,
+            )
+            continue
+        if kind in TERMINAL_KINDS:
+            report.note("history rows of a closing stage (the close is read from the opportunity)")
+            continue
+        close = close_of[opp_id]
+        if not pd.isna(close) and entered[k].normalize() > close:
+            report.skip("history: stage entered after the opportunity's close date", ex)
+            continue
+        records.append((opp_id, kind, entered[k], line))
+    df = pd.DataFrame(records, columns=["id", "stage", "entered", "line"])
+    df["entered"] = df["entered"].astype("datetime64[ns]")
+    df = df.sort_values(["id", "entered", "line"], kind="stable").reset_index(drop=True)
+    # collapse consecutive rows of the same stage (amount or date edits are history rows too)
+    same = (df["id"] == df["id"].shift()) & (df["stage"] == df["stage"].shift())
+    report.history_rows_used = len(df)
+    df = df[~same].reset_index(drop=True)
+    order = {s: i for i, s in enumerate(STAGES)}
+    back = (df["id"] == df["id"].shift()) & (
+        df["stage"].map(order) < df["stage"].shift().map(order)
+    )
+    for _ in range(int(back.sum())):
+        report.note("history moves back to an earlier stage (kept in time order)")
+    return df[["id", "stage", "entered"]]

@@ -1,0 +1,241 @@
+r"""A synthetic CRM export from a known scenario: the ground truth for calibration tests.
+
+:func:`generate_export` simulates one replication of a scenario and writes what a Salesforce org
+would hold at the export date:
+
+* ``Opportunity.csv``: one row per pursued lead (opportunity) created before the export date.
+  ``CreatedDate`` is the day the pursuit started (``start_date + t_engaged``, to the second);
+  ``CloseDate``, ``IsWon``, ``IsClosed`` and ``StageName`` come from the outcome (a no-decision is
+  Closed Lost with ``Loss_Reason__c`` "No decision" (indecision) or "Status quo" (the status quo
+  was preferred); a loss to a competitor has "Lost to competitor"). Opportunities still open at
+  the export date are ``IsClosed`` false with the journey stage the buyer is in: these are the
+  censored records. ``OwnerId`` is the rep seat, ``LeadSource`` the lead source, ``Segment__c``
+  the segment. An open deal's ``CloseDate`` is the buyer's planned decision day (a forecast,
+  as in a CRM).
+* ``OpportunityHistory.csv``: a row for the stage at creation, one for each later stage entered
+  before the close (or the export date), and the closing row (``Closed Won``/``Closed Lost``).
+
+Stages are written with Salesforce's standard names (awareness: Prospecting, interest: Needs
+Analysis, preference: Proposal/Price Quote, decision: Negotiation/Review), so the default mapping
+reads the files. The same scenario, seed and export date give byte-identical files::
+
+    python -m pipesim.calibrate.synthetic tests/fixtures/crm/truth.yaml --seed 1 --years 2 \
+        --out tests/fixtures/crm/
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from pipesim.config import Scenario
+from pipesim.engine import CAUSE_STATUS_QUO, LOST, NO_DECISION, OPEN, WON, PipelineModel, simulate
+from pipesim.market.sources import SOURCES
+
+STAGE_NAMES: tuple[str, ...] = (
+    "Prospecting",
+    "Needs Analysis",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+)
+"""Salesforce stage name written for each journey stage."""
+
+SOURCE_NAMES: dict[str, str] = {
+    "inbound": "Web",
+    "campaign": "Campaign",
+    "prospecting": "Cold Call",
+    "referral": "Partner Referral",
+    "open_pipeline": "Other",
+    "outbound": "Outbound",
+}
+"""LeadSource written for each pipesim lead source."""
+
+OPPORTUNITY_COLUMNS: tuple[str, ...] = (
+    "Id",
+    "Name",
+    "CreatedDate",
+    "CloseDate",
+    "StageName",
+    "Amount",
+    "IsWon",
+    "IsClosed",
+    "OwnerId",
+    "LeadSource",
+    "Type",
+    "Loss_Reason__c",
+    "Segment__c",
+)
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "OpportunityId",
+    "CreatedDate",
+    "StageName",
+    "Amount",
+    "CloseDate",
+)
+
+
+def _stamp(start: dt.datetime, day: float) -> str:
+    t = start + dt.timedelta(seconds=round(day * 86400.0))
+    return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _date(start: dt.datetime, day: float) -> str:
+    return (start + dt.timedelta(days=math.floor(day))).strftime("%Y-%m-%d")
+
+
+def owner_id(seat: int) -> str:
+    """The OwnerId written for a rep seat."""
+    return f"005R{seat + 1:04d}"
+
+
+def export_rows(
+    scenario: Scenario, model: PipelineModel, export_day: float
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Opportunity and history rows (without headers) of a simulated replication at a day."""
+    leads = model.leads
+    start = dt.datetime.combine(scenario.target.start_date, dt.time())
+    seg_names = list(scenario.segments)
+    chosen = np.flatnonzero(model.pursued & (model.t_engaged < export_day))
+    chosen = chosen[np.argsort(model.t_engaged[chosen], kind="stable")]
+    opps: list[list[str]] = []
+    hist: list[list[str]] = []
+    for k, i in enumerate(chosen.tolist()):
+        opp_id = f"006S{k + 1:06d}"
+        t0 = float(model.t_engaged[i])
+        stages = leads.t_stage[i]
+        status = int(model.status[i])
+        closed = status in (WON, LOST, NO_DECISION) and model.t_close[i] <= export_day
+        t_end = float(model.t_close[i]) if closed else export_day
+        first = max(0, int(np.searchsorted(stages, t0, side="right")) - 1)
+        entered = [(first, t0)] + [
+            (s, float(stages[s])) for s in range(first + 1, 4) if stages[s] < t_end
+        ]
+        if not closed and status != OPEN and model.t_close[i] > export_day:
+            status = OPEN
+        amount = f"{float(leads.value[i]):.2f}"
+        if closed:
+            won = status == WON
+            stage_name = "Closed Won" if won else "Closed Lost"
+            if status == LOST:
+                reason = "Lost to competitor"
+            elif status == NO_DECISION:
+                reason = "Status quo" if model.cause[i] == CAUSE_STATUS_QUO else "No decision"
+            else:
+                reason = ""
+            close = _date(start, t_end)
+        else:
+            won = False
+            stage_name = STAGE_NAMES[entered[-1][0]]
+            reason = ""
+            planned = float(leads.t_decide[i])
+            close = _date(start, max(planned, export_day))
+        opps.append(
+            [
+                opp_id,
+                f"Opportunity {k + 1}",
+                _stamp(start, t0),
+                close,
+                stage_name,
+                amount,
+                "true" if won else "false",
+                "true" if closed else "false",
+                owner_id(int(model.seat_of[i])),
+                SOURCE_NAMES[SOURCES[int(leads.source[i])]],
+                "New Business",
+                reason,
+                seg_names[int(leads.segment[i])],
+            ]
+        )
+        for s, t in entered:
+            hist.append([opp_id, _stamp(start, t), STAGE_NAMES[s], amount, close])
+        if closed:
+            hist.append([opp_id, _stamp(start, t_end), stage_name, amount, close])
+    return opps, hist
+
+
+def generate_export(
+    scenario: Scenario, seed: int, out_dir: Path, export_date: dt.date | None = None
+) -> tuple[Path, Path]:
+    """Simulate ``scenario`` from ``seed`` and write ``Opportunity.csv`` and history to a folder.
+
+    Parameters
+    ----------
+    scenario
+        The known scenario (its ``target.horizon_weeks`` sets how long the history is).
+    seed
+        Replication seed.
+    out_dir
+        Folder to write into (created if missing).
+    export_date
+        Day of the export (default: the end of the horizon); deals open then are censored.
+
+    Returns
+    -------
+    tuple of Path
+        ``Opportunity.csv`` and ``OpportunityHistory.csv``.
+    """
+    horizon = scenario.horizon_days
+    if export_date is None:
+        export_day = horizon
+    else:
+        export_day = float((export_date - scenario.target.start_date).days)
+        if not 0 < export_day <= horizon:
+            raise ValueError(
+                f"export_date {export_date} must fall inside the horizon "
+                f"({scenario.target.start_date} + {horizon:g} days)"
+            )
+    model = simulate(scenario, seed)
+    opps, hist = export_rows(scenario, model, export_day)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = (out / "Opportunity.csv", out / "OpportunityHistory.csv")
+    for path, header, rows in (
+        (paths[0], OPPORTUNITY_COLUMNS, opps),
+        (paths[1], HISTORY_COLUMNS, hist),
+    ):
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+    return paths
+
+
+def with_years(scenario: Scenario, years: float) -> Scenario:
+    """The scenario with a horizon of ``years`` x 52 weeks."""
+    target = scenario.target.model_copy(update={"horizon_weeks": 52.0 * years})
+    return scenario.model_copy(update={"target": target})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: write a synthetic export of a scenario."""
+    from pipesim.loader import ScenarioError, load_scenario
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pipesim.calibrate.synthetic",
+        description="Write a Salesforce-style export simulated from a known scenario.",
+    )
+    parser.add_argument("scenario", type=Path)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--years", type=float, default=2.0, help="history length (52-week years)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--export-date", type=dt.date.fromisoformat, default=None)
+    args = parser.parse_args(argv)
+    try:
+        sc = with_years(load_scenario(args.scenario), args.years)
+    except ScenarioError as exc:
+        print(f"invalid scenario:\n{exc}", file=sys.stderr)
+        return 2
+    paths = generate_export(sc, args.seed, args.out, args.export_date)
+    for p in paths:
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
