@@ -163,11 +163,11 @@ def test_interrupted_run_keeps_finished_rows(tmp_path, monkeypatch):
     real = runner.run_replication
     calls = {"n": 0}
 
-    def flaky(scenario, replication, seed):
+    def flaky(scenario, replication, seed, uncertain=False):
         calls["n"] += 1
         if calls["n"] > 25:
             raise KeyboardInterrupt
-        return real(scenario, replication, seed)
+        return real(scenario, replication, seed, uncertain)
 
     monkeypatch.setattr(runner, "run_replication", flaky)
     with pytest.raises(runner.RunInterrupted) as info:

@@ -55,11 +55,11 @@ def _interrupt_after(monkeypatch, count: int) -> None:
     real = runner.run_replication
     calls = {"n": 0}
 
-    def flaky(scenario, replication, seed):
+    def flaky(scenario, replication, seed, uncertain=False):
         calls["n"] += 1
         if calls["n"] > count:
             raise KeyboardInterrupt
-        return real(scenario, replication, seed)
+        return real(scenario, replication, seed, uncertain)
 
     monkeypatch.setattr(runner, "run_replication", flaky)
 

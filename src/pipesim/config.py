@@ -618,6 +618,11 @@ class Reps(Spec):
         """Number of rep seats."""
         return len(self.members) if self.members else self.count
 
+    def labels(self) -> list[str]:
+        """Each seat's label: the member's name, else rep01, rep02, ..."""
+        names = [m.name for m in self.members or []]
+        return [names[k] if k < len(names) else f"rep{k + 1:02d}" for k in range(self.seats)]
+
 
 class Qualification(Spec):
     """How a rep decides to pursue or disqualify a lead (pluggable policy)."""
@@ -666,6 +671,64 @@ class OpenOpportunities(Spec):
         True,
         "Whether our rep was engaged before the buyer's preference formed.",
         "user data",
+    )
+    id: str | None = param(
+        None,
+        "Opportunity id, e.g. the CRM's (with count > 1: suffixed -1, -2, ...; default: "
+        "segment, stage and position).",
+        "user data",
+        min_length=1,
+    )
+    name: str = param("", "Account or opportunity name shown in deals.csv.", "user data")
+    owner: str | None = param(
+        None,
+        "Rep who owns it: a name from reps.members or a seat label rep01, rep02, ... "
+        "(default: open deals are dealt to seats in turn).",
+        "user data",
+    )
+    preferred: Literal["us", "competitor", "status_quo"] | None = param(
+        None,
+        "Whom the buyer already prefers, when known (stage preference or decision only); "
+        "default: drawn by the model like any buyer's preference.",
+        "user data",
+    )
+    buying_group: int | None = param(
+        None,
+        "People in the buying group, when known (default: drawn from the segment).",
+        "user data",
+        ge=1,
+    )
+    activity_planned: bool = param(
+        True,
+        "Whether the owner has a next activity planned; without one the rep's effort does not "
+        "reach the buyer (no shaping, no flank).",
+        "user data",
+    )
+
+    @model_validator(mode="after")
+    def _preference_needs_stage(self) -> OpenOpportunities:
+        if self.preferred is not None and self.stage in ("awareness", "interest"):
+            raise ValueError(
+                f"preferred is only known once the buyer's preference formed: stage must be "
+                f"preference or decision, not {self.stage}"
+            )
+        return self
+
+
+class Uncertainty(Spec):
+    """How uncertain one parameter's value is (``pipesim run --parameter-uncertainty``)."""
+
+    sd: float = param(
+        ...,
+        "Standard deviation: of the value (normal) or of its logarithm (lognormal).",
+        "calibration (pipesim calibrate)",
+        ge=0,
+    )
+    distribution: Literal["normal", "lognormal"] = param(
+        "normal",
+        "normal: value + sd * z, redrawn until inside the parameter's bounds; lognormal: "
+        "value * exp(sd * z) (for positive scales).",
+        "calibration (pipesim calibrate)",
     )
 
 
@@ -728,6 +791,13 @@ class Scenario(Spec):
         [], "Opportunities open at the start of the horizon.", "user data"
     )
     economics: Economics = Economics()
+    uncertainty: dict[str, Uncertainty] = param(
+        {},
+        "Parameter uncertainty by dotted path (e.g. segments.S1.deal_size.mean): with "
+        "`pipesim run --parameter-uncertainty` each replication draws these parameters first, "
+        "so P(target) reflects how little history there is. Written by `pipesim calibrate`.",
+        "calibration (pipesim calibrate)",
+    )
     prehistory_days: float = param(
         400.0,
         "Days of buyer arrivals simulated before day 0 so inbound flow is in steady state.",
@@ -801,6 +871,8 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
                         f"unknown segment {seg_name!r}; allowed: {allowed(segments)}",
                     )
                 )
+    labels = scenario.reps.labels()
+    seen_ids: dict[str, int] = {}
     for i, opp in enumerate(scenario.open_pipeline):
         if opp.segment not in segments:
             errors.append(
@@ -809,6 +881,28 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
                     f"unknown segment {opp.segment!r}; allowed: {allowed(segments)}",
                 )
             )
+        if opp.owner is not None and opp.owner not in labels:
+            shown = ", ".join(labels[:8]) + (", ..." if len(labels) > 8 else "")
+            errors.append(
+                (("open_pipeline", i, "owner"), f"unknown rep {opp.owner!r}; allowed: {shown}")
+            )
+        if opp.id is not None:
+            if opp.id in seen_ids:
+                errors.append(
+                    (
+                        ("open_pipeline", i, "id"),
+                        f"duplicate id {opp.id!r} (also open_pipeline[{seen_ids[opp.id]}])",
+                    )
+                )
+            seen_ids.setdefault(opp.id, i)
+    for key in scenario.uncertainty:
+        problem = numeric_path_error(scenario, key)
+        if problem is None and isinstance(resolve_path(scenario, key)[0], int):
+            problem = f"{key!r} is a count; only continuous parameters can be uncertain"
+        if problem is None and key.split(".")[0] in ("target", "economics", "prehistory_days"):
+            problem = f"{key!r} is not a model parameter (the target and economics are given)"
+        if problem:
+            errors.append((("uncertainty", key), problem))
     if not segments:
         errors.append((("segments",), "at least one segment is required"))
     # policy names resolve against the registries (which plugins may extend)
@@ -835,3 +929,39 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
     if len(names) != len(set(names)):
         errors.append((("reps", "members"), "rep names must be unique"))
     return errors
+
+
+def resolve_path(scenario: Scenario, dotted: str) -> tuple[Any, str]:
+    """The value at a dotted path (``segments.S1.deal_size.mean``) and the field's name.
+
+    Raises ``KeyError`` naming the first part that does not resolve.
+    """
+    node: Any = scenario
+    name = ""
+    for part in dotted.split("."):
+        if isinstance(node, BaseModel):
+            if part not in type(node).model_fields:
+                raise KeyError(part)
+            node, name = getattr(node, part), part
+        elif isinstance(node, dict):
+            if part not in node:
+                raise KeyError(part)
+            node, name = node[part], part
+        elif isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise KeyError(part)
+            node, name = node[int(part)], part
+        else:
+            raise KeyError(part)
+    return node, name
+
+
+def numeric_path_error(scenario: Scenario, dotted: str) -> str | None:
+    """Why ``dotted`` is not a numeric parameter of ``scenario`` (None when it is)."""
+    try:
+        value, _ = resolve_path(scenario, dotted)
+    except KeyError as exc:
+        return f"{dotted!r} is not a scenario parameter ({exc.args[0]!r} does not resolve)"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{dotted!r} is not a numeric parameter (its value is {value!r})"
+    return None

@@ -50,12 +50,24 @@ _QUEUED = tuple(code for code in range(len(SOURCES)) if code not in _DIRECT)
 
 
 @dataclass
+class DealOutcomes:
+    """What happened to each open-pipeline deal in one replication (deal order)."""
+
+    status: np.ndarray  # outcome code (WON ... OPEN)
+    t_close: np.ndarray  # day it closed (nan while open)
+    value: np.ndarray
+    preferred: np.ndarray  # whom the buyer preferred (choice code; -1 if it stalled first)
+    coverage: np.ndarray  # share of the pursuit hours the owner could give it at day 0
+
+
+@dataclass
 class ReplicationResult:
     """One replication's output: a flat row, weekly cumulative bookings, bookings per seat."""
 
     row: dict[str, Any]
     bookings: np.ndarray  # cumulative bookings at the end of each week
     rep_bookings: np.ndarray  # bookings per seat over the horizon
+    deals: DealOutcomes | None = None  # open-pipeline deals, when the scenario has any
 
 
 class PipelineModel:
@@ -126,6 +138,8 @@ class PipelineModel:
         self._u_flank: list[float] = leads.u_flank.tolist()
         self._segment: list[int] = leads.segment.tolist()
         self._preset_early: list[bool] = leads.preset_early.tolist()
+        self._preset_pref: list[int] = leads.preset_pref.tolist()
+        self._attended: list[bool] = leads.attended.tolist()
         self._opener: list[int] = leads.seat.tolist()
         self._gap: list[float] = self.gap.tolist()
 
@@ -141,6 +155,8 @@ class PipelineModel:
         self._t_engaged: list[float] = [math.nan] * n
         self._flanked: list[bool] = [False] * n
         self._flank_won: list[bool] = [False] * n
+        self._pref: list[int] = [-1] * n  # whom the buyer preferred (choice code), -1 if none
+        self._coverage: list[float] = [math.nan] * n  # rep's coverage when the pursuit started
 
         spec = scenario.reps
         outbound = scenario.leads.outbound
@@ -211,14 +227,13 @@ class PipelineModel:
         env = self.env
         source = self._source
         t_lead = self._t_lead
-        next_seat = 0
+        owners = open_pipeline_seats(self.sc)
+        deal = self.leads.deal.tolist()
         for i in self._direct_order:
             if t_lead[i] > env.now:
                 yield env.timeout(t_lead[i] - env.now)
             if source[i] == _OPEN_PIPELINE:
-                rep = self.reps[next_seat % len(self.reps)]
-                next_seat += 1
-                self.start_pursuit(i, rep, self._preset_early[i])
+                self.start_pursuit(i, self.reps[owners[deal[i]]], self._preset_early[i])
             else:  # outbound: the rep opened it, no queue, no qualification
                 self.start_pursuit(
                     i, self.reps[self._opener[i]], env.now <= self._preference_start[i]
@@ -294,9 +309,12 @@ class PipelineModel:
         self._early[i] = early
         self._t_engaged[i] = now
         self._seat_of[i] = rep.seat
-        effect = rep.skill * rep.productivity(now) * rep.coverage(now)
-        if self._t_decide[i] <= now:
-            # the buyer decided while the lead waited or was being qualified: too late to help
+        coverage = rep.coverage(now)
+        self._coverage[i] = coverage
+        effect = rep.skill * rep.productivity(now) * coverage
+        if self._t_decide[i] <= now or not self._attended[i]:
+            # the buyer decided while the lead waited or was being qualified (too late to
+            # help), or nobody works the deal (no activity planned)
             effect = 0.0
         rep.open_opportunities += 1
         flank_from = flank_gain = None
@@ -307,7 +325,9 @@ class PipelineModel:
             beta = ch.sensitivity
             u_us, lse, u_sq = self._u_us[i], self._lse[i], self._u_sq[i]
             at_pref = u_us + beta * (ch.early_shaping * effect if early else -ch.unengaged_penalty)
-            pick = choose(at_pref, lse, u_sq, self._u_pref[i])
+            known = self._preset_pref[i]
+            pick = known if known >= 0 else choose(at_pref, lse, u_sq, self._u_pref[i])
+            self._pref[i] = pick
             rep_gain = effect * (ch.early_shaping if early else ch.late_effect)
             flanking = self.flanking
             if pick == COMPETITOR and flanking.attempts and effect > 0:
@@ -402,6 +422,8 @@ class PipelineModel:
         self.t_engaged = np.array(self._t_engaged, dtype=float)
         self.flanked = np.array(self._flanked, dtype=bool)
         self.flank_won = np.array(self._flank_won, dtype=bool)
+        self.pref = np.array(self._pref, dtype=np.int8)
+        self.coverage = np.array(self._coverage, dtype=float)
         # leads nobody picked up go cold at their deadline, if that falls inside the horizon
         leads = self.leads
         waiting = (self.status == OPEN) & np.isnan(self.wait) & np.isin(leads.source, _QUEUED)
@@ -410,6 +432,21 @@ class PipelineModel:
         self.status[cold] = UNCAPTURED
         self.cause[cold] = CAUSE_NONE
         self.t_close[cold] = deadline[cold]
+
+
+def open_pipeline_seats(scenario: Scenario) -> list[int]:
+    """The seat that works each open-pipeline deal: its owner, else seats dealt in turn."""
+    labels = scenario.reps.labels()
+    seats: list[int] = []
+    turn = 0
+    for opp in scenario.open_pipeline:
+        for _ in range(opp.count):
+            if opp.owner is not None:
+                seats.append(labels.index(opp.owner))
+            else:
+                seats.append(turn % len(labels))
+                turn += 1
+    return seats
 
 
 def unique_gaps(scenario: Scenario) -> np.ndarray:
@@ -444,8 +481,18 @@ def simulate(scenario: Scenario, seed: int) -> PipelineModel:
     return model
 
 
-def run_replication(scenario: Scenario, replication: int, seed: int) -> ReplicationResult:
-    """Simulate one replication of ``scenario`` from ``seed``; a pure, picklable function."""
+def run_replication(
+    scenario: Scenario, replication: int, seed: int, uncertain: bool = False
+) -> ReplicationResult:
+    """Simulate one replication of ``scenario`` from ``seed``; a pure, picklable function.
+
+    With ``uncertain`` the scenario's ``uncertainty`` parameters are drawn first (from the same
+    seed, :func:`pipesim.uncertainty.draw_parameters`).
+    """
+    if uncertain and scenario.uncertainty:
+        from pipesim.uncertainty import draw_parameters
+
+        scenario, _ = draw_parameters(scenario, seed)
     model = simulate(scenario, seed)
     return summarise_replication(scenario, replication, seed, model.leads, model)
 
@@ -483,6 +530,7 @@ def outcome_columns(scenario: Scenario) -> list[str]:
         "gross_margin",
         "reps_at_quota",
         "rep_departures",
+        "revenue_open_pipeline",
     ]
     for seg in scenario.segments:
         cols += [f"{seg}_leads", f"{seg}_revenue", *(f"{seg}_{state}" for state in TERMINAL_STATES)]
@@ -574,6 +622,7 @@ def summarise_replication(
     row["gross_margin"] = revenue * scenario.economics.gross_margin - campaign_cost - rep_cost
     row["reps_at_quota"] = float((rep_bookings >= scenario.rep_quota).mean())
     row["rep_departures"] = m.departures
+    row["revenue_open_pipeline"] = float(leads.value[won & (leads.source == _OPEN_PIPELINE)].sum())
     seg_counts = np.zeros((len(scenario.segments), 6), dtype=np.int64)
     np.add.at(seg_counts, (leads.segment, status), 1)
     seg_revenue = np.bincount(
@@ -587,4 +636,16 @@ def summarise_replication(
         in_seg = nd & (leads.segment == k)
         row[f"{seg}_no_decision_status_quo"] = int((in_seg & (m.cause == CAUSE_STATUS_QUO)).sum())
         row[f"{seg}_no_decision_indecision"] = int((in_seg & (m.cause == CAUSE_INDECISION)).sum())
-    return ReplicationResult(row=row, bookings=bookings, rep_bookings=rep_bookings)
+    deals = None
+    in_deal = leads.deal >= 0
+    if in_deal.any():
+        idx = np.flatnonzero(in_deal)
+        idx = idx[np.argsort(leads.deal[idx], kind="stable")]
+        deals = DealOutcomes(
+            status=status[idx],
+            t_close=m.t_close[idx],
+            value=leads.value[idx],
+            preferred=m.pref[idx],
+            coverage=m.coverage[idx],
+        )
+    return ReplicationResult(row=row, bookings=bookings, rep_bookings=rep_bookings, deals=deals)

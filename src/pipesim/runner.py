@@ -30,8 +30,8 @@ from typing import Any
 import pandas as pd
 
 from pipesim import __version__
-from pipesim.config import Scenario
-from pipesim.engine import ReplicationResult, outcome_columns, run_replication
+from pipesim.config import TERMINAL_STATES, Scenario
+from pipesim.engine import DealOutcomes, ReplicationResult, outcome_columns, run_replication
 from pipesim.loader import dump_scenario
 from pipesim.results import summarise, wilson_interval
 from pipesim.rng import replication_seeds
@@ -41,6 +41,17 @@ ProgressCallback = Callable[[int], None]
 
 BOOKINGS_COLUMNS = ["replication", "week", "cumulative_bookings"]
 REPS_COLUMNS = ["replication", "seat", "rep", "bookings", "quota", "attainment"]
+DEAL_OUTCOME_COLUMNS = [
+    "replication",
+    "deal",
+    "outcome",
+    "close_day",
+    "value",
+    "preferred",
+    "coverage",
+]
+"""``deal_outcomes.csv``: each open-pipeline deal in each replication (the input of deals.csv)."""
+_PREFERRED = ("us", "competitor", "status_quo")
 
 
 @dataclass
@@ -58,6 +69,14 @@ class Results:
     out: Path | None = None
     _bookings: pd.DataFrame | None = field(default=None, repr=False)
     _reps: pd.DataFrame | None = field(default=None, repr=False)
+    _deals: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def deals(self) -> pd.DataFrame | None:
+        """The deal-level forecast (``deals.csv``), or None when there is no open pipeline."""
+        if self._deals is None and self.out is not None and (self.out / "deals.csv").exists():
+            self._deals = pd.read_csv(self.out / "deals.csv")
+        return self._deals
 
     @property
     def bookings(self) -> pd.DataFrame:
@@ -83,25 +102,32 @@ class Results:
 
 # --------------------------------------------------------------------------- workers
 _WORKER_SCENARIO: Scenario | None = None
+_WORKER_UNCERTAIN = False
 
 
-def _init_worker(scenario: Scenario) -> None:
-    global _WORKER_SCENARIO
+def _init_worker(scenario: Scenario, uncertain: bool = False) -> None:
+    global _WORKER_SCENARIO, _WORKER_UNCERTAIN
     # Ctrl-C goes to the parent, which cancels pending work and keeps what finished.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_SCENARIO = scenario
+    _WORKER_UNCERTAIN = uncertain
 
 
 def _run_chunk(task: tuple[int, list[int]]) -> list[ReplicationResult]:
     start, seeds = task
     assert _WORKER_SCENARIO is not None
-    return [run_replication(_WORKER_SCENARIO, start + k, s) for k, s in enumerate(seeds)]
+    return [
+        run_replication(_WORKER_SCENARIO, start + k, s, _WORKER_UNCERTAIN)
+        for k, s in enumerate(seeds)
+    ]
 
 
-def _run_chunk_with(scenario: Scenario, task: tuple[int, list[int]]) -> list[ReplicationResult]:
+def _run_chunk_with(
+    scenario: Scenario, task: tuple[int, list[int]], uncertain: bool = False
+) -> list[ReplicationResult]:
     """Run one chunk of replications (the unit of work sent to a Dask worker)."""
     start, seeds = task
-    return [run_replication(scenario, start + k, s) for k, s in enumerate(seeds)]
+    return [run_replication(scenario, start + k, s, uncertain) for k, s in enumerate(seeds)]
 
 
 def _chunks(seeds: list[int], size: int, start: int = 0) -> list[tuple[int, list[int]]]:
@@ -116,6 +142,7 @@ def iterate_replications(
     start: int = 0,
     executor: str = "process",
     scheduler: Any = None,
+    uncertain: bool = False,
 ) -> Iterator[ReplicationResult]:
     """Yield results of replications ``start, start + 1, ...`` in order.
 
@@ -129,7 +156,7 @@ def iterate_replications(
         return
     if executor == "dask":
         size = chunk_size or max(1, min(50, n // 16 or 1))
-        yield from _iterate_dask(scenario, _chunks(seeds, size, start), scheduler)
+        yield from _iterate_dask(scenario, _chunks(seeds, size, start), scheduler, uncertain)
         return
     if executor != "process":
         raise ValueError(f"unknown executor {executor!r}; allowed: process, dask")
@@ -140,10 +167,12 @@ def iterate_replications(
     if workers <= 1:
         for first, chunk in tasks:
             for k, s in enumerate(chunk):
-                yield run_replication(scenario, first + k, s)
+                yield run_replication(scenario, first + k, s, uncertain)
         return
     window = workers * 3
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(scenario,))
+    pool = ProcessPoolExecutor(
+        max_workers=workers, initializer=_init_worker, initargs=(scenario, uncertain)
+    )
     pending: deque[Future[list[ReplicationResult]]] = deque()
     try:
         queue = iter(tasks)
@@ -163,7 +192,7 @@ def iterate_replications(
 
 
 def _iterate_dask(
-    scenario: Scenario, tasks: list[tuple[int, list[int]]], scheduler: Any
+    scenario: Scenario, tasks: list[tuple[int, list[int]]], scheduler: Any, uncertain: bool
 ) -> Iterator[ReplicationResult]:
     try:
         from distributed import Client
@@ -181,7 +210,7 @@ def _iterate_dask(
         pending: deque[Any] = deque()
         queue = iter(tasks)
         for task in queue:
-            pending.append(client.submit(_run_chunk_with, shared, task, pure=False))
+            pending.append(client.submit(_run_chunk_with, shared, task, uncertain, pure=False))
             if len(pending) >= window:
                 break
         try:
@@ -189,7 +218,9 @@ def _iterate_dask(
                 done = pending.popleft().result()
                 nxt = next(queue, None)
                 if nxt is not None:
-                    pending.append(client.submit(_run_chunk_with, shared, nxt, pure=False))
+                    pending.append(
+                        client.submit(_run_chunk_with, shared, nxt, uncertain, pure=False)
+                    )
                 yield from done
         finally:
             for fut in pending:
@@ -223,10 +254,9 @@ class _Sink:
     def __init__(self, out: Path | None, scenario: Scenario, resume: bool = False) -> None:
         self.out = out
         self.columns = outcome_columns(scenario)
-        names = [m.name for m in scenario.reps.members or []]
-        self.rep_names = [
-            names[k] if k < len(names) else f"rep{k + 1:02d}" for k in range(scenario.reps.seats)
-        ]
+        self.rep_names = scenario.reps.labels()
+        self.deals = sum(opp.count for opp in scenario.open_pipeline)
+        self.deal_rows: list[tuple[Any, ...]] = []
         self.quota = scenario.rep_quota
         self.weeks = math.ceil(scenario.target.horizon_weeks - 1e-9)
         self.rows: list[dict[str, Any]] = []  # kept in memory only without an output folder
@@ -241,6 +271,8 @@ class _Sink:
             "bookings.csv": (BOOKINGS_COLUMNS, self.weeks),
             "reps.csv": (REPS_COLUMNS, len(self.rep_names)),
         }
+        if self.deals:
+            files["deal_outcomes.csv"] = (DEAL_OUTCOME_COLUMNS, self.deals)
         done = 0
         if resume and all((out / name).exists() for name in files):
             # keep only replications complete in every file (a crash may cut a batch short)
@@ -256,6 +288,11 @@ class _Sink:
         self.f_rep = self._open(out / "replications.csv", self.columns, append=done > 0)
         self.f_book = self._open(out / "bookings.csv", BOOKINGS_COLUMNS, append=done > 0)
         self.f_reps = self._open(out / "reps.csv", REPS_COLUMNS, append=done > 0)
+        self.f_deals = (
+            self._open(out / "deal_outcomes.csv", DEAL_OUTCOME_COLUMNS, append=done > 0)
+            if self.deals
+            else None
+        )
 
     done: int = 0
 
@@ -268,7 +305,7 @@ class _Sink:
         return f
 
     def add(self, results: list[ReplicationResult]) -> None:
-        rows, books, reps = [], [], []
+        rows, books, reps, deals = [], [], [], []
         for r in results:
             rows.append(r.row)
             rid = r.row["replication"]
@@ -277,14 +314,19 @@ class _Sink:
                 (rid, k, self.rep_names[k], float(v), self.quota, float(v) / self.quota)
                 for k, v in enumerate(r.rep_bookings)
             ]
+            if r.deals is not None:
+                deals += _deal_rows(rid, r.deals)
         if self.out is None:
             self.rows += rows
             self.booking_rows += books
             self.rep_rows += reps
+            self.deal_rows += deals
         else:
             self._write(self.f_rep, [[row[c] for c in self.columns] for row in rows])
             self._write(self.f_book, books)
             self._write(self.f_reps, reps)
+            if self.f_deals is not None:
+                self._write(self.f_deals, deals)
 
     @staticmethod
     def _write(f: io.TextIOWrapper, rows: list[Any]) -> None:
@@ -310,6 +352,31 @@ class _Sink:
     def close(self) -> None:
         for f in self._files:
             f.close()
+
+
+def _deal_rows(rid: int, d: DealOutcomes) -> list[tuple[Any, ...]]:
+    states = TERMINAL_STATES
+    return [
+        (
+            rid,
+            k,
+            states[status],
+            "" if math.isnan(t) else t,
+            value,
+            _PREFERRED[pref] if pref >= 0 else "",
+            coverage,
+        )
+        for k, (status, t, value, pref, coverage) in enumerate(
+            zip(
+                d.status.tolist(),
+                d.t_close.tolist(),
+                d.value.tolist(),
+                d.preferred.tolist(),
+                d.coverage.tolist(),
+                strict=True,
+            )
+        )
+    ]
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -354,6 +421,7 @@ def run(
     executor: str = "process",
     scheduler: Any = None,
     resume: bool = False,
+    parameter_uncertainty: bool = False,
 ) -> Results:
     """Run Monte Carlo replications of ``scenario``.
 
@@ -382,6 +450,9 @@ def run(
     resume
         Continue the run in ``out`` (same scenario and seed) from its finished replications;
         the final files equal those of an uninterrupted run.
+    parameter_uncertainty
+        Each replication first draws the scenario's ``uncertainty`` parameters
+        (:mod:`pipesim.uncertainty`).
 
     Raises
     ------
@@ -405,6 +476,7 @@ def run(
         "replications": replications,
         "precision": precision,
         "max_replications": max_replications if precision is not None else None,
+        "parameter_uncertainty": parameter_uncertainty,
         "pipesim_version": __version__,
     }
     if resume:
@@ -437,6 +509,7 @@ def run(
                         start=done,
                         executor=executor,
                         scheduler=scheduler,
+                        uncertain=parameter_uncertainty,
                     ):
                         batch.append(result)
                         if len(batch) >= 10:
@@ -471,6 +544,10 @@ def run(
             partial=partial,
             requested=None if precision is not None else replications,
         )
+        summary["parameter_uncertainty"] = bool(parameter_uncertainty and scenario.uncertainty)
+        deals = _write_deals(scenario, sink, table, out_path, seed)
+        if deals is not None:
+            summary["indicators"] = deals[1]
         if precision is not None:
             summary["precision"] = {
                 "target_half_width": precision,
@@ -482,11 +559,30 @@ def run(
             write_json_atomic(out_path / "summary.json", summary)
     if partial:
         raise RunInterrupted(summary, out_path)
+    deal_table = deals[0] if deals is not None else None
     if out_path is not None:
-        return Results(scenario, summary, table, out_path)
+        return Results(scenario, summary, table, out_path, _deals=deal_table)
     bookings = pd.DataFrame(sink.booking_rows, columns=BOOKINGS_COLUMNS)
     reps = pd.DataFrame(sink.rep_rows, columns=REPS_COLUMNS)
-    return Results(scenario, summary, table, None, bookings, reps)
+    return Results(scenario, summary, table, None, bookings, reps, _deals=deal_table)
+
+
+def _write_deals(
+    scenario: Scenario, sink: _Sink, table: pd.DataFrame, out: Path | None, seed: int
+) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """The deal-level forecast (deals.csv) and leading indicators, when there is a pipeline."""
+    if not sink.deals or table.empty:
+        return None
+    from pipesim.deals import deal_forecast, write_deals
+
+    if out is None:
+        outcomes = pd.DataFrame(sink.deal_rows, columns=DEAL_OUTCOME_COLUMNS)
+    else:
+        outcomes = pd.read_csv(out / "deal_outcomes.csv", keep_default_na=False, na_values=[""])
+    deals, indicators = deal_forecast(scenario, outcomes, table, seed=seed)
+    if out is not None:
+        write_deals(out / "deals.csv", deals)
+    return deals, indicators
 
 
 class ResumeMismatch(ValueError):
@@ -505,6 +601,11 @@ def _check_resume(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         raise ResumeMismatch(
             f"{out} was run with a different scenario (or different --set values); "
             "resume with the same scenario and overrides, or choose another --out"
+        )
+    if bool(saved.get("parameter_uncertainty", False)) != manifest["parameter_uncertainty"]:
+        flag = "with" if saved.get("parameter_uncertainty") else "without"
+        raise ResumeMismatch(
+            f"{out} was run {flag} --parameter-uncertainty; resume it the same way"
         )
     if saved.get("seed") != manifest["seed"]:
         raise ResumeMismatch(f"{out} was run with seed {saved.get('seed')}, not {manifest['seed']}")

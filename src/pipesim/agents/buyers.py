@@ -70,27 +70,46 @@ def lognormal_draw(rng: np.random.Generator, mean: float, cv: float, n: int) -> 
     return rng.lognormal(np.log(mean) - sigma2 / 2.0, np.sqrt(sigma2), size=n)
 
 
+def draw_group(scenario: Scenario, seg_name: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Buying-group sizes: 1 + Poisson(segment mean - 1)."""
+    seg: Segment = scenario.segments[seg_name]
+    return 1.0 + rng.poisson(max(seg.buying_group_mean - 1.0, 0.0), size=n)
+
+
+def dwell_means(scenario: Scenario, seg_name: str, group: np.ndarray) -> np.ndarray:
+    """(n, 4) mean dwell per stage for buyers of these buying-group sizes."""
+    jr = scenario.journey
+    rel = np.asarray(group, dtype=float) / jr.reference_group_size
+    mult = scenario.segments[seg_name].journey_scale * rel**jr.group_dwell_elasticity
+    return np.stack([st.mean_days * mult for st in jr.stages()], axis=1)
+
+
 def draw_journeys(
-    scenario: Scenario, seg_name: str, n: int, rng: np.random.Generator
+    scenario: Scenario,
+    seg_name: str,
+    n: int,
+    rng: np.random.Generator,
+    group: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Draw the part of ``n`` buyers that decides *whether* and *when* they reach us.
 
-    Buying group, stage dwell times, stall clocks, organisational impact and purchase frequency
-    (which move the engagement point). :func:`complete_buyers` adds the rest.
+    Buying group (unless given), stage dwell times, stall clocks, organisational impact and
+    purchase frequency (which move the engagement point). :func:`complete_buyers` adds the rest.
     """
     seg: Segment = scenario.segments[seg_name]
     jr = scenario.journey
     stages = jr.stages()
 
-    group = 1.0 + rng.poisson(max(seg.buying_group_mean - 1.0, 0.0), size=n)
+    drawn = draw_group(scenario, seg_name, n, rng)
+    group = drawn if group is None else np.asarray(group, dtype=float)
     rel = group / jr.reference_group_size
-    dwell_mult = seg.journey_scale * rel**jr.group_dwell_elasticity
+    means = dwell_means(scenario, seg_name, group)
     hazard_mult = rel**jr.group_hazard_elasticity
 
     dwell = np.empty((n, N_STAGES))
     hazard = np.empty((n, N_STAGES))
     for s, st in enumerate(stages):
-        dwell[:, s] = gamma_draw(rng, st.mean_days * dwell_mult, st.cv)
+        dwell[:, s] = gamma_draw(rng, means[:, s], st.cv)
         hazard[:, s] = st.stall_hazard_per_week / 7.0 * hazard_mult
     stage_start = np.zeros((n, N_STAGES))
     np.cumsum(dwell[:, :-1], axis=1, out=stage_start[:, 1:])
@@ -119,14 +138,20 @@ def draw_journeys(
 
 
 def draw_buyers(
-    scenario: Scenario, seg_name: str, n: int, rng: np.random.Generator, fit_shift: float = 0.0
+    scenario: Scenario,
+    seg_name: str,
+    n: int,
+    rng: np.random.Generator,
+    fit_shift: float = 0.0,
+    group: np.ndarray | None = None,
 ) -> Buyers:
     """Draw ``n`` buyers of segment ``seg_name``: journey clock, attributes and utilities.
 
-    ``fit_shift`` moves the mean fit (a lead source's profile match), clipped to (0, 1).
+    ``fit_shift`` moves the mean fit (a lead source's profile match), clipped to (0, 1);
+    ``group`` fixes the buying-group sizes when they are known.
     """
     return complete_buyers(
-        scenario, seg_name, draw_journeys(scenario, seg_name, n, rng), rng, fit_shift
+        scenario, seg_name, draw_journeys(scenario, seg_name, n, rng, group), rng, fit_shift
     )
 
 

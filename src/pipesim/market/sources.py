@@ -19,6 +19,7 @@ from pipesim.agents.buyers import (
     complete_buyers,
     draw_buyers,
     draw_journeys,
+    dwell_means,
     engagement_mean,
     gamma_draw,
     source_fraction,
@@ -68,6 +69,9 @@ class LeadTable:
     u_deviate: np.ndarray  # uniforms: does a rep deviate from the qualification rule
     qualify_hours: np.ndarray  # rep hours this lead takes to qualify
     preset_early: np.ndarray  # open pipeline: we were engaged before the preference formed
+    deal: np.ndarray  # open pipeline: index of the deal (scenario order); -1 for other leads
+    preset_pref: np.ndarray  # open pipeline: known preference (choice code), -1 if unknown
+    attended: np.ndarray  # False: the owner has no activity planned (rep effort does not land)
 
     def __len__(self) -> int:
         return len(self.t_lead)
@@ -119,6 +123,9 @@ def _place(
         u_decision=rng.random(n),
         qualify_hours=gamma_draw(rng, np.full(n, reps.qualify_hours), reps.qualify_hours_cv),
         preset_early=np.full(n, preset_early),
+        deal=np.full(n, -1, dtype=np.int32),
+        preset_pref=np.full(n, -1, dtype=np.int8),
+        attended=np.ones(n, dtype=bool),
         u_sponsor=rng.random(n),
         u_flank=rng.random(n),
         u_deviate=rng.random(n),
@@ -286,31 +293,77 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
                 parts.append(part)
 
     # The open pipeline: opportunities already pursued at day 0, at a given stage.
+    first_deal = 0
     for i, opp in enumerate(scenario.open_pipeline):
         rng = streams(f"open_pipeline:{i}")
-        buyers = draw_buyers(scenario, opp.segment, opp.count, rng)
+        group = None if opp.buying_group is None else np.full(opp.count, float(opp.buying_group))
+        buyers = draw_buyers(scenario, opp.segment, opp.count, rng, group=group)
         s = STAGES.index(opp.stage)
-        dwell = buyers.dwell[:, s]
-        into = (
-            np.minimum(opp.days_in_stage, dwell)
-            if opp.days_in_stage is not None
-            else rng.random(opp.count) * dwell
-        )
+        if opp.days_in_stage is not None:
+            # a deal already d days in the stage: its dwell is the gamma given it exceeds d
+            into = np.full(opp.count, opp.days_in_stage)
+            _dwell_beyond(scenario, opp.segment, buyers, s, into, rng)
+        else:
+            into = rng.random(opp.count) * buyers.dwell[:, s]
         position = buyers.stage_start[:, s] + into
         buyers.condition_on_survival(position)
         if opp.value is not None:
             buyers.value = np.full(opp.count, opp.value)
-        parts.append(
-            _place(
-                scenario,
-                buyers,
-                np.zeros(opp.count),
-                position,
-                "open_pipeline",
-                seg_index[opp.segment],
-                rng,
-                preset_early=opp.engaged_early,
-            )
+        part = _place(
+            scenario,
+            buyers,
+            np.zeros(opp.count),
+            position,
+            "open_pipeline",
+            seg_index[opp.segment],
+            rng,
+            preset_early=opp.engaged_early,
         )
+        part.deal[:] = np.arange(first_deal, first_deal + opp.count)
+        first_deal += opp.count
+        if opp.preferred is not None:
+            part.preset_pref[:] = PREFERENCE_CODE[opp.preferred]
+        part.attended[:] = opp.activity_planned
+        parts.append(part)
 
     return LeadTable.concat(parts)
+
+
+PREFERENCE_CODE = {"us": 0, "competitor": 1, "status_quo": 2}
+"""Codes of a known preference (those of :mod:`pipesim.market.choice`)."""
+
+
+def _dwell_beyond(
+    scenario: Scenario,
+    segment: str,
+    buyers: Buyers,
+    stage: int,
+    elapsed: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
+    """Redraw stage ``stage``'s dwell given it exceeds ``elapsed`` days (in place).
+
+    The dwell is gamma (mean by buying group, the stage's cv), so the residual is drawn by
+    inverting the survival function: dwell = S^-1(U * S(elapsed)). Far in the tail, where
+    S(elapsed) underflows, the residual is taken as exponential with the gamma's scale (the
+    tail's limit for shape >= 1).
+    """
+    from scipy import stats
+
+    cv = scenario.journey.stages()[stage].cv
+    mean = dwell_means(scenario, segment, buyers.group_size)[:, stage]
+    u = 1.0 - rng.random(len(elapsed))  # (0, 1]
+    if cv <= 0:
+        new = np.maximum(mean, elapsed)
+    else:
+        shape = 1.0 / (cv * cv)
+        scale = mean / shape
+        tail = stats.gamma.sf(elapsed, shape, scale=scale)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = stats.gamma.isf(u * tail, shape, scale=scale)
+        far = ~np.isfinite(new) | (tail < 1e-12)
+        new = np.where(far, elapsed - scale * np.log(u), new)
+        new = np.maximum(new, elapsed)
+    buyers.dwell[:, stage] = new
+    buyers.stage_start[:, 1:] = np.cumsum(buyers.dwell[:, :-1], axis=1)
+    buyers.duration = buyers.stage_start[:, -1] + buyers.dwell[:, -1]

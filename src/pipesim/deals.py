@@ -1,0 +1,276 @@
+"""The open pipeline deal by deal: outcome probabilities, close dates, swing, risk flags.
+
+Every replication records what happened to each open-pipeline deal (``deal_outcomes.csv``:
+outcome, close day, value, whom the buyer preferred, the owner's coverage). Across replications
+that gives, per deal, P(won), P(lost), P(no decision) and P(still open) by the horizon, the
+P10/P50/P90 close date, the expected value and the deal's **swing**: P(target | deal won) -
+P(target | deal not won), the deals that decide the period. Risk flags come from the model, and
+the leading indicators (coverage, velocity, new opportunities needed) from the same run.
+
+All probabilities are shares of the run's replications; ``replications`` says how many.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipesim.agents.buyers import draw_journeys
+from pipesim.config import STAGES, Scenario
+from pipesim.engine import open_pipeline_seats
+from pipesim.rng import Streams
+
+DEAL_COLUMNS = [
+    "deal_id",
+    "name",
+    "segment",
+    "stage",
+    "owner",
+    "value",
+    "days_in_stage",
+    "p_won",
+    "p_lost",
+    "p_no_decision",
+    "p_open",
+    "close_p10",
+    "close_p50",
+    "close_p90",
+    "expected_value",
+    "p_target_if_won",
+    "p_target_if_not_won",
+    "swing",
+    "stalled",
+    "engaged_late",
+    "competitor_preferred",
+    "large_buying_group",
+    "no_activity",
+    "flags",
+    "replications",
+]
+"""Columns of ``deals.csv`` (sorted by swing, largest first)."""
+
+FLAGS: dict[str, str] = {
+    "stalled": "longer in its stage than 80% of the segment's buyers stay (P80 dwell)",
+    "engaged_late": "we were engaged after the buyer's preference formed",
+    "competitor_preferred": "the buyer prefers a competitor (stated, or in most replications)",
+    "large_buying_group": "buying group above the segment's P80 size: slower, more stalls",
+    "no_activity": "no next activity planned, or the owner's week has no hours left for it",
+}
+"""Risk flags: the column name and what it means (the ``flags`` column lists the names)."""
+
+FLAG_QUANTILE = 0.8
+"""A deal is stalled / its group large beyond this quantile of the segment's distribution."""
+
+_DWELL_SAMPLE = 20_000  # buyers drawn to estimate a segment's stage-dwell quantile
+
+
+@dataclass(frozen=True)
+class DealInfo:
+    """What the scenario says about one open deal."""
+
+    deal_id: str
+    name: str
+    segment: str
+    stage: str
+    owner: str
+    value: float | None
+    days_in_stage: float | None
+    engaged_early: bool
+    preferred: str | None
+    buying_group: int | None
+    activity_planned: bool
+
+
+def deal_list(scenario: Scenario) -> list[DealInfo]:
+    """The open pipeline as one record per deal, in the engine's deal order."""
+    labels = scenario.reps.labels()
+    seats = open_pipeline_seats(scenario)
+    deals: list[DealInfo] = []
+    for i, opp in enumerate(scenario.open_pipeline):
+        for k in range(opp.count):
+            if opp.id is None:
+                deal_id = f"{opp.segment}-{opp.stage}-{i + 1}.{k + 1}"
+            else:
+                deal_id = opp.id if opp.count == 1 else f"{opp.id}-{k + 1}"
+            deals.append(
+                DealInfo(
+                    deal_id=deal_id,
+                    name=opp.name,
+                    segment=opp.segment,
+                    stage=opp.stage,
+                    owner=labels[seats[len(deals)]],
+                    value=opp.value,
+                    days_in_stage=opp.days_in_stage,
+                    engaged_early=opp.engaged_early,
+                    preferred=opp.preferred,
+                    buying_group=opp.buying_group,
+                    activity_planned=opp.activity_planned,
+                )
+            )
+    return deals
+
+
+def dwell_quantiles(scenario: Scenario, q: float, seed: int) -> dict[str, np.ndarray]:
+    """Per segment: the ``q`` quantile of each stage's dwell (days), from a large draw."""
+    out: dict[str, np.ndarray] = {}
+    for seg in scenario.segments:
+        rng = Streams(seed)(f"deals:dwell:{seg}")
+        dwell = draw_journeys(scenario, seg, _DWELL_SAMPLE, rng)["dwell"]
+        out[seg] = np.quantile(dwell, q, axis=0)
+    return out
+
+
+def group_quantile(scenario: Scenario, segment: str, q: float) -> float:
+    """The ``q`` quantile of a segment's buying-group size (1 + Poisson(mean - 1))."""
+    mean = max(scenario.segments[segment].buying_group_mean - 1.0, 0.0)
+    return 1.0 + float(stats.poisson.ppf(q, mean)) if mean > 0 else 1.0
+
+
+def _date(start: _dt.date, day: float) -> str:
+    if not math.isfinite(day):
+        return ""
+    return (start + _dt.timedelta(days=math.floor(day))).isoformat()
+
+
+def deal_forecast(
+    scenario: Scenario, outcomes: pd.DataFrame, table: pd.DataFrame, seed: int = 0
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``deals.csv`` rows and the leading indicators from a run's per-deal outcomes.
+
+    ``outcomes`` has the columns of :data:`pipesim.runner.DEAL_OUTCOME_COLUMNS`; ``table`` is
+    the run's replications table (``hit_target`` per replication).
+    """
+    deals = deal_list(scenario)
+    n_deals = len(deals)
+    reps = table["replication"].to_numpy()
+    index = {r: k for k, r in enumerate(reps.tolist())}
+    outcomes = outcomes[outcomes["replication"].isin(index)]
+    n = len(reps)
+    shape = (n, n_deals)
+    row = outcomes["replication"].map(index).to_numpy()
+    col = outcomes["deal"].to_numpy()
+    status = np.full(shape, "", dtype=object)
+    status[row, col] = outcomes["outcome"].to_numpy()
+    close = np.full(shape, np.inf)
+    close[row, col] = pd.to_numeric(outcomes["close_day"], errors="coerce").fillna(np.inf)
+    value = np.full(shape, np.nan)
+    value[row, col] = outcomes["value"].to_numpy(dtype=float)
+    preferred = np.full(shape, "", dtype=object)
+    preferred[row, col] = outcomes["preferred"].fillna("").to_numpy()
+    coverage = np.full(shape, np.nan)
+    coverage[row, col] = outcomes["coverage"].to_numpy(dtype=float)
+    hit = table["hit_target"].astype(bool).to_numpy()
+
+    start = scenario.target.start_date
+    p80 = dwell_quantiles(scenario, FLAG_QUANTILE, seed)
+    rows: list[dict[str, Any]] = []
+    for k, d in enumerate(deals):
+        won = status[:, k] == "won"
+        p = {s: float(np.mean(status[:, k] == s)) for s in ("won", "lost", "no_decision")}
+        p_open = 1.0 - p["won"] - p["lost"] - p["no_decision"]
+        q10, q50, q90 = np.quantile(close[:, k], [0.1, 0.5, 0.9], method="inverted_cdf")
+        p_if_won = float(hit[won].mean()) if won.any() else math.nan
+        p_if_not = float(hit[~won].mean()) if (~won).any() else math.nan
+        drawn_pref = preferred[:, k][preferred[:, k] != ""]
+        p_comp = float(np.mean(drawn_pref == "competitor")) if drawn_pref.size else 0.0
+        flags = {
+            "stalled": d.days_in_stage is not None
+            and d.days_in_stage > p80[d.segment][STAGES.index(d.stage)],
+            "engaged_late": not d.engaged_early and d.stage in ("preference", "decision"),
+            "competitor_preferred": d.preferred == "competitor"
+            or (d.preferred is None and p_comp > 0.5),
+            "large_buying_group": d.buying_group is not None
+            and d.buying_group > group_quantile(scenario, d.segment, FLAG_QUANTILE),
+            "no_activity": not d.activity_planned or float(np.nanmedian(coverage[:, k])) < 1.0,
+        }
+        rows.append(
+            {
+                "deal_id": d.deal_id,
+                "name": d.name,
+                "segment": d.segment,
+                "stage": d.stage,
+                "owner": d.owner,
+                "value": float(np.nanmean(value[:, k])),
+                "days_in_stage": d.days_in_stage,
+                "p_won": p["won"],
+                "p_lost": p["lost"],
+                "p_no_decision": p["no_decision"],
+                "p_open": max(p_open, 0.0),
+                "close_p10": _date(start, q10),
+                "close_p50": _date(start, q50),
+                "close_p90": _date(start, q90),
+                "expected_value": float(np.nansum(np.where(won, value[:, k], 0.0)) / n),
+                "p_target_if_won": p_if_won,
+                "p_target_if_not_won": p_if_not,
+                "swing": p_if_won - p_if_not,
+                **flags,
+                "flags": "; ".join(name for name, on in flags.items() if on),
+                "replications": n,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=DEAL_COLUMNS)
+    frame = frame.sort_values("swing", ascending=False, na_position="last", kind="stable")
+    frame = frame.reset_index(drop=True)
+    return frame, indicators(scenario, frame, table)
+
+
+def indicators(scenario: Scenario, deals: pd.DataFrame, table: pd.DataFrame) -> dict[str, Any]:
+    """Leading indicators for the period (see docs/forecast.md for each definition)."""
+    target = scenario.target.revenue
+    weeks = scenario.target.horizon_weeks
+    seats = scenario.reps.seats
+    open_value = float(deals["value"].sum())
+    weighted = float(deals["expected_value"].sum())
+    resolved = float(table["resolved_opportunities"].sum())
+    win_rate = float(table["won_opportunities"].sum()) / resolved if resolved else math.nan
+    average_deal = open_value / len(deals) if len(deals) else math.nan
+    cycle = float(table["mean_cycle_days"].mean())
+    velocity = (
+        len(deals) * win_rate * average_deal / cycle * 7.0 if cycle and cycle > 0 else math.nan
+    )
+    from_open = float(table["revenue_open_pipeline"].mean())
+    from_new = float((table["revenue"] - table["revenue_open_pipeline"]).mean())
+    new_opps = float(table["new_opportunities_per_rep_week"].mean()) * seats * weeks
+    per_new = from_new / new_opps if new_opps > 0 else math.nan
+    gap = max(0.0, target - from_open)
+    needed = gap / per_new if per_new > 0 else math.nan
+    return _finite(
+        {
+            "remaining_target": target,
+            "open_deals": len(deals),
+            "open_pipeline_value": open_value,
+            "weighted_pipeline": weighted,
+            "pipeline_coverage": weighted / target,
+            "unweighted_coverage": open_value / target,
+            "win_rate": win_rate,
+            "average_open_deal": average_deal,
+            "mean_cycle_days": cycle,
+            "pipeline_velocity_per_week": velocity,
+            "expected_bookings_open_pipeline": from_open,
+            "expected_bookings_new_opportunities": from_new,
+            "gap_after_open_pipeline": gap,
+            "bookings_per_new_opportunity": per_new,
+            "new_opportunities_needed": needed,
+            "new_opportunities_needed_per_rep_week": needed / seats / weeks,
+            "new_opportunities_per_rep_week": float(table["new_opportunities_per_rep_week"].mean()),
+        }
+    )
+
+
+def _finite(d: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe: NaN and infinities become None."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+def write_deals(path: Path, deals: pd.DataFrame) -> None:
+    """Write ``deals.csv`` atomically."""
+    tmp = path.with_suffix(".csv.tmp")
+    deals.to_csv(tmp, index=False, float_format="%.6g")
+    tmp.replace(path)
