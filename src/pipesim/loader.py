@@ -606,7 +606,10 @@ def read_yaml(path: str | Path) -> tuple[dict[str, Any], dict[KeyPath, tuple[int
 
 
 def load_scenario(
-    path: str | Path, overrides: Iterable[str] = (), plan: str | Path | None = None
+    path: str | Path,
+    overrides: Iterable[str] = (),
+    plan: str | Path | None = None,
+    pipeline: str | Path | None = None,
 ) -> Scenario:
     """Load, override and validate a scenario file.
 
@@ -618,6 +621,10 @@ def load_scenario(
         ``dotted.key=value`` strings applied on top of the file (values parsed as YAML).
     plan
         Optional overlay file whose keys are merged over the scenario before overrides.
+    pipeline
+        Optional CSV of open opportunities replacing the scenario's ``open_pipeline``
+        (:mod:`pipesim.market.pipeline`), or a CRM opportunity export whose deals open on the
+        scenario's start date become the pipeline.
 
     Returns
     -------
@@ -636,7 +643,50 @@ def load_scenario(
         overlay, plan_marks = read_yaml(plan)
         data = _merge(data, overlay, origins, (), str(plan), plan_marks)
     data = apply_overrides(data, list(overrides), origins)
+    if pipeline is not None:
+        data = _with_pipeline(data, Path(pipeline), str(path), marks, origins)
     return validate(data, str(path), marks, origins)
+
+
+def _with_pipeline(
+    data: dict[str, Any],
+    pipeline: Path,
+    source: str,
+    marks: dict[KeyPath, tuple[int, int]],
+    origins: dict[KeyPath, str],
+) -> dict[str, Any]:
+    """Replace ``open_pipeline`` by the deals of a pipeline CSV or CRM export."""
+    from pipesim.market.pipeline import is_crm_export, read_pipeline_csv
+
+    where = str(pipeline)
+    origins[("open_pipeline",)] = where
+    if is_crm_export(pipeline):
+        from pipesim.calibrate.backtest import open_pipeline_as_of
+        from pipesim.calibrate.crm import CrmError, read_crm
+
+        base = validate(data, source, marks, origins)
+        try:
+            crm = read_crm(pipeline)
+            entries = open_pipeline_as_of(crm, base.target.start_date, base)
+        except CrmError as exc:
+            raise ScenarioError(where, [Problem((), str(exc))]) from None
+        if not entries:
+            raise ScenarioError(
+                where,
+                [
+                    Problem(
+                        (),
+                        f"no opportunity is open on {base.target.start_date} (target.start_date)",
+                    )
+                ],
+            )
+        return {**data, "open_pipeline": entries}
+    entries, lines, cols = read_pipeline_csv(pipeline)
+    for i, line in lines.items():
+        origins[("open_pipeline", i)] = f"{where}:{line}"
+        for name, col in cols[i].items():
+            origins[("open_pipeline", i, name)] = f"{where}:{line}:{col}"
+    return {**data, "open_pipeline": entries}
 
 
 def _read_extending(

@@ -1,0 +1,149 @@
+"""The open pipeline from a CSV file (``pipesim run --pipeline open.csv``).
+
+One row per open opportunity; the rows replace the scenario's ``open_pipeline``. Columns (only
+``segment`` and ``stage`` are required; an empty cell takes the default):
+
+=================  ==========================================================================
+column             meaning
+=================  ==========================================================================
+id                 opportunity id (unique), shown in deals.csv
+name               account or opportunity name
+segment            a segment of the scenario
+stage              awareness, interest, preference or decision
+value              deal value (default: drawn from the segment's deal sizes)
+days_in_stage      days already spent in the stage (default: a random point of the stage)
+owner              rep name (reps.members) or seat label rep01, rep02, ...
+preferred          us, competitor or status_quo, when known (preference/decision stage)
+buying_group       people in the buying group, when known
+activity_planned   true/false: the owner has a next step planned (default true)
+engaged_early      true/false: we were engaged before the preference formed (default true)
+=================  ==========================================================================
+
+A CRM opportunity export (Salesforce columns such as ``StageName``) is read through
+:mod:`pipesim.calibrate` instead: the deals open at the scenario's start date become the
+pipeline.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from pipesim.loader import Problem, ScenarioError
+
+COLUMNS: dict[str, str] = {
+    "id": "text",
+    "name": "text",
+    "segment": "text",
+    "stage": "text",
+    "value": "number",
+    "days_in_stage": "number",
+    "owner": "text",
+    "preferred": "text",
+    "buying_group": "integer",
+    "activity_planned": "boolean",
+    "engaged_early": "boolean",
+}
+"""The columns a pipeline CSV may have, with their type."""
+
+REQUIRED = ("segment", "stage")
+_TRUE = {"true", "yes", "y", "1"}
+_FALSE = {"false", "no", "n", "0"}
+
+
+def is_crm_export(path: str | Path) -> bool:
+    """Whether the CSV's header looks like a CRM opportunity export (not a pipeline CSV)."""
+    with Path(path).open(newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f), [])
+    return "StageName" in header and "segment" not in header
+
+
+def _convert(kind: str, text: str) -> Any:
+    if kind == "number":
+        try:
+            x = float(text)
+        except ValueError:
+            raise ValueError("must be a plain number such as 120000 or 120000.5") from None
+        if not math.isfinite(x):
+            raise ValueError("must be a finite number")
+        return x
+    if kind == "integer":
+        try:
+            x = float(text)
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if not math.isfinite(x) or x != int(x):
+            raise ValueError("must be a whole number")
+        return int(x)
+    if kind == "boolean":
+        low = text.lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError("must be true or false")
+    return text
+
+
+def read_pipeline_csv(
+    path: str | Path,
+) -> tuple[list[dict[str, Any]], dict[int, int], dict[int, dict[str, int]]]:
+    """Read a pipeline CSV into ``open_pipeline`` entries.
+
+    Returns the entries, the file line of each entry, and the column number of each of its
+    fields (for error messages). Raises :class:`~pipesim.loader.ScenarioError` naming the file,
+    line, column and what is allowed for every bad cell.
+    """
+    source = str(path)
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ScenarioError(source, [Problem((), f"cannot read the file: {exc}")]) from None
+    if not rows:
+        raise ScenarioError(source, [Problem((), "the file is empty (a header line is needed)")])
+    header = [h.strip() for h in rows[0]]
+    problems: list[Problem] = []
+    allowed = ", ".join(COLUMNS)
+    for name in header:
+        if name not in COLUMNS:
+            problems.append(
+                Problem((name or "(blank)",), f"unknown column; allowed: {allowed}", 1, 1)
+            )
+    for name in REQUIRED:
+        if name not in header:
+            problems.append(Problem((name,), "required column is missing", 1, 1))
+    if len(set(header)) != len(header):
+        problems.append(Problem((), "a column name appears twice", 1, 1))
+    if problems:
+        raise ScenarioError(source, problems)
+    entries: list[dict[str, Any]] = []
+    lines: dict[int, int] = {}
+    cols: dict[int, dict[str, int]] = {}
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            problems.append(
+                Problem((), f"{len(row)} cells, the header has {len(header)}", lineno, 1)
+            )
+            continue
+        entry: dict[str, Any] = {}
+        for k, (name, cell) in enumerate(zip(header, row, strict=True)):
+            text = cell.strip()
+            if not text:
+                continue
+            try:
+                entry[name] = _convert(COLUMNS[name], text)
+            except ValueError as exc:
+                problems.append(Problem((name,), f"{text!r} {exc}", lineno, k + 1))
+        cols[len(entries)] = {name: k + 1 for k, name in enumerate(header)}
+        lines[len(entries)] = lineno
+        entries.append(entry)
+    if problems:
+        raise ScenarioError(source, problems)
+    if not entries:
+        raise ScenarioError(source, [Problem((), "no opportunities (only a header line)", 2, 1)])
+    return entries, lines, cols
