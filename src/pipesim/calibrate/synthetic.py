@@ -239,3 +239,57 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def true_observables(scenario: Scenario, seed: int, years: float = 12.0) -> dict[str, float]:
+    """The population values of what :mod:`pipesim.calibrate.fit` estimates, from the model.
+
+    Computed from one long simulation's own per-lead arrays (the buyers' drawn clocks and the
+    engine's outcomes), not from an export: no CSV, no censoring by an export date, latent
+    dwell times known even where a stall or the horizon would hide them. Episodes are the stages
+    an opportunity entered after it was created (as a CRM sees them) and before the buyer
+    stalled; only opportunities created in the first ``years - 1`` years count, so their
+    outcomes are known by the end. Deal sizes need no simulation: a buyer's value is drawn
+    independently of everything that decides whether it becomes an opportunity, so the true
+    mean and cv are the segment's ``deal_size``.
+    """
+    sc = with_years(scenario, years)
+    model = simulate(sc, seed)
+    leads = model.leads
+    cutoff = sc.horizon_days - 365.0
+    opp = model.pursued & (model.t_engaged < cutoff)
+    ts, t_exit, t_eng = leads.t_stage, leads.t_exit, model.t_engaged
+    ends = np.column_stack([ts[:, 1:], leads.t_decide])
+    truth: dict[str, float] = {}
+    for s, stage in enumerate(("awareness", "interest", "preference", "decision")):
+        if s == 0:
+            continue
+        entered = opp & (ts[:, s] > t_eng) & (t_exit > ts[:, s])
+        start, end = ts[entered, s], ends[entered, s]
+        ex = t_exit[entered]
+        if stage == "decision":
+            dwell = np.minimum(end, ex) - start
+            status = model.status[entered]
+            for code, name in ((WON, "won"), (LOST, "lost"), (NO_DECISION, "no_decision")):
+                truth[f"decision.{name}"] = float((status == code).mean())
+        else:
+            dwell = end - start
+            stalls = ex < end
+            exposure = np.minimum(end, ex) - start
+            truth[f"stall.{stage}.per_week"] = float(stalls.sum() / exposure.sum() * 7.0)
+            truth[f"conversion.{stage}.next"] = float(1.0 - stalls.mean())
+            truth[f"conversion.{stage}.no_decision"] = float(stalls.mean())
+        truth[f"dwell.{stage}.mean_days"] = float(dwell.mean())
+        from scipy import stats
+
+        shape, _, _ = stats.gamma.fit(dwell, floc=0)
+        truth[f"dwell.{stage}.cv"] = float(1.0 / np.sqrt(shape))
+        truth[f"dwell.{stage}.episodes"] = float(entered.sum())
+    status = model.status[opp]
+    truth["outcome.win_rate"] = float((status == WON).mean())
+    truth["outcome.lost_share"] = float((status == LOST).mean())
+    truth["outcome.no_decision_share"] = float((status == NO_DECISION).mean())
+    for name, seg in scenario.segments.items():
+        truth[f"deal_size.{name}.mean"] = seg.deal_size.mean
+        truth[f"deal_size.{name}.cv"] = seg.deal_size.cv
+    return truth

@@ -1,0 +1,251 @@
+"""``pipesim calibrate``: fit a scenario to a CRM export and write it with a calibration report.
+
+Writes ``--out`` (a complete scenario, validated before it is written), and beside it
+``<stem>.calibration.json`` (every fitted value with its interval, goodness of fit, records used
+and censored; the data report; what was kept from the base and why) and ``<stem>.calibration.md``
+(the same as tables). Bad input exits 2 naming the file, the column or key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+import yaml
+
+from pipesim.calibrate.crm import CrmData, CrmError, read_crm
+from pipesim.calibrate.fit import Calibration, default_base, fit_all, fitted_scenario
+from pipesim.cli import EXIT_BAD_INPUT, _guarded, err, stdout
+from pipesim.loader import load_scenario
+
+
+def _fmt(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
+
+
+def report_paths(out: Path) -> tuple[Path, Path, Path]:
+    """``<stem>.calibration.json``, ``<stem>.calibration.md`` and ``<stem>.uncertainty.yaml``."""
+    stem = out.with_suffix("")
+    return (
+        stem.with_name(stem.name + ".calibration.json"),
+        stem.with_name(stem.name + ".calibration.md"),
+        stem.with_name(stem.name + ".uncertainty.yaml"),
+    )
+
+
+def report_dict(cal: Calibration, data: CrmData, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The content of ``<stem>.calibration.json``."""
+    from pipesim import __version__
+
+    fits = cal.fits
+    return {
+        "pipesim_version": __version__,
+        "inputs": inputs,
+        "as_of": fits.as_of.date().isoformat(),
+        "data": data.report.to_dict(),
+        "estimates": [e.to_dict() for e in fits.estimates.values()],
+        "scenario_values": [a.to_dict() for a in cal.applied],
+        "kept_from_base": cal.kept,
+        "not_identified": fits.not_identified,
+        "reps": fits.reps,
+        "team": fits.team,
+        "uncertainty": cal.uncertainty,
+    }
+
+
+def report_markdown(cal: Calibration, data: CrmData, inputs: dict[str, Any]) -> str:
+    """The readable calibration report."""
+    fits = cal.fits
+    lines = [
+        f"# Calibration: {cal.scenario.name}",
+        "",
+        f"From `{inputs['opportunities']}`"
+        + (f" and `{inputs['history']}`" if inputs.get("history") else "")
+        + f", export date {fits.as_of.date()}, base `{inputs['base']}`.",
+        "",
+        "## Data",
+        "",
+        "```",
+        data.report.to_text(),
+        "```",
+        "",
+        "## Fitted values (95% intervals)",
+        "",
+        "| value | estimate | 95% interval | se | n | censored | goodness of fit | method |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for e in fits.estimates.values():
+        gof = ", ".join(f"{k} {_fmt(v)}" for k, v in e.gof.items())
+        lines.append(
+            f"| {e.name} | {_fmt(e.value)} | {_fmt(e.low)} - {_fmt(e.high)} | {_fmt(e.se)} | "
+            f"{e.n} | {e.n_censored} | {gof} | {e.method} |"
+        )
+    lines += [
+        "",
+        "## Scenario values set from the data",
+        "",
+        "| parameter | value | base value | from | uncertainty (sd) | how |",
+        "|---|---:|---:|---|---|---|",
+    ]
+    for a in cal.applied:
+        sd = f"{a.sd:.4g}" + (" (of the log)" if a.distribution == "lognormal" else "")
+        lines.append(
+            f"| {a.path} | {_fmt(a.value)} | {_fmt(a.base_value)} | {a.estimate} | {sd} | {a.how} |"
+        )
+    lines += ["", "## Kept from the base scenario", ""]
+    lines += [f"- `{path}`: {why}" for path, why in cal.kept.items()]
+    lines += [f"- `{path}`: {why}" for path, why in fits.not_identified.items()]
+    if fits.reps:
+        lines += [
+            "",
+            "## Reps (shrunk toward the team)",
+            "",
+            "| owner | closed | won | raw win rate | win rate (95%) | won deals "
+            "| cycle days (95%) |",
+            "|---|---:|---:|---:|---|---:|---|",
+        ]
+        for r in fits.reps:
+            cycle = (
+                f"{r['cycle_days']:.0f} ({r['cycle_days_low']:.0f}-{r['cycle_days_high']:.0f})"
+                if "cycle_days" in r
+                else "n/a"
+            )
+            lines.append(
+                f"| {r['owner']} | {r['closed_deals']} | {r['won']} | {r['raw_win_rate']:.1%} | "
+                f"{r['win_rate']:.1%} ({r['win_rate_low']:.1%}-{r['win_rate_high']:.1%}) | "
+                f"{r.get('won_deals', 0)} | {cycle} |"
+            )
+        t = fits.team
+        lines += [
+            "",
+            f"Beta-binomial prior: mean win rate {t['win_rate_prior_mean']:.1%}, strength "
+            f"{t['win_rate_prior_strength']:.1f} deals; cycle time: team {t['cycle_days_team']:.0f}"
+            f" days, between-rep sd of the log {t['cycle_log_sd_between_reps']:.3f}, within-rep "
+            f"{t['cycle_log_sd_within_rep']:.3f}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _dump(scenario_data: dict[str, Any], header: str) -> str:
+    body = yaml.safe_dump(scenario_data, sort_keys=False, allow_unicode=True)
+    return "".join(f"# {line}\n" for line in header.splitlines()) + body
+
+
+@click.command()
+@click.argument("opportunities", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--history",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Stage-history export (e.g. OpportunityHistory.csv): needed for dwell times, stall "
+    "hazards and stage conversion.",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML mapping of columns, dates, stages, sources and segments [default: Salesforce].",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Scenario YAML to write; the calibration report is written beside it.",
+)
+@click.option(
+    "--base",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Scenario whose values are kept where the data cannot identify them [default: the "
+    "built-in defaults with the data's segments].",
+)
+@click.option("--name", default=None, help="Scenario name [default: the --out file's stem].")
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Export date: open deals are censored here [default: the day after the latest date].",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Bootstrap seed."
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def calibrate(
+    opportunities: Path,
+    history: Path | None,
+    mapping: Path | None,
+    out: Path,
+    base: Path | None,
+    name: str | None,
+    as_of: dt.datetime | None,
+    seed: int,
+    debug: bool,
+) -> None:
+    """Fit a scenario to a CRM export of OPPORTUNITIES (and --history); write it to --out.
+
+    Every fitted value comes with a 95% interval in OUT's calibration report
+    (<stem>.calibration.json and .md); values the data cannot identify keep --base's.
+    """
+
+    def go() -> None:
+        base_sc = load_scenario(base) if base is not None else None
+        try:
+            data = read_crm(opportunities, history, mapping)
+        except CrmError as exc:
+            err.print("[bold red]cannot calibrate:[/]", highlight=False)
+            err.print(str(exc), markup=False, highlight=False, emoji=False, soft_wrap=True)
+            sys.exit(EXIT_BAD_INPUT)
+        fits = fit_all(data, seed, pd.Timestamp(as_of) if as_of is not None else None)
+        sc_name = name or out.stem
+        chosen = base_sc or default_base(data, fits, sc_name)
+        cal = fitted_scenario(data, fits, chosen, sc_name, str(out))
+        inputs = {
+            "opportunities": str(opportunities),
+            "history": str(history) if history else None,
+            "mapping": str(mapping) if mapping else None,
+            "base": str(base) if base else "built-in defaults",
+            "seed": seed,
+        }
+        json_path, md_path, unc_path = report_paths(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        header = (
+            f"Calibrated by `pipesim calibrate` from {opportunities}"
+            + (f" and {history}" if history else "")
+            + f" (export date {fits.as_of.date()}).\n"
+            f"Fitted values, intervals and what was kept from the base: {json_path.name}, "
+            f"{md_path.name}"
+        )
+        out.write_text(_dump(cal.scenario.model_dump(mode="json"), header), encoding="utf-8")
+        load_scenario(out)  # what was written loads back
+        if "uncertainty" not in cal.scenario.model_dump():
+            unc_path.write_text(
+                yaml.safe_dump({"uncertainty": cal.uncertainty}, sort_keys=False),
+                encoding="utf-8",
+            )
+        content = report_dict(cal, data, inputs)
+        json_path.write_text(json.dumps(content, indent=2, default=str) + "\n", encoding="utf-8")
+        md = report_markdown(cal, data, inputs)
+        md_path.write_text(md, encoding="utf-8")
+        click.echo(data.report.to_text())
+        click.echo("")
+        for a in cal.applied:
+            e = fits.estimates[a.estimate]
+            click.echo(
+                f"{a.path} = {_fmt(a.value)} (base {_fmt(a.base_value)}; {e.name} "
+                f"{_fmt(e.value)}, 95% {_fmt(e.low)}-{_fmt(e.high)}, n {e.n}, "
+                f"censored {e.n_censored})"
+            )
+        click.echo(f"kept from the base: {len(cal.kept)} groups (see {md_path.name})")
+        stdout.print(f"scenario: {out}\nreport: {json_path}, {md_path}", highlight=False)
+
+    _guarded(debug, go)
