@@ -82,6 +82,7 @@ class _LazyGroup(click.Group):
         "sensitivity": "pipesim.experiments.commands:sensitivity",
         "optimise": "pipesim.optimise.commands:optimise",
         "required": "pipesim.optimise.commands:required",
+        "calibrate": "pipesim.calibrate.commands:calibrate",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
