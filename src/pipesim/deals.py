@@ -4,7 +4,8 @@ Every replication records what happened to each open-pipeline deal (``deal_outco
 outcome, close day, value, whom the buyer preferred, the owner's coverage). Across replications
 that gives, per deal, P(won), P(lost), P(no decision) and P(still open) by the horizon, the
 P10/P50/P90 close date, the expected value and the deal's **swing**: P(target | deal won) -
-P(target | deal not won), the deals that decide the period. Risk flags come from the model, and
+P(target | deal not won), the deals that decide the period, with its 95% interval (a small
+deal's swing is mostly noise: its interval straddles zero). Risk flags come from the model, and
 the leading indicators (coverage, velocity, new opportunities needed) from the same run.
 
 All probabilities are shares of the run's replications; ``replications`` says how many.
@@ -25,6 +26,7 @@ from scipy import stats
 from pipesim.agents.buyers import draw_journeys
 from pipesim.config import STAGES, Scenario
 from pipesim.engine import open_pipeline_seats
+from pipesim.results import wilson_interval
 from pipesim.rng import Streams
 
 DEAL_COLUMNS = [
@@ -46,6 +48,8 @@ DEAL_COLUMNS = [
     "p_target_if_won",
     "p_target_if_not_won",
     "swing",
+    "swing_ci_low",
+    "swing_ci_high",
     "stalled",
     "engaged_late",
     "competitor_preferred",
@@ -133,6 +137,22 @@ def group_quantile(scenario: Scenario, segment: str, q: float) -> float:
     return 1.0 + float(stats.poisson.ppf(q, mean)) if mean > 0 else 1.0
 
 
+def swing_interval(hits_won: int, n_won: int, hits_not: int, n: int) -> tuple[float, float]:
+    """95% interval of P(target | won) - P(target | not won) (Newcombe's hybrid score method).
+
+    ``n`` is the number of replications; ``n - n_won`` did not win the deal. NaN when either
+    group is empty.
+    """
+    n_not = n - n_won
+    if n_won == 0 or n_not == 0:
+        return math.nan, math.nan
+    p1, p2 = hits_won / n_won, hits_not / n_not
+    l1, u1 = wilson_interval(hits_won, n_won)
+    l2, u2 = wilson_interval(hits_not, n_not)
+    d = p1 - p2
+    return d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
+
+
 def _date(start: _dt.date, day: float) -> str:
     if not math.isfinite(day):
         return ""
@@ -173,11 +193,14 @@ def deal_forecast(
     rows: list[dict[str, Any]] = []
     for k, d in enumerate(deals):
         won = status[:, k] == "won"
-        p = {s: float(np.mean(status[:, k] == s)) for s in ("won", "lost", "no_decision")}
-        p_open = 1.0 - p["won"] - p["lost"] - p["no_decision"]
+        p = {
+            s: float(np.mean(status[:, k] == s))
+            for s in ("won", "lost", "no_decision", "open_at_end")
+        }
         q10, q50, q90 = np.quantile(close[:, k], [0.1, 0.5, 0.9], method="inverted_cdf")
         p_if_won = float(hit[won].mean()) if won.any() else math.nan
         p_if_not = float(hit[~won].mean()) if (~won).any() else math.nan
+        swing_ci = swing_interval(int(hit[won].sum()), int(won.sum()), int(hit[~won].sum()), n)
         drawn_pref = preferred[:, k][preferred[:, k] != ""]
         p_comp = float(np.mean(drawn_pref == "competitor")) if drawn_pref.size else 0.0
         flags = {
@@ -202,7 +225,7 @@ def deal_forecast(
                 "p_won": p["won"],
                 "p_lost": p["lost"],
                 "p_no_decision": p["no_decision"],
-                "p_open": max(p_open, 0.0),
+                "p_open": p["open_at_end"],
                 "close_p10": _date(start, q10),
                 "close_p50": _date(start, q50),
                 "close_p90": _date(start, q90),
@@ -210,6 +233,8 @@ def deal_forecast(
                 "p_target_if_won": p_if_won,
                 "p_target_if_not_won": p_if_not,
                 "swing": p_if_won - p_if_not,
+                "swing_ci_low": swing_ci[0],
+                "swing_ci_high": swing_ci[1],
                 **flags,
                 "flags": "; ".join(name for name, on in flags.items() if on),
                 "replications": n,
@@ -272,5 +297,5 @@ def _finite(d: dict[str, Any]) -> dict[str, Any]:
 def write_deals(path: Path, deals: pd.DataFrame) -> None:
     """Write ``deals.csv`` atomically."""
     tmp = path.with_suffix(".csv.tmp")
-    deals.to_csv(tmp, index=False, float_format="%.6g")
+    deals.to_csv(tmp, index=False, float_format="%.10g")
     tmp.replace(path)

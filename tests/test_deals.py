@@ -1,0 +1,261 @@
+"""The deal-level forecast: deals.csv, swing, risk flags, leading indicators, --pipeline CSV."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+import pipesim
+from pipesim.agents.buyers import draw_buyers
+from pipesim.cli import main
+from pipesim.deals import DEAL_COLUMNS, deal_list
+from pipesim.engine import OPEN, simulate
+from pipesim.loader import ScenarioError
+from pipesim.market.sources import SOURCE_CODE, _dwell_beyond
+from pipesim.runner import run
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+YEAR_END = ROOT / "scenarios" / "year_end_push.yaml"
+
+
+def _scenario(tmp_path: Path, body: str, name: str = "deals.yaml") -> pipesim.Scenario:
+    path = tmp_path / name
+    path.write_text(f"extends: {BASELINE}\n{body}", encoding="utf-8")
+    return pipesim.load_scenario(path)
+
+
+def test_year_end_push_writes_deals_csv_for_every_open_opportunity(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipesim.cli", "run", str(YEAR_END), "-n", "60", "--workers",
+         "1", "--out", str(out), "--quiet", "--catalogue", str(tmp_path / "runs.sqlite")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    deals = pd.read_csv(out / "deals.csv")
+    sc = pipesim.load_scenario(YEAR_END)
+    assert list(deals.columns) == DEAL_COLUMNS
+    assert len(deals) == sum(opp.count for opp in sc.open_pipeline)
+    assert deals["deal_id"].is_unique
+    total = deals[["p_won", "p_lost", "p_no_decision", "p_open"]].sum(axis=1)
+    np.testing.assert_allclose(total, 1.0, atol=1e-9)
+    assert (deals["replications"] == 60).all()
+    # sorted by swing, the deals that decide the period first
+    swing = deals["swing"].dropna().to_numpy()
+    assert (np.diff(swing) <= 1e-12).all()
+    summary = json.loads((out / "summary.json").read_text())
+    ind = summary["indicators"]
+    assert ind["open_deals"] == len(deals)
+    assert ind["weighted_pipeline"] == pytest.approx(deals["expected_value"].sum(), rel=1e-4)
+    assert ind["pipeline_coverage"] == pytest.approx(ind["weighted_pipeline"] / 3_400_000)
+    # the open pipeline's expected bookings equal the deals' expected values
+    table = pd.read_csv(out / "replications.csv")
+    assert table["revenue_open_pipeline"].mean() == pytest.approx(
+        deals["expected_value"].sum(), rel=1e-4
+    )
+
+
+def test_swing_is_larger_for_a_large_deal_than_a_small_one(tmp_path):
+    # Six weeks, a target the pipeline reaches about half the time: the 1.2M deal decides it,
+    # the 15k deal barely matters.
+    sc = _scenario(
+        tmp_path,
+        """
+target: {revenue: 1500000, horizon_weeks: 6, start_date: 2026-11-19}
+campaigns: {}
+leads: {prospecting: {hours_per_week: 0}, referrals: {per_week: 0}}
+segments:
+  S1: {buyers_per_week: 0.01}
+  S2: {buyers_per_week: 0.01}
+  S3: {buyers_per_week: 0.01}
+  S4: {buyers_per_week: 0.01}
+open_pipeline:
+  - {id: BIG, segment: S4, stage: decision, value: 1200000, days_in_stage: 5}
+  - {id: SMALL, segment: S1, stage: decision, value: 15000, days_in_stage: 5}
+  - {id: MID, segment: S3, stage: decision, value: 90000, days_in_stage: 5, count: 8}
+""",
+    )
+    res = run(sc, replications=400, seed=3, workers=1)
+    deals = res.deals.set_index("deal_id")
+    assert deals.loc["BIG", "swing"] > 0.5
+    assert deals.loc["BIG", "swing"] > deals.loc["SMALL", "swing"] + 0.3
+    # the swing is the difference of the two conditional probabilities
+    big = deals.loc["BIG"]
+    assert big["swing"] == pytest.approx(big["p_target_if_won"] - big["p_target_if_not_won"])
+    # and P(target | won) is what the replications say
+    assert deals.index[0] == "BIG"
+    # its interval excludes zero; the small deal's does not exclude the big deal's swing
+    assert big["swing_ci_low"] > 0.3
+    assert deals.loc["SMALL", "swing_ci_high"] < big["swing_ci_low"]
+    assert deals.loc["SMALL", "swing_ci_low"] < deals.loc["SMALL", "swing"]
+
+
+def test_swing_interval_matches_newcombe():
+    from pipesim.deals import swing_interval
+
+    # Newcombe (1998), example: 56/70 vs 48/80 -> difference 0.2, 95% CI 0.0524 to 0.3339
+    lo, hi = swing_interval(56, 70, 48, 150)
+    assert (lo, hi) == pytest.approx((0.0524, 0.3339), abs=5e-4)
+    assert np.isnan(swing_interval(0, 0, 3, 10)[0])
+
+
+def test_deal_owners_match_the_engine(tmp_path):
+    sc = _scenario(
+        tmp_path,
+        """
+target: {revenue: 1000000, horizon_weeks: 4}
+open_pipeline:
+  - {segment: S2, stage: preference, count: 5}
+  - {id: OWNED, segment: S3, stage: decision, owner: rep07}
+  - {segment: S1, stage: interest, count: 4}
+""",
+    )
+    model = simulate(sc, seed=11)
+    leads = model.leads
+    in_deal = leads.deal >= 0
+    order = np.argsort(leads.deal[in_deal])
+    seats = model.seat_of[in_deal][order]
+    labels = sc.reps.labels()
+    assert [labels[s] for s in seats] == [d.owner for d in deal_list(sc)]
+    assert deal_list(sc)[5].owner == "rep07" and deal_list(sc)[5].deal_id == "OWNED"
+    assert (leads.source[in_deal] == SOURCE_CODE["open_pipeline"]).all()
+
+
+def _mean_p_won(sc: pipesim.Scenario, seed: int = 5) -> float:
+    res = run(sc, replications=60, seed=seed, workers=1)
+    return float(res.deals["p_won"].mean())
+
+
+def test_known_preference_and_missing_activity_move_the_forecast(tmp_path):
+    base = """
+target: {revenue: 1000000, horizon_weeks: 8}
+flanking: {policy: none}
+open_pipeline:
+  - {segment: S2, stage: decision, count: 40, days_in_stage: 3, %s}
+"""
+    prefers_us = _mean_p_won(_scenario(tmp_path, base % "preferred: us", "us.yaml"))
+    prefers_them = _mean_p_won(_scenario(tmp_path, base % "preferred: competitor", "c.yaml"))
+    unknown = _mean_p_won(_scenario(tmp_path, base % "engaged_early: true", "u.yaml"))
+    assert prefers_us > unknown > prefers_them
+    worked = _mean_p_won(_scenario(tmp_path, base % "activity_planned: true", "a.yaml"))
+    idle = _mean_p_won(_scenario(tmp_path, base % "activity_planned: false", "n.yaml"))
+    assert worked > idle
+
+
+def test_preference_needs_a_late_stage(tmp_path):
+    with pytest.raises(ScenarioError, match="preference or decision"):
+        _scenario(
+            tmp_path,
+            "target: {revenue: 1}\nopen_pipeline: "
+            "[{segment: S1, stage: interest, preferred: us}]\n",
+        )
+
+
+def test_residual_dwell_is_the_gamma_beyond_the_days_already_spent():
+    sc = pipesim.load_scenario(BASELINE)
+    rng = np.random.default_rng(4)
+    n = 4000
+    group = np.full(n, 7.0)
+    buyers = draw_buyers(sc, "S2", n, rng, group=group)
+    elapsed = np.full(n, 50.0)
+    _dwell_beyond(sc, "S2", buyers, 1, elapsed, rng)
+    dwell = buyers.dwell[:, 1]
+    assert (dwell >= 50.0).all()
+    st = sc.journey.interest
+    shape = 1 / st.cv**2
+    mean = st.mean_days * (7.0 / sc.journey.reference_group_size) ** 0.5
+    scale = mean / shape
+    tail = stats.gamma.sf(50.0, shape, scale=scale)
+
+    def cdf(x: np.ndarray) -> np.ndarray:
+        return 1 - stats.gamma.sf(x, shape, scale=scale) / tail
+
+    assert stats.kstest(dwell, cdf).pvalue > 0.001
+    # stage starts and the journey's end follow the new dwell
+    np.testing.assert_allclose(buyers.stage_start[:, 2] - buyers.stage_start[:, 1], dwell)
+    np.testing.assert_allclose(buyers.duration, buyers.stage_start[:, 3] + buyers.dwell[:, 3])
+
+
+def test_stalled_and_large_group_flags(tmp_path):
+    sc = _scenario(
+        tmp_path,
+        """
+target: {revenue: 500000, horizon_weeks: 4}
+open_pipeline:
+  - {id: STUCK, segment: S2, stage: interest, days_in_stage: 200, buying_group: 20}
+  - {id: FRESH, segment: S2, stage: interest, days_in_stage: 2, buying_group: 3}
+  - {id: LATE, segment: S2, stage: decision, engaged_early: false, activity_planned: false}
+""",
+    )
+    deals = run(sc, replications=20, seed=1, workers=1).deals.set_index("deal_id")
+    assert deals.loc["STUCK", "stalled"] and deals.loc["STUCK", "large_buying_group"]
+    assert not deals.loc["FRESH", "stalled"] and not deals.loc["FRESH", "large_buying_group"]
+    assert deals.loc["LATE", "engaged_late"] and deals.loc["LATE", "no_activity"]
+    assert "stalled" in deals.loc["STUCK", "flags"]
+    assert "stalled" not in deals.loc["FRESH", "flags"]
+
+
+def test_open_deals_stay_open_only_when_undecided(tmp_path):
+    sc = _scenario(
+        tmp_path,
+        "target: {revenue: 100000, horizon_weeks: 2}\n"
+        "open_pipeline: [{segment: S4, stage: awareness, count: 10, days_in_stage: 1}]\n",
+    )
+    model = simulate(sc, seed=2)
+    in_deal = model.leads.deal >= 0
+    still_open = model.status[in_deal] == OPEN
+    decide = model.leads.t_decide[in_deal]
+    exit_ = model.leads.t_exit[in_deal]
+    assert (np.minimum(decide, exit_)[still_open] >= 14.0).all()
+
+
+# --------------------------------------------------------------------------- --pipeline CSV
+PIPELINE_CSV = (
+    "id,name,segment,stage,value,days_in_stage,owner,preferred,buying_group,activity_planned\n"
+    """A-1,Acme,S4,decision,900000,10,rep01,,,
+A-2,Beta,S1,decision,5000,90,rep02,competitor,12,false
+A-3,Gamma,S3,interest,7000,,rep03,,,
+"""
+)
+
+
+def test_pipeline_csv_replaces_the_open_pipeline(tmp_path):
+    csv = tmp_path / "open.csv"
+    csv.write_text(PIPELINE_CSV, encoding="utf-8")
+    sc = pipesim.load_scenario(YEAR_END, pipeline=csv)
+    assert [o.id for o in sc.open_pipeline] == ["A-1", "A-2", "A-3"]
+    second = sc.open_pipeline[1]
+    assert second.preferred == "competitor" and second.buying_group == 12
+    assert second.activity_planned is False and second.value == 5000.0
+    assert sc.open_pipeline[2].days_in_stage is None
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("S3,interest,7000", "S3,interest,abc"), "open.csv:4:5: value: 'abc' must be"),
+        (("S3,interest", "S9,interest"), "open.csv:4:3: open_pipeline[2].segment: unknown"),
+        (("rep03", "rep99"), "open.csv:4:7: open_pipeline[2].owner: unknown rep"),
+        (("decision,5000", "closing,5000"), "open.csv:3:4: open_pipeline[1].stage"),
+        (("buying_group", "group"), "open.csv:1:1: group: unknown column"),
+        (("false\n", "maybe\n"), "open.csv:3:10: activity_planned: 'maybe' must be true"),
+    ],
+)
+def test_bad_pipeline_csv_is_reported_with_line_and_column(tmp_path, edit, expected):
+    csv = tmp_path / "open.csv"
+    csv.write_text(PIPELINE_CSV.replace(*edit), encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["run", str(YEAR_END), "--pipeline", str(csv), "-n", "2", "--quiet"]
+    )
+    assert result.exit_code == 2, result.output
+    assert expected in result.output.replace(str(tmp_path) + "/", "")
+    assert "Traceback" not in result.output
