@@ -1,0 +1,401 @@
+"""Command line of the run history: ``pipesim history`` and ``pipesim diff``.
+
+``history`` lists the runs recorded in the catalogue (:mod:`pipesim.history`), draws the forecast's
+drift over time (``--chart``) and rebuilds the catalogue from the run folders (``--rebuild``).
+``diff`` explains the move between two runs: the settings that changed and, re-simulated under
+common random numbers, how much of the change in P(target) each accounts for
+(:mod:`pipesim.experiments.diff`). Exit codes follow ``pipesim``: 0 success, 2 bad input (an
+unusable catalogue, an unknown run, a folder that holds no run), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich import box
+from rich.table import Table
+
+from pipesim.cli import EXIT_BAD_INPUT, _fail, _guarded, _money, err, stdout, workers_option
+from pipesim.history import (
+    CatalogueError,
+    RunFolderError,
+    RunNotFound,
+    RunRecord,
+    find_run,
+    list_runs,
+    rebuild,
+    resolve_catalogue,
+    scenario_names,
+)
+
+if TYPE_CHECKING:
+    from pipesim.experiments.diff import RunDiff
+
+catalogue_option = click.option(
+    "--catalogue",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Run catalogue (SQLite) [default: $PIPESIM_CATALOGUE, else reports/runs.sqlite].",
+)
+
+
+def _when(iso: str) -> str:
+    """A run's finish time in local time, to the minute."""
+    try:
+        return dt.datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+def _shown_folder(folder: str) -> str:
+    """The folder relative to the working directory when it lies beneath it."""
+    try:
+        return str(Path(folder).relative_to(Path.cwd()))
+    except ValueError:
+        return folder
+
+
+def _pct(p: float | None) -> str:
+    return "n/a" if p is None else f"{p:.1%}"
+
+
+def _runs_table(runs: list[RunRecord], title: str, width: int) -> Table:
+    """The runs as a table; the P(target) interval gets its own column when there is room."""
+    wide = width >= 120
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    columns: list[tuple[str, str, int | None]] = [
+        ("id", "right", None),
+        ("short id", "left", None),
+        ("finished", "left", 10),
+        ("scenario", "left", 6),
+        ("P(target)", "right", None),
+        *([("95% CI", "right", None)] if wide else []),
+        ("P50 revenue", "right", 6),
+        ("replications", "right", 5),
+        ("note", "left", 4),
+        ("folder", "left", 4),
+    ]
+    for name, justify, min_width in columns:
+        table.add_column(
+            name,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=min_width is None,
+            min_width=min_width,
+            overflow="fold",
+        )
+    for r in runs:
+        ci = (
+            []
+            if not wide
+            else [
+                "n/a"
+                if r.p_target_low is None or r.p_target_high is None
+                else f"{r.p_target_low * 100:.1f}-{r.p_target_high:.1%}"
+            ]
+        )
+        table.add_row(
+            str(r.id),
+            r.short_id,
+            _when(r.finished_at),
+            r.scenario,
+            _pct(r.p_target),
+            *ci,
+            _money(r.revenue_p50, r.currency or ""),
+            f"{r.replications}" + (" (partial)" if r.partial else ""),
+            r.note or "",
+            _shown_folder(r.folder),
+        )
+    return table
+
+
+@click.command()
+@click.option("--scenario", default=None, metavar="NAME", help="Only runs of this scenario.")
+@catalogue_option
+@click.option(
+    "--chart",
+    is_flag=True,
+    help="Draw P(target) and revenue P10/P50/P90 of each run over time (the forecast's drift).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PNG file for --chart [default: drift.png, or drift-<scenario>.png, beside the "
+    "catalogue].",
+)
+@click.option(
+    "--rebuild",
+    "do_rebuild",
+    is_flag=True,
+    help="Rebuild the catalogue from the run folders under --root (their files are the truth).",
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Folder searched for runs by --rebuild.",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def history(
+    scenario: str | None,
+    catalogue: Path | None,
+    chart: bool,
+    out: Path | None,
+    do_rebuild: bool,
+    root: Path,
+    debug: bool,
+) -> None:
+    """List recorded runs; --chart draws the forecast's drift, --rebuild restores the catalogue.
+
+    Every `pipesim run` is recorded in the catalogue with its scenario, seed, P(target), revenue
+    percentiles, note and folder. Use the id or short id with `pipesim diff`.
+    """
+    if out is not None and not chart:
+        raise click.UsageError("--out names the chart file: use it with --chart")
+    path = resolve_catalogue(catalogue)
+
+    def go() -> None:
+        try:
+            if do_rebuild:
+                _rebuild(root, path)
+            if chart:
+                _chart(path, scenario, out)
+            else:
+                _list(path, scenario)
+        except CatalogueError as exc:
+            _fail(str(exc), EXIT_BAD_INPUT)
+        except RunFolderError as exc:
+            _fail(str(exc), EXIT_BAD_INPUT)
+
+    _guarded(debug, go)
+
+
+def _rebuild(root: Path, path: Path) -> None:
+    if not root.is_dir():
+        _fail(f"--root {root} is not a folder (where are the run folders?)", EXIT_BAD_INPUT)
+    result = rebuild(root, path)
+    if result.moved_aside is not None:
+        err.print(
+            f"[yellow]moved the unusable file aside[/]: {result.moved_aside}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    stdout.print(
+        f"rebuilt {path} from {root}/: {len(result.records)} runs",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for folder, reason in result.skipped:
+        err.print(f"[yellow]skipped[/] {folder}: {reason}", highlight=False, soft_wrap=True)
+
+
+def _list(path: Path, scenario: str | None) -> None:
+    runs = list_runs(path, scenario)
+    if not runs:
+        if scenario is not None and (known := scenario_names(path)):
+            stdout.print(
+                f"no runs of scenario '{scenario}' in {path}; recorded scenarios: "
+                + ", ".join(known),
+                highlight=False,
+                soft_wrap=True,
+            )
+        else:
+            stdout.print(
+                f"no runs recorded in {path} (each `pipesim run` adds one; "
+                "`pipesim history --rebuild --root DIR` finds earlier ones)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        return
+    title = f"runs in {path}" + (f", scenario {scenario}" if scenario else "")
+    stdout.print(_runs_table(runs, title, stdout.width))
+
+
+def _chart(path: Path, scenario: str | None, out: Path | None) -> None:
+    from pipesim.report.charts import figure_png
+    from pipesim.report.drift import drift_figure, load_runs
+
+    records = load_runs(path, scenario)
+    complete = records[~records["partial"]] if len(records) else records
+    if complete.empty:
+        what = f"of scenario '{scenario}' " if scenario else ""
+        _fail(f"no complete runs {what}recorded in {path}: nothing to chart", EXIT_BAD_INPUT)
+    target = out or path.parent / (f"drift-{scenario}.png" if scenario else "drift.png")
+    title = f"Forecast drift: {scenario}" if scenario else "Forecast drift: every scenario"
+    fig = drift_figure(records, title=title)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(figure_png(fig))
+    stdout.print(f"drift chart of {len(complete)} runs: {target}", highlight=False, soft_wrap=True)
+
+
+@click.command()
+@click.argument("run_a", metavar="RUN_A")
+@click.argument("run_b", metavar="RUN_B")
+@click.option(
+    "-n",
+    "--replications",
+    type=click.IntRange(min=2),
+    default=400,
+    show_default=True,
+    help="Replications of every re-simulated scenario.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Root seed shared by every re-simulated scenario [default: run A's seed].",
+)
+@workers_option
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "shapley", "sequential"]),
+    default="auto",
+    show_default=True,
+    help="How the change is split: shapley (every subset of the changes; order-free) or "
+    "sequential (one change after another); auto takes shapley for up to 4 changes.",
+)
+@catalogue_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for diff.json, diff.csv and waterfall.png [default: reports/diff-<A>-<B>/].",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def diff(
+    run_a: str,
+    run_b: str,
+    replications: int,
+    seed: int | None,
+    workers: int | None,
+    method: str,
+    catalogue: Path | None,
+    out: Path | None,
+    debug: bool,
+) -> None:
+    """Explain the move from RUN_A to RUN_B: what changed and how much each change accounts for.
+
+    RUN_A and RUN_B are run folders, ids or short ids from `pipesim history`. The settings that
+    differ are listed; then A is re-simulated with the changes applied, all with one seed
+    (common random numbers), and the change in P(target) is split into parts that add up
+    exactly to the total, each with a paired 95% interval. Writes diff.json, diff.csv and a
+    waterfall chart.
+    """
+    from pipesim.experiments.diff import diff_runs, write_outputs
+
+    def go() -> None:
+        try:
+            a = find_run(run_a, catalogue)
+            b = find_run(run_b, catalogue)
+        except (RunNotFound, RunFolderError, CatalogueError) as exc:
+            _fail(str(exc).strip("'\""), EXIT_BAD_INPUT)
+            return
+        n_workers = workers or os.cpu_count() or 1
+        err.print(
+            f"re-simulating {a.scenario} ({a.short_id}) -> {b.scenario} ({b.short_id}): "
+            f"{replications} replications per scenario, seed {a.seed if seed is None else seed}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        result = diff_runs(a, b, replications, seed, n_workers, method)
+        folder = out or Path("reports") / f"diff-{a.short_id}-{b.short_id}"
+        files = write_outputs(result, folder)
+        _print_diff(result)
+        stdout.print("wrote " + ", ".join(str(f) for f in files), highlight=False, soft_wrap=True)
+
+    _guarded(debug, go)
+
+
+def _points(x: float) -> str:
+    """Probability points, signed, one decimal (never ``-0.0``)."""
+    return f"{round(x * 100, 1) + 0.0:+.1f}"
+
+
+def _pp(x: float | None) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{_points(x)} pp"
+
+
+def _interval(lo: float | None, hi: float | None) -> str:
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return "n/a"
+    return f"{_points(lo)} to {_points(hi)}"
+
+
+def _print_diff(result: RunDiff) -> None:
+    from pipesim.experiments.diff import format_setting
+
+    a, b, at = result.run_a, result.run_b, result.attribution
+    for tag, r in (("A", a), ("B", b)):
+        ci = (
+            ""
+            if r.p_target_low is None or r.p_target_high is None
+            else f" (95% CI {r.p_target_low:.1%}-{r.p_target_high:.1%})"
+        )
+        stdout.print(
+            f"{tag}: {r.scenario} (id {r.id if r.id is not None else '-'}, {r.short_id}, "
+            f"{_when(r.finished_at)}): recorded P(target) {_pct(r.p_target)}{ci}, "
+            f"{r.replications} replications, seed {r.seed}"
+            + (f"; note: {r.note}" if r.note else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
+    changes = Table(title="settings that differ (A -> B)", title_justify="left")
+    for col in ("setting", "kind", "A", "B"):
+        changes.add_column(col, overflow="fold")
+    for c in at.changes:
+        for row in c.leaves():
+            kind = row["kind"] + ("" if c.simulated else " (label, not simulated)")
+            changes.add_row(
+                row["path"], kind, format_setting(row["old"]), format_setting(row["new"])
+            )
+    if at.changes:
+        stdout.print(changes)
+    else:
+        stdout.print("no setting differs between the two scenarios", highlight=False)
+    parts = Table(
+        title=f"parts of the change in P(target), {at.method} (paired 95% intervals, pp)",
+        title_justify="left",
+    )
+    for col, justify in (
+        ("step", "right"),
+        ("change", "left"),
+        ("part", "right"),
+        ("interval", "right"),
+        ("alone", "right"),
+        ("alone interval", "right"),
+    ):
+        parts.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for i, p in enumerate(at.parts):
+        parts.add_row(
+            str(i + 1),
+            p.label + (f" ({p.note})" if p.note else ""),
+            _pp(p.estimate),
+            _interval(p.low, p.high),
+            _pp(p.alone),
+            _interval(p.alone_low, p.alone_high),
+        )
+    if at.parts:
+        stdout.print(parts)
+    verdict = (
+        "the parts sum to the total change within its interval"
+        if at.parts_within_interval
+        else "the parts do NOT sum to the total change within its interval"
+    )
+    stdout.print(
+        f"re-simulated: A {at.p_a:.1%} -> B {at.p_b:.1%}; total change {_pp(at.total)} "
+        f"(paired 95% interval {_interval(at.total_low, at.total_high)} pp); "
+        f"sum of parts {_pp(at.sum_of_parts)}: {verdict}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if result.recorded_change is not None:
+        stdout.print(f"recorded change: {_pp(result.recorded_change)}", highlight=False)
+    stdout.print(f"method: {at.method_note}", highlight=False, soft_wrap=True)
+    for note in result.notes():
+        stdout.print(f"note: {note}", highlight=False, soft_wrap=True)

@@ -1,0 +1,195 @@
+"""Forecast drift: how P(target) and the revenue forecast of a scenario moved from run to run.
+
+:func:`load_runs` reads the run catalogue (:mod:`pipesim.history`) into a tidy table, one row per
+recorded run; :func:`drift_figure` draws it over calendar time: P(target) with its 95% interval
+on top, revenue P50 with the P10-P90 band below, one line per scenario, notes written beside
+their runs. Interrupted (partial) runs are left out of the chart. The run report calls
+``drift_figure(load_runs(catalogue, scenario=name))`` when there is more than one run to show.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.dates as mdates
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+from pipesim.history import list_runs
+from pipesim.report import charts
+from pipesim.report.data import money_axis_label, money_unit
+
+RUN_COLUMNS: tuple[str, ...] = (
+    "id",
+    "short_id",
+    "finished_at",
+    "scenario",
+    "seed",
+    "replications",
+    "p_target",
+    "p_target_low",
+    "p_target_high",
+    "revenue_p10",
+    "revenue_p50",
+    "revenue_p90",
+    "revenue_mean",
+    "target",
+    "currency",
+    "horizon_weeks",
+    "partial",
+    "note",
+    "folder",
+)
+"""Columns of :func:`load_runs`; ``finished_at`` is a UTC timestamp."""
+
+NOTE_WIDTH = 24
+"""Characters of a run's note written beside its point on the chart."""
+
+
+def load_runs(catalogue: str | Path | None = None, scenario: str | None = None) -> pd.DataFrame:
+    """Recorded runs as a table, oldest first (empty, with the columns, when none).
+
+    Parameters
+    ----------
+    catalogue
+        Catalogue file; None resolves ``$PIPESIM_CATALOGUE`` or ``reports/runs.sqlite``.
+    scenario
+        Only runs of this scenario name.
+
+    Raises
+    ------
+    pipesim.history.CatalogueError
+        When the file at the catalogue path is not a usable catalogue.
+    """
+    records = list_runs(catalogue, scenario)
+    rows = [{c: getattr(r, c) for c in RUN_COLUMNS} for r in records]
+    df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    df["finished_at"] = pd.to_datetime(df["finished_at"], utc=True, format="ISO8601")
+    for col in RUN_COLUMNS[6:14]:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    df["partial"] = df["partial"].astype(bool)
+    return df
+
+
+def drift_figure(records: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """P(target) and revenue P10/P50/P90 of each recorded run over calendar time.
+
+    Parameters
+    ----------
+    records
+        Rows of :func:`load_runs` (columns ``finished_at``, ``scenario``, ``p_target``,
+        ``p_target_low``, ``p_target_high``, ``revenue_p10``, ``revenue_p50``, ``revenue_p90``;
+        ``currency``, ``target``, ``partial`` and ``note`` are used when present).
+    title
+        Figure title.
+
+    Raises
+    ------
+    ValueError
+        When a column is missing or no complete run is left to draw.
+    """
+    charts.require_columns(
+        records,
+        ["finished_at", "scenario", "p_target", "p_target_low", "p_target_high",
+         "revenue_p10", "revenue_p50", "revenue_p90"],
+        "drift_figure",
+    )  # fmt: skip
+    df = records.copy()
+    if "partial" in df.columns:
+        df = df[~df["partial"].astype(bool)]
+    df = df.dropna(subset=["p_target"])
+    if df.empty:
+        raise ValueError("drift_figure needs at least one complete run; none recorded")
+    df["when"] = pd.to_datetime(df["finished_at"], utc=True).dt.tz_convert(None)
+    df = df.sort_values("when")
+    fig = Figure(figsize=(charts.WIDE[0], 6.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    currency = str(df["currency"].dropna().iloc[0]) if "currency" in df.columns else ""
+    div, _ = money_unit(float(df[["revenue_p10", "revenue_p50", "revenue_p90"]].abs().max().max()))
+    for k, (name, runs) in enumerate(df.groupby("scenario", sort=True)):
+        colour, style = charts.SERIES_STYLES[k % len(charts.SERIES_STYLES)]
+        _p_target_panel(top, runs, str(name), colour, style)
+        _revenue_panel(bottom, runs, div, colour, style)
+    top.set_ylabel("Chance of reaching target")
+    top.yaxis.set_major_formatter(PercentFormatter(1.0))
+    top.set_ylim(0, 1.05)
+    top.legend(frameon=False, loc="best", fontsize=8.5)
+    top.margins(x=0.08)
+    bottom.set_ylabel(money_axis_label("Revenue P10–P90, P50 line", currency, div))
+    bottom.yaxis.set_major_formatter(charts._money_formatter(div))
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    bottom.xaxis.set_major_locator(locator)
+    bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    bottom.set_xlabel("When the run finished (UTC)")
+    if len(df["when"].unique()) == 1:
+        when = df["when"].iloc[0]
+        pad = pd.Timedelta(hours=12)
+        bottom.set_xlim(when - pad, when + pad)
+    for ax in (top, bottom):
+        charts._style(ax)
+    fig.suptitle(title or "Forecast drift: each recorded run", fontsize=11)
+    return fig
+
+
+def _p_target_panel(
+    ax: Axes, runs: pd.DataFrame, name: str, colour: str, style: charts.LineStyle
+) -> None:
+    x = runs["when"]
+    est = runs["p_target"].to_numpy(float)
+    low = runs["p_target_low"].to_numpy(float)
+    high = runs["p_target_high"].to_numpy(float)
+    ax.errorbar(
+        x,
+        est,
+        yerr=[est - low, high - est],
+        fmt="o",
+        color=colour,
+        capsize=3,
+        markersize=5,
+        linewidth=1.2,
+    )
+    ax.plot(x, est, color=colour, linestyle=style, linewidth=1.6, label=name)
+    if "note" in runs.columns:
+        for when, p, note in zip(x, high, runs["note"], strict=True):
+            if isinstance(note, str) and note:
+                text = note if len(note) <= NOTE_WIDTH else note[: NOTE_WIDTH - 1] + "…"
+                ax.annotate(
+                    text,
+                    (when, p),
+                    xytext=(0, 6),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=7.5,
+                    color=charts.INK,
+                )
+
+
+def _revenue_panel(
+    ax: Axes, runs: pd.DataFrame, div: float, colour: str, style: charts.LineStyle
+) -> None:
+    x = runs["when"]
+    ax.fill_between(
+        x,
+        runs["revenue_p10"].to_numpy(float),
+        runs["revenue_p90"].to_numpy(float),
+        color=colour,
+        alpha=0.18,
+        linewidth=0,
+        step=None,
+    )
+    ax.plot(
+        x,
+        runs["revenue_p50"].to_numpy(float),
+        color=colour,
+        linestyle=style,
+        marker="o",
+        markersize=4,
+        linewidth=1.6,
+    )
+    if "target" in runs.columns and runs["target"].notna().any():
+        for target in runs["target"].dropna().unique():
+            ax.axhline(float(target), color=colour, linewidth=0.9, linestyle=(0, (2, 2)))
