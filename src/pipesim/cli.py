@@ -82,6 +82,8 @@ class _LazyGroup(click.Group):
         "sensitivity": "pipesim.experiments.commands:sensitivity",
         "optimise": "pipesim.optimise.commands:optimise",
         "required": "pipesim.optimise.commands:required",
+        "history": "pipesim.history_commands:history",
+        "diff": "pipesim.history_commands:diff",
         "calibrate": "pipesim.calibrate.commands:calibrate",
     }
 
@@ -148,6 +150,19 @@ def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
     help="Scenario overlay (e.g. an optimiser plan) merged over SCENARIO.",
 )
 @click.option(
+    "--pipeline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Open opportunities (CSV, one row per deal; or a CRM opportunity export) replacing "
+    "the scenario's open_pipeline. Columns: docs/forecast.md.",
+)
+@click.option(
+    "--parameter-uncertainty",
+    is_flag=True,
+    help="Each replication first draws the parameters listed in the scenario's uncertainty "
+    "block (written by `pipesim calibrate`).",
+)
+@click.option(
     "--precision",
     type=click.FloatRange(min=0, max=0.5, min_open=True, max_open=True),
     default=None,
@@ -176,6 +191,20 @@ def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
 )
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT", help="Dask scheduler.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--note",
+    default=None,
+    metavar="TEXT",
+    help='Note kept with the run in its run.json and the run catalogue, e.g. "after the Q3 '
+    'review".',
+)
+@click.option(
+    "--catalogue",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Run catalogue (SQLite) the run is recorded in [default: $PIPESIM_CATALOGUE, else "
+    "reports/runs.sqlite].",
+)
 @scenario_options
 def run_cmd(
     scenario: Path,
@@ -184,12 +213,16 @@ def run_cmd(
     workers: int | None,
     out: Path | None,
     plan: Path | None,
+    pipeline: Path | None,
+    parameter_uncertainty: bool,
     precision: float | None,
     max_replications: int,
     resume: Path | None,
     executor: str,
     scheduler: str | None,
     quiet: bool,
+    note: str | None,
+    catalogue: Path | None,
     overrides: tuple[str, ...],
     debug: bool,
 ) -> None:
@@ -200,9 +233,19 @@ def run_cmd(
         raise click.UsageError("--executor dask needs --scheduler tcp://HOST:PORT")
     if resume is not None and out is not None and out != resume:
         raise click.UsageError("--resume DIR writes to DIR: leave out --out or make it the same")
+    if resume is not None and note is None:  # the runner rewrites run.json: keep the note
+        from pipesim.history import saved_note
+
+        note = saved_note(resume)
 
     def go() -> None:
-        sc = load_scenario(scenario, overrides, plan=plan)
+        sc = load_scenario(scenario, overrides, plan=plan, pipeline=pipeline)
+        if parameter_uncertainty and not sc.uncertainty:
+            _fail(
+                f"{scenario}: --parameter-uncertainty needs an uncertainty block in the "
+                "scenario (pipesim calibrate writes one; see docs/calibration.md)",
+                EXIT_BAD_INPUT,
+            )
         folder = resume or out or Path("reports") / sc.name
         n_workers = workers or os.cpu_count() or 1
         with Progress(
@@ -228,6 +271,7 @@ def run_cmd(
                     executor=executor,
                     scheduler=scheduler,
                     resume=resume is not None,
+                    parameter_uncertainty=parameter_uncertainty,
                 )
             except ResumeMismatch as exc:
                 bar.stop()
@@ -241,8 +285,10 @@ def run_cmd(
                     f"and a partial summary in {folder}/",
                     highlight=False,
                 )
+                _record_run(folder, catalogue, note)
                 sys.exit(EXIT_INTERRUPTED)
         _print_summary(res.summary, folder)
+        _record_run(folder, catalogue, note)
         if res.summary.get("precision"):
             pr = res.summary["precision"]
             verdict = "reached" if pr["reached"] else "NOT reached (cap hit)"
@@ -319,6 +365,24 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
         table.add_row(state, f"{s['outcomes'][state]:.1f}", f"{share:.1%}")
     stdout.print(table)
     stdout.print(f"run time {s['runtime_s']:.1f} s; results in {folder}/", highlight=False)
+
+
+def _record_run(folder: Path, catalogue: Path | None, note: str | None) -> None:
+    """Record the run in the catalogue; if that fails the run's files stand, with a warning."""
+    from rich.markup import escape
+
+    from pipesim.history import record_or_explain
+
+    record, problem = record_or_explain(folder, catalogue, note)
+    if record is None:
+        err.print(f"[yellow]warning:[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
+    else:
+        stdout.print(
+            f"recorded as run {record.id} ({record.short_id})"
+            + (" [partial]" if record.partial else ""),
+            highlight=False,
+            markup=False,
+        )
 
 
 def _write_report(folder: Path, res: Any, debug: bool) -> None:
