@@ -297,7 +297,7 @@ def run_cmd(
                 f"+/-{pr['half_width']:.4f} after {res.summary['replications']} replications",
                 highlight=False,
             )
-        _write_report(folder, res, debug)
+        _write_report(folder, res, debug, catalogue)
 
     _guarded(debug, go)
 
@@ -385,12 +385,12 @@ def _record_run(folder: Path, catalogue: Path | None, note: str | None) -> None:
         )
 
 
-def _write_report(folder: Path, res: Any, debug: bool) -> None:
+def _write_report(folder: Path, res: Any, debug: bool, catalogue: Path | None = None) -> None:
     """Write report.html for a finished run; the results stay on disk if this fails."""
     from pipesim.report import from_results, write_run_report
 
     try:
-        path = write_run_report(folder, from_results(res))
+        path = write_run_report(folder, from_results(res, catalogue))
     except Exception as exc:  # the run itself succeeded: say so, and how to retry
         if debug:
             traceback.print_exc()
@@ -405,14 +405,21 @@ def _write_report(folder: Path, res: Any, debug: bool) -> None:
 
 @main.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--catalogue",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Run catalogue for the forecast-drift section [default: $PIPESIM_CATALOGUE, else "
+    "reports/runs.sqlite].",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-def report(folder: Path, debug: bool) -> None:
+def report(folder: Path, catalogue: Path | None, debug: bool) -> None:
     """Rebuild report.html in FOLDER from its saved results (no re-run).
 
     FOLDER is a run folder (summary.json, replications.csv, ...) or a comparison folder
     written by `pipesim compare` (compare.json), whose compare.html is rebuilt.
     """
-    from pipesim.report import write_run_report
+    from pipesim.report import load_run, write_run_report
     from pipesim.report.compare import COMPARE_JSON, load_comparison, write_compare_report
 
     def go() -> None:
@@ -422,7 +429,7 @@ def report(folder: Path, debug: bool) -> None:
             path = write_compare_report(folder, load_comparison(folder))
         else:
             try:
-                path = write_run_report(folder)
+                path = write_run_report(folder, load_run(folder, catalogue))
             except FileNotFoundError as exc:
                 _fail(str(exc), EXIT_BAD_INPUT)
                 return

@@ -49,6 +49,11 @@ class RunData:
         The run folder, when the data came from (or went to) disk.
     run_date
         When the run finished (the modification date of ``summary.json``), if known.
+    deals
+        The deal-level forecast (``deals.csv``), when the run had an open pipeline.
+    catalogue
+        Run catalogue for the forecast-drift section (None: ``$PIPESIM_CATALOGUE`` or
+        ``reports/runs.sqlite``).
     """
 
     summary: dict[str, Any]
@@ -58,6 +63,8 @@ class RunData:
     scenario: Scenario | None = None
     folder: Path | None = None
     run_date: dt.date | None = None
+    deals: pd.DataFrame | None = None
+    catalogue: Path | None = None
 
     @property
     def name(self) -> str:
@@ -108,7 +115,7 @@ class RunData:
         return [c[: -len("_leads")] for c in self.table.columns if re.fullmatch(r".+_leads", c)]
 
 
-def load_run(folder: str | Path) -> RunData:
+def load_run(folder: str | Path, catalogue: str | Path | None = None) -> RunData:
     """Read a run folder written by :func:`pipesim.run` (or ``pipesim run``).
 
     Parameters
@@ -142,6 +149,7 @@ def load_run(folder: str | Path) -> RunData:
         if isinstance(finished, str)
         else dt.datetime.fromtimestamp(summary_path.stat().st_mtime).date()
     )
+    deals_path = folder / "deals.csv"
     return RunData(
         summary=summary,
         table=pd.read_csv(folder / "replications.csv"),
@@ -150,10 +158,20 @@ def load_run(folder: str | Path) -> RunData:
         scenario=scenario,
         folder=folder,
         run_date=run_date,
+        deals=_read_deals(deals_path) if deals_path.is_file() else None,
+        catalogue=Path(catalogue) if catalogue is not None else None,
     )
 
 
-def from_results(results: Results) -> RunData:
+def _read_deals(path: Path) -> pd.DataFrame:
+    return pd.read_csv(
+        path, dtype={"deal_id": str, "name": str, "flags": str}, keep_default_na=False,
+        na_values={c: [""] for c in ("value", "days_in_stage", "swing", "swing_ci_low",
+                                     "swing_ci_high", "p_target_if_won", "p_target_if_not_won")},
+    )  # fmt: skip
+
+
+def from_results(results: Results, catalogue: str | Path | None = None) -> RunData:
     """Wrap an in-memory run (no files needed)."""
     return RunData(
         summary=results.summary,
@@ -163,6 +181,8 @@ def from_results(results: Results) -> RunData:
         scenario=results.scenario,
         folder=results.out,
         run_date=dt.date.today(),
+        deals=results.deals,
+        catalogue=Path(catalogue) if catalogue is not None else None,
     )
 
 

@@ -5,7 +5,8 @@ no scripts, no fonts, no links that load anything, so it opens offline in any br
 on A4. The same PNGs are written beside it in ``charts/``. Elements the tests read have stable
 ids: ``headline-p`` (the percentage, with the exact value in ``data-p``), ``headline-text``,
 and one ``section`` per part (``headline``, ``scenarios``, ``exceedance``, ``distribution``,
-``bookings``, ``outcomes``, ``reps``, ``assumptions``).
+``bookings``, ``outcomes``, ``reps``, ``drift``, ``assumptions``; ``deals`` and ``indicators``
+when the run had an open pipeline).
 """
 
 from __future__ import annotations
@@ -451,6 +452,159 @@ def _reps(data: RunData, chart: Chart) -> str:
 </section>"""
 
 
+TOP_DEALS = 10
+"""Deals listed in the report's swing table (all of them are in deals.csv)."""
+
+FLAG_WORDS = {
+    "stalled": "stalled",
+    "engaged_late": "engaged late",
+    "competitor_preferred": "competitor preferred",
+    "large_buying_group": "large buying group",
+    "no_activity": "no activity",
+}
+
+
+def _flag_text(flags: Any) -> str:
+    if not isinstance(flags, str) or not flags.strip():
+        return ""
+    return ", ".join(FLAG_WORDS.get(f.strip(), f.strip()) for f in flags.split(";") if f.strip())
+
+
+def _swing_text(row: Any) -> str:
+    if not np.isfinite(row.swing):
+        return "n/a"
+    lo, hi = row.swing_ci_low, row.swing_ci_high
+    if np.isfinite(lo) and np.isfinite(hi):
+        return f"{row.swing * 100:+.0f} pts ({lo * 100:+.0f} to {hi * 100:+.0f})"
+    return f"{row.swing * 100:+.0f} pts"
+
+
+def _deals(data: RunData) -> str:
+    deals = data.deals
+    if deals is None or deals.empty:
+        return ""
+    cur = data.currency
+    top = deals.head(TOP_DEALS)
+    rows = [
+        [
+            r.deal_id + (f" · {r.name}" if isinstance(r.name, str) and r.name else ""),
+            r.owner,
+            r.stage,
+            money(r.value, cur),
+            pct(r.p_won),
+            r.close_p50 if isinstance(r.close_p50, str) and r.close_p50 else "after horizon",
+            _swing_text(r),
+            _flag_text(r.flags),
+        ]
+        for r in top.itertuples(index=False)
+    ]
+    table = html_table(
+        ["Deal", "Owner", "Stage", "Value", "P(won)", "Median close", "Swing", "Risk flags"],
+        rows,
+        numeric=(3, 4, 6),
+        id_="deals-table",
+    )
+    flagged = int((deals["flags"].fillna("").astype(str).str.len() > 0).sum())
+    first = top.iloc[0]
+    lead = (
+        f"{len(deals)} deals are open at the start. <strong>{esc(first.deal_id)}</strong> "
+        f"matters most: the chance of reaching target is "
+        f"{esc(pct(first.p_target_if_won))} if it is won and "
+        f"{esc(pct(first.p_target_if_not_won))} if not."
+        if np.isfinite(first.swing)
+        else f"{len(deals)} deals are open at the start."
+    )
+    return f"""
+<section id="deals">
+  <h2>The deals that decide the {esc(data.period)}</h2>
+  <p class="lead">{lead} {flagged} carry a risk flag.</p>
+  {table}
+  <p class="note">Swing = P(target | deal won) − P(target | not won), in percentage points,
+  with its 95% interval: the larger it is, the more the {esc(data.period)} rides on that deal.
+  A small deal's swing is mostly noise. Every open deal, with P(lost), P(no decision),
+  P(still open) and P10/P90 close dates, is in <code>deals.csv</code>.</p>
+</section>"""
+
+
+def _indicators(data: RunData) -> str:
+    ind = data.summary.get("indicators")
+    if not ind:
+        return ""
+    cur = data.currency
+
+    def num(key: str, digits: int = 1) -> str:
+        v = ind.get(key)
+        return "n/a" if v is None else f"{v:.{digits}f}"
+
+    def cash(key: str) -> str:
+        v = ind.get(key)
+        return "n/a" if v is None else money(v, cur)
+
+    cards = [
+        ("Pipeline coverage", f"{num('pipeline_coverage', 2)}×",
+         f"weighted pipeline {cash('weighted_pipeline')} ÷ target {cash('remaining_target')}"
+         f" (unweighted {num('unweighted_coverage', 2)}×)"),
+        ("Pipeline velocity", f"{cash('pipeline_velocity_per_week')}/wk",
+         f"{ind.get('open_deals')} deals × {pct(ind.get('win_rate'))} win rate × "
+         f"{cash('average_open_deal')} ÷ {num('mean_cycle_days', 0)}-day cycle"),
+        ("New opportunities needed", f"{num('new_opportunities_needed_per_rep_week')}/rep/wk",
+         f"to close the {cash('gap_after_open_pipeline')} gap the open deals leave "
+         f"(today {num('new_opportunities_per_rep_week')}/rep/wk)"),
+        ("Expected bookings", cash("expected_bookings_open_pipeline"),
+         f"from open deals, plus {cash('expected_bookings_new_opportunities')} from new ones"),
+    ]  # fmt: skip
+    body = "".join(
+        f'<div class="card" id="indicator-{i}"><p class="label">{esc(label)}</p>'
+        f'<p class="value">{esc(value)}</p><p class="expl">{esc(expl)}</p></div>'
+        for i, (label, value, expl) in enumerate(cards)
+    )
+    return f"""
+<section id="indicators">
+  <h2>Leading indicators</h2>
+  <p class="lead">What the pipeline says before the {esc(data.period)} is decided
+  (expected values over the simulated {esc(data.period)}s).</p>
+  <div class="cards">{body}</div>
+  <p class="note">New opportunities needed = the gap ÷ the bookings one new opportunity
+  brings within the horizon in this run; it closes the gap on average. For a chance of
+  reaching target, use <code>pipesim required</code>.</p>
+</section>"""
+
+
+def _drift_records(data: RunData) -> tuple[Any, str]:
+    """Recorded complete runs of this scenario, or None and why not."""
+    try:
+        from pipesim.report.drift import load_runs
+
+        runs = load_runs(data.catalogue, scenario=data.name)
+    except Exception as exc:  # a missing or unusable catalogue must not cost the report
+        return None, f"The run history is unavailable ({type(exc).__name__}: {exc})."
+    runs = runs[~runs["partial"].astype(bool)].dropna(subset=["p_target"])
+    if len(runs) < 2:
+        return None, (
+            f"This is the first recorded run of {data.name}: the chart appears once there "
+            "are two (`pipesim history` lists them)."
+        )
+    return runs, ""
+
+
+def _drift(data: RunData, chart: Chart | None, note: str) -> str:
+    if chart is None:
+        body = f'<p class="note" id="drift-note">{esc(note)}</p>'
+        lead = "How P(target) and the revenue forecast moved from run to run."
+    else:
+        body = img_tag(chart, "Each point is one recorded run (pipesim history); notes are "
+                       "written beside their runs. The band is the 95% interval of P(target) "
+                       "(top) and the P10-P90 revenue range (bottom).")  # fmt: skip
+        lead = "How P(target) and the revenue forecast moved from run to run."
+    return f"""
+<section id="drift" class="chart">
+  <h2>How the forecast moved</h2>
+  <p class="lead">{lead} To see why it moved between two runs, use
+  <code>pipesim diff RUN_A RUN_B</code>.</p>
+  {body}
+</section>"""
+
+
 def assumption_rows(sc: Scenario) -> dict[str, list[tuple[str, str]]]:
     """The scenario's key parameters, grouped, as (parameter, value) text pairs."""
     cur = sc.economics.currency
@@ -642,6 +796,18 @@ def build_run_report(data: RunData, dpi: int = 150) -> tuple[str, list[Chart]]:
     if not len(data.table):
         raise ValueError("the run has no finished replications; nothing to report")
     ch = {c.name: c for c in run_charts(data, dpi)}
+    drift_runs, drift_note = _drift_records(data)
+    drift_chart = None
+    if drift_runs is not None:
+        from pipesim.report.drift import drift_figure
+
+        drift_chart = render_chart(
+            "forecast_drift",
+            "P(target) and revenue forecast of each recorded run over time",
+            drift_figure(drift_runs, title=f"{data.name}: the forecast run by run"),
+            dpi,
+        )
+        ch[drift_chart.name] = drift_chart
     banner = ""
     if data.summary.get("partial"):
         banner = (
@@ -663,8 +829,11 @@ def build_run_report(data: RunData, dpi: int = 150) -> tuple[str, list[Chart]]:
             _exceedance(data, ch["exceedance"]),
             _distribution(data, ch["revenue_distribution"]),
             _bookings(data, ch["bookings_fan"]),
+            _deals(data),
+            _indicators(data),
             _outcomes(data, ch["outcomes"], ch["funnel"]),
             _reps(data, ch["rep_attainment"]),
+            _drift(data, drift_chart, drift_note),
             _assumptions(data),
             "<footer>Made by pipesim from the run's saved results; rebuild with "
             f"<code>pipesim report {esc(data.folder or 'DIR')}</code>. Every figure is a "
