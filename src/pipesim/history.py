@@ -376,16 +376,20 @@ def saved_note(folder: str | Path) -> str | None:
 
 
 def save_note(folder: str | Path, note: str | None) -> None:
-    """Store ``note`` in the run folder's ``run.json`` (atomic rewrite) so a rebuild keeps it."""
-    from pipesim.runner import write_json_atomic
+    """Store ``note`` in the run folder's ``run.json`` so a rebuild keeps it.
 
+    The file is rewritten atomically (a temporary file renamed over it, as
+    :func:`pipesim.runner.write_json_atomic` does), so a crash leaves the old or the new file.
+    """
     path = Path(folder) / RUN_JSON
     manifest = _read_json(path)
     if note:
         manifest["note"] = note
     else:
         manifest.pop("note", None)
-    write_json_atomic(path, manifest)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- the database

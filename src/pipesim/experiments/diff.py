@@ -314,27 +314,59 @@ class _Builder:
 
 
 def _group_invalid(builder: _Builder, parts: list[Part]) -> tuple[list[Part], list[str]]:
-    """Merge parts that are not valid scenarios alone into one block."""
-    alone_bad = [k for k in range(len(parts)) if builder.build(parts, frozenset([k])) is None]
-    if not alone_bad:
+    """Join each change that is not a valid scenario alone to the change(s) it needs.
+
+    A change invalid alone (a campaign aimed at a new segment) is paired with the first other
+    change that makes it valid (adding that segment); pairs sharing a change join. Whatever is
+    still invalid is merged into one block, and if even that is not valid, every change is.
+    """
+    k = len(parts)
+    bad = [j for j in range(k) if builder.build(parts, frozenset([j])) is None]
+    if not bad:
         return parts, []
-    names = ", ".join(parts[k].label for k in alone_bad)
-    notes = [f"not valid alone, applied together: {names}"]
-    keep = [p for k, p in enumerate(parts) if k not in alone_bad]
-    block = Part(
-        [c for k in alone_bad for c in parts[k].changes],
-        "these changes make a valid scenario only together",
-    )
-    merged = [*keep, block]
-    builder.cache.clear()
-    if builder.build(merged, frozenset([len(merged) - 1])) is None:
-        block = Part(
-            [c for p in merged for c in p.changes],
-            "the changes make a valid scenario only all together",
+    group = list(range(k))  # union-find over parts
+
+    def root(j: int) -> int:
+        while group[j] != j:
+            j = group[j]
+        return j
+
+    def join(i: int, j: int) -> None:
+        group[root(i)] = root(j)
+
+    unpaired = []
+    for j in bad:
+        partner = next(
+            (i for i in range(k) if i != j and builder.build(parts, frozenset([i, j])) is not None),
+            None,
         )
-        merged = [block]
-        notes.append("no subset of the changes is a valid scenario: one block")
-        builder.cache.clear()
+        if partner is None:
+            unpaired.append(j)
+        else:
+            join(j, partner)
+    for j in unpaired[1:]:
+        join(j, unpaired[0])
+    members: dict[int, list[int]] = {}
+    for j in range(k):
+        members.setdefault(root(j), []).append(j)
+    blocks = list(members.values())
+    invalid = [m for m in blocks if builder.build(parts, frozenset(m)) is None]
+    if invalid:
+        joined = sorted(j for m in invalid for j in m)
+        blocks = [m for m in blocks if m not in invalid] + [joined]
+        if builder.build(parts, frozenset(joined)) is None:
+            blocks = [list(range(k))]
+    merged, notes = [], []
+    for m in sorted(blocks, key=min):
+        if len(m) == 1:
+            merged.append(parts[m[0]])
+            continue
+        names = [c.name for j in m for c in parts[j].changes]
+        alone = [parts[j].label for j in m if j in bad]
+        note = f"{', '.join(alone)} not valid alone: applied together with the rest of the block"
+        merged.append(Part([c for j in m for c in parts[j].changes], note))
+        notes.append(f"applied as one block: {' + '.join(names)} ({note})")
+    builder.cache.clear()
     return merged, notes
 
 

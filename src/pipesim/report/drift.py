@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.dates as mdates
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -145,7 +146,7 @@ def _p_target_panel(
     ax.errorbar(
         x,
         est,
-        yerr=[est - low, high - est],
+        yerr=[np.maximum(est - low, 0.0), np.maximum(high - est, 0.0)],
         fmt="o",
         color=colour,
         capsize=3,
