@@ -59,8 +59,9 @@ def test_report_renders_offline_in_chromium(report_dir, tmp_path):
     summary = json.loads((report_dir / "summary.json").read_text())
     cap = capture(report_dir / "report.html", ids=["headline-p", "headline-text"], pdf=True)
 
-    # every chart decoded
-    assert len(cap.images) == 6
+    # every chart decoded (the drift chart appears once the catalogue has two runs of it)
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    assert len(cap.images) == 6 + ('id="chart-forecast_drift"' in html)
     for img in cap.images:
         assert img["complete"] and img["naturalWidth"] > 0 and img["naturalHeight"] > 0, img
 

@@ -40,12 +40,15 @@ CHARTS = (
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "baseline"
+    base = tmp_path_factory.mktemp("run")
+    out = base / "baseline"
     res = CliRunner().invoke(
         main,
         [
             "run",
             str(BASELINE),
+            "--catalogue",  # its own catalogue: the first run, so no drift chart yet
+            str(base / "runs.sqlite"),
             "-n",
             "60",
             "--seed",
@@ -128,7 +131,8 @@ def test_report_command_rebuilds_the_same_page(run_dir, tmp_path):
     original = _html(copy)
     (copy / "report.html").unlink()
     shutil.rmtree(copy / "charts")
-    res = CliRunner().invoke(main, ["report", str(copy)])
+    catalogue = run_dir.parent / "runs.sqlite"
+    res = CliRunner().invoke(main, ["report", str(copy), "--catalogue", str(catalogue)])
     assert res.exit_code == 0, res.output
     assert "report.html" in res.output
     rebuilt = _html(copy)
