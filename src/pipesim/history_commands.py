@@ -13,11 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 from rich import box
+from rich.measure import Measurement
 from rich.table import Table
 
 from pipesim.cli import EXIT_BAD_INPUT, _fail, _guarded, _money, err, stdout, workers_option
@@ -64,21 +66,20 @@ def _pct(p: float | None) -> str:
     return "n/a" if p is None else f"{p:.1%}"
 
 
-def _runs_table(runs: list[RunRecord], title: str, width: int) -> Table:
-    """The runs as a table; the P(target) interval gets its own column when there is room."""
-    wide = width >= 120
+def _runs_table(runs: list[RunRecord], title: str, wide: bool) -> Table:
+    """The runs as a table; ``wide`` adds a column for the 95% interval of P(target)."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     columns: list[tuple[str, str, int | None]] = [
         ("id", "right", None),
         ("short id", "left", None),
-        ("finished", "left", 10),
-        ("scenario", "left", 6),
+        ("finished", "left", None),
+        ("scenario", "left", 8),
         ("P(target)", "right", None),
         *([("95% CI", "right", None)] if wide else []),
-        ("P50 revenue", "right", 6),
-        ("replications", "right", 5),
-        ("note", "left", 4),
-        ("folder", "left", 4),
+        ("P50 revenue", "right", 7),
+        ("replications", "right", None),
+        ("note", "left", 8),
+        ("folder", "left", 8),
     ]
     for name, justify, min_width in columns:
         table.add_column(
@@ -214,7 +215,31 @@ def _list(path: Path, scenario: str | None) -> None:
             )
         return
     title = f"runs in {path}" + (f", scenario {scenario}" if scenario else "")
-    stdout.print(_runs_table(runs, title, stdout.width))
+    _print_table(lambda wide: _runs_table(runs, title, wide))
+
+
+def _print_table(build: Callable[[bool], Table]) -> None:
+    """Print the wide table when it fits the console, else the narrow one, uncropped.
+
+    When even the narrow table is wider than the console it is printed at its natural width
+    (one line per run; a terminal wraps the lines) rather than losing columns.
+    """
+    width = stdout.width
+    unbounded = stdout.options.update_width(10_000)
+    wide = build(True)
+    if Measurement.get(stdout, unbounded, wide).maximum <= width:
+        stdout.print(wide)
+        return
+    narrow = build(False)
+    natural = Measurement.get(stdout, unbounded, narrow).maximum
+    if natural <= width:
+        stdout.print(narrow)
+        return
+    stdout.width = natural
+    try:
+        stdout.print(narrow, crop=False)
+    finally:
+        stdout.width = width
 
 
 def _chart(path: Path, scenario: str | None, out: Path | None) -> None:

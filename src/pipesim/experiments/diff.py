@@ -854,15 +854,24 @@ def waterfall_figure(at: Attribution, label_a: str = "A", label_b: str = "B") ->
         )
     ax.set_yticks(y, rows, fontsize=8.5)
     ax.set_ylim(y.min() - 0.6, y.max() + 0.6)
-    ends = [at.p_a, at.p_b, *np.cumsum([p.estimate for p in at.parts]) + at.p_a]
-    ax.set_xlim(0, min(1.0, max(max(ends) * 1.25, 0.05)) * 1.05)
+    # on a Shapley path the running total may leave 0-1 (the parts are averages over orders)
+    levels = at.p_a + np.cumsum([0.0, *(p.estimate for p in at.parts)])
+    whiskers = [
+        lv + x for lv, p in zip(levels[:-1], at.parts, strict=True) for x in (p.low, p.high)
+    ]
+    values = [v for v in [*levels, at.p_b, *whiskers] if not math.isnan(v)]
+    low, high = min(0.0, *values), max(0.05, *values)
+    pad = 0.08 * (high - low)
+    ax.set_xlim(low - (pad if low < 0 else 0.0), high + pad)
+    if low < 0:
+        ax.axvline(0, color=charts.INK, linewidth=0.8)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel("P(target); whiskers: paired 95% interval of each part")
+    interval = f"{_signed_pp(at.total_low)[:-3]} to {_signed_pp(at.total_high)}"
     ax.set_title(
-        f"Where the change in P(target) comes from: {_signed_pp(at.total)} in total "
-        f"(paired 95% interval {_signed_pp(at.total_low)} to {_signed_pp(at.total_high)})\n"
-        f"{at.method} decomposition, {at.replications} replications per scenario, "
-        f"seed {at.seed}, common random numbers",
+        f"Where the change in P(target) comes from: {_signed_pp(at.total)} "
+        f"(95% interval {interval})\n{at.method} decomposition; {at.replications} replications "
+        f"per scenario, seed {at.seed}, common random numbers",
         fontsize=10,
         loc="left",
     )

@@ -120,7 +120,12 @@ def drift_figure(records: pd.DataFrame, *, title: str | None = None) -> Figure:
     top.set_ylim(0, 1.05)
     top.legend(frameon=False, loc="best", fontsize=8.5)
     top.margins(x=0.08)
-    bottom.set_ylabel(money_axis_label("Revenue P10–P90, P50 line", currency, div))
+    bottom.plot([], [], color=charts.INK, marker="o", markersize=4, label="P50")
+    bottom.fill_between([], [], [], color=charts.GREY, alpha=0.3, label="P10–P90")
+    if "target" in df.columns and df["target"].notna().any():
+        bottom.plot([], [], color=charts.INK, linewidth=0.9, linestyle=(0, (2, 2)), label="target")
+    bottom.legend(frameon=False, loc="best", fontsize=8.5)
+    bottom.set_ylabel(money_axis_label("Revenue", currency, div))
     bottom.yaxis.set_major_formatter(charts._money_formatter(div))
     locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
     bottom.xaxis.set_major_locator(locator)
@@ -190,6 +195,15 @@ def _revenue_panel(
         marker="o",
         markersize=4,
         linewidth=1.6,
+    )
+    # whiskers too, so a scenario with a single run still shows its P10-P90 range
+    ax.vlines(
+        x,
+        runs["revenue_p10"].to_numpy(float),
+        runs["revenue_p90"].to_numpy(float),
+        color=colour,
+        alpha=0.45,
+        linewidth=2.5,
     )
     if "target" in runs.columns and runs["target"].notna().any():
         for target in runs["target"].dropna().unique():
