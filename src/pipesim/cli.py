@@ -85,6 +85,7 @@ class _LazyGroup(click.Group):
         "history": "pipesim.history_commands:history",
         "diff": "pipesim.history_commands:diff",
         "calibrate": "pipesim.calibrate.commands:calibrate",
+        "backtest": "pipesim.calibrate.backtest_commands:backtest",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -157,6 +158,18 @@ def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
     "the scenario's open_pipeline. Columns: docs/forecast.md.",
 )
 @click.option(
+    "--pipeline-history",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With a CRM export as --pipeline: its stage history (OpportunityHistory.csv).",
+)
+@click.option(
+    "--pipeline-mapping",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With a CRM export as --pipeline: the column mapping file (docs/calibration.md).",
+)
+@click.option(
     "--parameter-uncertainty",
     is_flag=True,
     help="Each replication first draws the parameters listed in the scenario's uncertainty "
@@ -214,6 +227,8 @@ def run_cmd(
     out: Path | None,
     plan: Path | None,
     pipeline: Path | None,
+    pipeline_history: Path | None,
+    pipeline_mapping: Path | None,
     parameter_uncertainty: bool,
     precision: float | None,
     max_replications: int,
@@ -239,7 +254,16 @@ def run_cmd(
         note = saved_note(resume)
 
     def go() -> None:
-        sc = load_scenario(scenario, overrides, plan=plan, pipeline=pipeline)
+        if (pipeline_history or pipeline_mapping) and pipeline is None:
+            raise click.UsageError("--pipeline-history and --pipeline-mapping need --pipeline")
+        sc = load_scenario(
+            scenario,
+            overrides,
+            plan=plan,
+            pipeline=pipeline,
+            pipeline_history=pipeline_history,
+            pipeline_mapping=pipeline_mapping,
+        )
         if parameter_uncertainty and not sc.uncertainty:
             _fail(
                 f"{scenario}: --parameter-uncertainty needs an uncertainty block in the "

@@ -1,0 +1,289 @@
+"""``pipesim backtest``: run a scenario from past dates with the pipeline as it was, score it.
+
+Registered lazily on the ``pipesim`` group. Exit codes follow ``pipesim``: 0 success, 2 bad
+input (scenario, export, dates or options), 1 anything else. The exit code does not depend on the
+verdict: a miscalibrated model is a finding, not a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from pipesim.cli import _guarded, scenario_options, workers_option
+
+console = Console()
+err = Console(stderr=True)
+
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _date(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value is not None else None
+
+
+def build_windows(
+    as_of: tuple[dt.date, ...],
+    until: dt.date | None,
+    every: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    window_weeks: float | None,
+    first: dt.date,
+    export: dt.date,
+) -> list[Any]:
+    """The backtest windows the options ask for (see ``pipesim backtest --help``).
+
+    Raises :class:`click.UsageError` when the options do not fit together.
+    """
+    from pipesim.calibrate.backtest import Window, as_of_series, parse_every
+
+    if until is not None and window_weeks is not None:
+        raise click.UsageError(
+            "give --until (one end date) or --window-weeks (one length), not both"
+        )
+    if until is None and window_weeks is None:
+        raise click.UsageError("give --until DATE or --window-weeks N: where each window ends")
+    if every is None and (start is not None or end is not None):
+        raise click.UsageError("--from and --to go with --as-of-every (e.g. --as-of-every 4w)")
+    dates = list(as_of)
+    if every is not None:
+        if start is None:
+            raise click.UsageError("--as-of-every needs --from DATE (the first as-of date)")
+        step = parse_every(every)
+        if end is None:
+            # the last as-of date whose window still ends by the export date
+            length = dt.timedelta(days=round(window_weeks * 7)) if window_weeks else None
+            end = (
+                export - length if length is not None else (until or export) - dt.timedelta(days=1)
+            )
+        dates += as_of_series(start, end, step)
+    if not dates:
+        raise click.UsageError("give at least one --as-of DATE, or --as-of-every with --from")
+    dates = sorted(set(dates))
+
+    def window_end(d: dt.date) -> dt.date:
+        if until is not None:
+            return until
+        assert window_weeks is not None
+        return d + dt.timedelta(days=round(window_weeks * 7))
+
+    del first  # checked with the export's dates by run_backtest
+    return [Window(d, window_end(d)) for d in dates]
+
+
+def _money(x: float, currency: str) -> str:
+    from pipesim.report.data import money
+
+    return money(x, currency, digits=2)
+
+
+@click.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--history",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="CRM export of opportunities (CSV): one row per deal.",
+)
+@click.option(
+    "--stage-history",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CRM export of stage changes (CSV): gives each deal's stage on the as-of date.",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML mapping of the export's columns, stages and segments (see docs/calibration.md).",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=_DATE,
+    multiple=True,
+    help="Start the simulation on this date with the pipeline open then (repeatable).",
+)
+@click.option("--until", type=_DATE, default=None, help="End of every window (a fixed date).")
+@click.option(
+    "--window-weeks",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Length of every window in weeks (each as-of date + N weeks).",
+)
+@click.option(
+    "--as-of-every",
+    "every",
+    default=None,
+    metavar="STEP",
+    help="A regular series of as-of dates, e.g. 4w or 28d, from --from to --to.",
+)
+@click.option("--from", "start", type=_DATE, default=None, help="First date of --as-of-every.")
+@click.option(
+    "--to",
+    "end",
+    type=_DATE,
+    default=None,
+    help="Last possible date of --as-of-every [default: the last whose window ends by the "
+    "export date].",
+)
+@click.option(
+    "--export-date",
+    type=_DATE,
+    default=None,
+    help="Day the export was taken [default: the latest date in it]; no window may end after it.",
+)
+@click.option(
+    "-n",
+    "--replications",
+    type=click.IntRange(min=10),
+    default=300,
+    show_default=True,
+    help="Monte Carlo replications per as-of date.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Root seed.")
+@workers_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder [default: reports/backtest-<scenario name>/].",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@scenario_options
+def backtest(
+    scenario: Path,
+    history: Path,
+    stage_history: Path | None,
+    mapping: Path | None,
+    as_of: tuple[dt.datetime, ...],
+    until: dt.datetime | None,
+    window_weeks: float | None,
+    every: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    export_date: dt.datetime | None,
+    replications: int,
+    seed: int,
+    workers: int | None,
+    out: Path | None,
+    quiet: bool,
+    overrides: tuple[str, ...],
+    debug: bool,
+) -> None:
+    r"""Run SCENARIO from past dates with the pipeline open then; compare with actual bookings.
+
+    For each as-of date the open pipeline is rebuilt from the CRM export (deals created by then
+    and not yet closed, at the stage they were in), the scenario runs to the window's end, and
+    the bookings actually won in between are placed in the simulated distribution. Prints a
+    table and a calibration verdict (a calibrated model has about 80% of actuals inside its
+    P10-P90 band) and writes backtest.csv, backtest.json and calibration.png.
+
+    \b
+    One window:      --as-of 2025-10-01 --until 2025-12-31
+    Several:         --as-of 2025-04-01 --as-of 2025-07-01 --window-weeks 13
+    A regular series: --as-of-every 8w --from 2025-01-06 --window-weeks 8
+    """
+    from pipesim.calibrate.backtest import BacktestError, run_backtest, write_backtest
+    from pipesim.calibrate.crm import CrmError, read_crm
+    from pipesim.loader import load_scenario
+
+    def go() -> None:
+        sc = load_scenario(scenario, overrides)
+        try:
+            data = read_crm(history, stage_history, mapping)
+            from pipesim.calibrate.backtest import data_span
+
+            first, last = data_span(data)
+            export = _date(export_date) or last
+            windows = build_windows(
+                tuple(d.date() for d in as_of),
+                _date(until),
+                every,
+                _date(start),
+                _date(end),
+                window_weeks,
+                first,
+                export,
+            )
+            n_workers = workers or os.cpu_count() or 1
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                disable=quiet,
+                transient=True,
+            ) as bar:
+                task = bar.add_task(
+                    f"backtest {sc.name}: {len(windows)} windows",
+                    total=len(windows) * replications,
+                )
+                result = run_backtest(
+                    sc,
+                    data,
+                    windows,
+                    replications,
+                    seed,
+                    n_workers,
+                    export_date=export,
+                    progress=lambda k: bar.advance(task, k),
+                )
+        except (CrmError, BacktestError) as exc:
+            raise click.UsageError(str(exc)) from exc
+        folder = out or Path("reports") / f"backtest-{sc.name}"
+        meta = {
+            "history": str(history),
+            "stage_history": str(stage_history) if stage_history else None,
+            "mapping": str(mapping) if mapping else None,
+            "export_date": export.isoformat(),
+            "replications": replications,
+            "seed": seed,
+            "stage_source": "stage history" if data.history is not None else "approximation",
+        }
+        paths = write_backtest(result, folder, meta)
+        _print(result, sc.economics.currency)
+        if data.history is None:
+            console.print(
+                "stages on the as-of dates are estimated from each deal's last stage and the "
+                "scenario's mean stage dwells (no --stage-history)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        console.print(result.summary["verdict"], highlight=False, soft_wrap=True)
+        console.print(f"results in {paths['csv'].parent}/", highlight=False, soft_wrap=True)
+
+    _guarded(debug, go)
+
+
+def _print(result: Any, currency: str) -> None:
+    table = Table(
+        title=f"backtest of {result.scenario.name}: actual bookings against the simulation",
+        title_justify="left",
+    )
+    for col in ("as of", "until", "open deals", "open value", "actual", "P10", "P50", "P90",
+                "percentile", "inside"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("as of", "until") else "right")
+    for r in result.table.itertuples(index=False):
+        table.add_row(
+            str(r.as_of),
+            str(r.until),
+            str(r.open_deals),
+            _money(r.open_value, currency),
+            _money(r.actual, currency),
+            _money(r.sim_p10, currency),
+            _money(r.sim_p50, currency),
+            _money(r.sim_p90, currency),
+            f"{r.percentile:.0%}",
+            "yes" if r.inside_p10_p90 else "no",
+        )
+    console.print(table)
