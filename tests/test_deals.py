@@ -259,3 +259,35 @@ def test_bad_pipeline_csv_is_reported_with_line_and_column(tmp_path, edit, expec
     assert result.exit_code == 2, result.output
     assert expected in result.output.replace(str(tmp_path) + "/", "")
     assert "Traceback" not in result.output
+
+
+CRM = ROOT / "tests" / "fixtures" / "crm"
+
+
+def test_a_crm_export_gives_the_deals_open_on_the_start_date(tmp_path):
+    from pipesim.calibrate.crm import read_crm
+
+    sets = ["target.start_date=2025-06-01", "target.horizon_weeks=8"]
+    sc = pipesim.load_scenario(
+        CRM / "truth.yaml",
+        sets,
+        pipeline=CRM / "Opportunity.csv",
+        pipeline_history=CRM / "OpportunityHistory.csv",
+    )
+    opps = read_crm(CRM / "Opportunity.csv").opportunities
+    day = pd.Timestamp("2025-06-01")
+    created, closed = opps["created"].dt.normalize(), opps["close"].dt.normalize()
+    is_open = (created <= day) & (closed.isna() | (closed > day))
+    assert sorted(o.id for o in sc.open_pipeline) == sorted(opps.loc[is_open, "id"])
+    assert all(o.count == 1 and o.days_in_stage is not None for o in sc.open_pipeline)
+    res = run(sc, replications=8, seed=0, workers=1)
+    assert len(res.deals) == int(is_open.sum())
+    # without the stage history the stage comes from the export's current state
+    result = CliRunner().invoke(
+        main,
+        ["run", str(CRM / "truth.yaml"), "--pipeline", str(CRM / "Opportunity.csv"),
+         *[a for s in sets for a in ("--set", s)], "-n", "2", "--quiet",
+         "--out", str(tmp_path / "r")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "r" / "deals.csv")) == int(is_open.sum())

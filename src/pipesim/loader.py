@@ -610,6 +610,8 @@ def load_scenario(
     overrides: Iterable[str] = (),
     plan: str | Path | None = None,
     pipeline: str | Path | None = None,
+    pipeline_history: str | Path | None = None,
+    pipeline_mapping: str | Path | None = None,
 ) -> Scenario:
     """Load, override and validate a scenario file.
 
@@ -625,6 +627,9 @@ def load_scenario(
         Optional CSV of open opportunities replacing the scenario's ``open_pipeline``
         (:mod:`pipesim.market.pipeline`), or a CRM opportunity export whose deals open on the
         scenario's start date become the pipeline.
+    pipeline_history, pipeline_mapping
+        For a CRM export: its stage history (gives each deal's stage and days in stage on the
+        start date) and the column mapping file (:mod:`pipesim.calibrate.mapping`).
 
     Returns
     -------
@@ -644,7 +649,9 @@ def load_scenario(
         data = _merge(data, overlay, origins, (), str(plan), plan_marks)
     data = apply_overrides(data, list(overrides), origins)
     if pipeline is not None:
-        data = _with_pipeline(data, Path(pipeline), str(path), marks, origins)
+        data = _with_pipeline(
+            data, Path(pipeline), str(path), marks, origins, pipeline_history, pipeline_mapping
+        )
     return validate(data, str(path), marks, origins)
 
 
@@ -654,19 +661,25 @@ def _with_pipeline(
     source: str,
     marks: dict[KeyPath, tuple[int, int]],
     origins: dict[KeyPath, str],
+    history: str | Path | None = None,
+    mapping: str | Path | None = None,
 ) -> dict[str, Any]:
     """Replace ``open_pipeline`` by the deals of a pipeline CSV or CRM export."""
     from pipesim.market.pipeline import is_crm_export, read_pipeline_csv
 
     where = str(pipeline)
     origins[("open_pipeline",)] = where
-    if is_crm_export(pipeline):
+    if history is not None or mapping is not None or is_crm_export(pipeline):
         from pipesim.calibrate.backtest import open_pipeline_as_of
         from pipesim.calibrate.crm import CrmError, read_crm
 
         base = validate(data, source, marks, origins)
         try:
-            crm = read_crm(pipeline)
+            crm = read_crm(
+                pipeline,
+                Path(history) if history is not None else None,
+                Path(mapping) if mapping is not None else None,
+            )
             entries = open_pipeline_as_of(crm, base.target.start_date, base)
         except CrmError as exc:
             raise ScenarioError(where, [Problem((), str(exc))]) from None
