@@ -313,6 +313,11 @@ def test_find_run_by_id_short_id_and_folder(tmp_path):
         find_run("9", cat)
     with pytest.raises(RunNotFound, match="no runs recorded"):
         find_run("1", tmp_path / "missing.sqlite")
+    broken = tmp_path / "broken.sqlite"
+    broken.write_text("garbage")
+    assert find_run(str(tmp_path / "a"), broken).key == a.key  # a folder needs no catalogue
+    with pytest.raises(CatalogueError):
+        find_run("1", broken)
 
 
 # --------------------------------------------------------------------------- drift chart

@@ -645,7 +645,8 @@ def find_run(reference: str, catalogue: str | Path | None = None) -> RunRecord:
     """The run a user names: a run folder, an integer id, or a short id (hex prefix of the key).
 
     A folder that holds a run is read from its files (and matched to its catalogue record, for
-    the id, when there is one), so it need not have been recorded.
+    the id, when there is one), so it need not have been recorded, and an unusable catalogue
+    does not stop it being found.
 
     Raises
     ------
@@ -654,15 +655,16 @@ def find_run(reference: str, catalogue: str | Path | None = None) -> RunRecord:
     RunFolderError
         ``reference`` is a folder that does not hold a complete run.
     CatalogueError
-        The catalogue cannot be used.
+        The catalogue cannot be used (and ``reference`` is not a folder).
     """
     folder = Path(reference)
     if folder.is_dir():
         record = read_run_folder(folder)
-        for known in list_runs(catalogue):
-            if known.key == record.key:
-                return known
-        return record
+        try:
+            known = list_runs(catalogue)
+        except CatalogueError:  # the folder is enough; the catalogue only adds the id
+            return record
+        return next((r for r in known if r.key == record.key), record)
     runs = list_runs(catalogue)
     path = resolve_catalogue(catalogue)
     where = f"in the catalogue {path}" if runs else f"(no runs recorded in {path})"
