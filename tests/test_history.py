@@ -150,11 +150,16 @@ def test_partial_run_is_flagged_and_replaced_when_completed(tmp_path):
     complete = json.loads(path.read_text())
     partial = {**complete, "partial": True, "replications": 3, "runtime_s": 0.01}
     path.write_text(json.dumps(partial))
-    assert record_run(folder, cat).partial
+    assert record_run(folder, cat, note="cut short").partial
     path.write_text(json.dumps(complete))
+    manifest = json.loads((folder / "run.json").read_text())
+    del manifest["note"]  # a resume rewrites run.json
+    (folder / "run.json").write_text(json.dumps(manifest))
     record_run(folder, cat)
     runs = list_runs(cat)
     assert len(runs) == 1 and not runs[0].partial and runs[0].replications == 6
+    assert runs[0].note == "cut short"
+    assert json.loads((folder / "run.json").read_text())["note"] == "cut short"
 
 
 # --------------------------------------------------------------------------- concurrency

@@ -34,7 +34,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -577,7 +577,9 @@ def record_run(
 
     The note is first saved in the folder's ``run.json`` (so :func:`rebuild` restores it even if
     the catalogue cannot be written), then the record is inserted in one transaction. Recording
-    the same run again updates its note and folder only.
+    the same run again updates its note and folder only. A completed run replaces the partial
+    record of its folder (an interrupted run it resumed) and, given no note, keeps that record's
+    note.
 
     Parameters
     ----------
@@ -606,6 +608,16 @@ def record_run(
     record = read_run_folder(folder)
     path = resolve_catalogue(catalogue)
     with open_catalogue(path, create=True) as con:
+        if record.note is None and not record.partial:
+            # a resumed run whose run.json was rewritten keeps the note of its partial record
+            row = con.execute(
+                "SELECT note FROM runs WHERE folder = ? AND partial = 1 AND scenario_sha256 = ? "
+                "AND seed = ? AND note IS NOT NULL ORDER BY id DESC LIMIT 1",
+                (record.folder, record.scenario_sha256, record.seed),
+            ).fetchone()
+            if row is not None:
+                save_note(folder, row["note"])
+                record = replace(record, note=row["note"])
         return _store(con, path, record)
 
 
