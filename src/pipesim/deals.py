@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ import pandas as pd
 from scipy import stats
 
 from pipesim.agents.buyers import draw_journeys
-from pipesim.config import STAGES, Scenario
+from pipesim.config import STAGES, TERMINAL_STATES, Scenario
 from pipesim.engine import open_pipeline_seats
+from pipesim.market.choice import CHOICES
 from pipesim.results import wilson_interval
 from pipesim.rng import Streams
 
@@ -159,50 +161,60 @@ def _date(start: _dt.date, day: float) -> str:
     return (start + _dt.timedelta(days=math.floor(day))).isoformat()
 
 
+_STATES = TERMINAL_STATES
+_PREFERRED = CHOICES
+
+
 def deal_forecast(
-    scenario: Scenario, outcomes: pd.DataFrame, table: pd.DataFrame, seed: int = 0
+    scenario: Scenario,
+    outcomes: pd.DataFrame | Iterable[pd.DataFrame],
+    table: pd.DataFrame,
+    seed: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """``deals.csv`` rows and the leading indicators from a run's per-deal outcomes.
 
-    ``outcomes`` has the columns of :data:`pipesim.runner.DEAL_OUTCOME_COLUMNS`; ``table`` is
-    the run's replications table (``hit_target`` per replication).
+    ``outcomes`` has the columns of :data:`pipesim.runner.DEAL_OUTCOME_COLUMNS` (one frame, or
+    chunks of one, so a long run is read in pieces); ``table`` is the run's replications table
+    (``hit_target`` per replication). Memory: a few bytes per deal and replication.
     """
     deals = deal_list(scenario)
     n_deals = len(deals)
     reps = table["replication"].to_numpy()
-    index = {r: k for k, r in enumerate(reps.tolist())}
-    outcomes = outcomes[outcomes["replication"].isin(index)]
     n = len(reps)
     shape = (n, n_deals)
-    row = outcomes["replication"].map(index).to_numpy()
-    col = outcomes["deal"].to_numpy()
-    status = np.full(shape, "", dtype=object)
-    status[row, col] = outcomes["outcome"].to_numpy()
+    status = np.full(shape, -1, dtype=np.int8)  # index into _STATES
     close = np.full(shape, np.inf)
-    close[row, col] = pd.to_numeric(outcomes["close_day"], errors="coerce").fillna(np.inf)
     value = np.full(shape, np.nan)
-    value[row, col] = outcomes["value"].to_numpy(dtype=float)
-    preferred = np.full(shape, "", dtype=object)
-    preferred[row, col] = outcomes["preferred"].fillna("").to_numpy()
-    coverage = np.full(shape, np.nan)
-    coverage[row, col] = outcomes["coverage"].to_numpy(dtype=float)
+    preferred = np.full(shape, -1, dtype=np.int8)  # index into _PREFERRED
+    coverage = np.full(shape, np.nan, dtype=np.float32)
+    position = pd.Series(np.arange(n), index=reps)
+    for chunk in [outcomes] if isinstance(outcomes, pd.DataFrame) else outcomes:
+        chunk = chunk[chunk["replication"].isin(position.index)]
+        row = position.loc[chunk["replication"].to_numpy()].to_numpy()
+        col = chunk["deal"].to_numpy()
+        status[row, col] = pd.Categorical(chunk["outcome"], categories=_STATES).codes
+        close[row, col] = pd.to_numeric(chunk["close_day"], errors="coerce").fillna(np.inf)
+        value[row, col] = chunk["value"].to_numpy(dtype=float)
+        pref = chunk["preferred"]
+        known = pref.where(pref.isin(_PREFERRED))  # blank: stalled before a preference formed
+        preferred[row, col] = pd.Categorical(known, categories=_PREFERRED).codes
+        coverage[row, col] = chunk["coverage"].to_numpy(dtype=float)
     hit = table["hit_target"].astype(bool).to_numpy()
+    won_code = _STATES.index("won")
+    competitor = _PREFERRED.index("competitor")
 
     start = scenario.target.start_date
     p80 = dwell_quantiles(scenario, FLAG_QUANTILE, seed)
     rows: list[dict[str, Any]] = []
     for k, d in enumerate(deals):
-        won = status[:, k] == "won"
-        p = {
-            s: float(np.mean(status[:, k] == s))
-            for s in ("won", "lost", "no_decision", "open_at_end")
-        }
+        won = status[:, k] == won_code
+        p = {state: float(np.mean(status[:, k] == code)) for code, state in enumerate(_STATES)}
         q10, q50, q90 = np.quantile(close[:, k], [0.1, 0.5, 0.9], method="inverted_cdf")
         p_if_won = float(hit[won].mean()) if won.any() else math.nan
         p_if_not = float(hit[~won].mean()) if (~won).any() else math.nan
         swing_ci = swing_interval(int(hit[won].sum()), int(won.sum()), int(hit[~won].sum()), n)
-        drawn_pref = preferred[:, k][preferred[:, k] != ""]
-        p_comp = float(np.mean(drawn_pref == "competitor")) if drawn_pref.size else 0.0
+        drawn_pref = preferred[:, k][preferred[:, k] >= 0]
+        p_comp = float(np.mean(drawn_pref == competitor)) if drawn_pref.size else 0.0
         flags = {
             "stalled": d.days_in_stage is not None
             and d.days_in_stage > p80[d.segment][STAGES.index(d.stage)],

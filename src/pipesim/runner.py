@@ -33,6 +33,7 @@ from pipesim import __version__
 from pipesim.config import TERMINAL_STATES, Scenario
 from pipesim.engine import DealOutcomes, ReplicationResult, outcome_columns, run_replication
 from pipesim.loader import dump_scenario
+from pipesim.market.choice import CHOICES
 from pipesim.results import summarise, wilson_interval
 from pipesim.rng import replication_seeds
 
@@ -51,7 +52,6 @@ DEAL_OUTCOME_COLUMNS = [
     "coverage",
 ]
 """``deal_outcomes.csv``: each open-pipeline deal in each replication (the input of deals.csv)."""
-_PREFERRED = ("us", "competitor", "status_quo")
 
 
 @dataclass
@@ -363,7 +363,7 @@ def _deal_rows(rid: int, d: DealOutcomes) -> list[tuple[Any, ...]]:
             states[status],
             "" if math.isnan(t) else t,
             value,
-            _PREFERRED[pref] if pref >= 0 else "",
+            CHOICES[pref] if pref >= 0 else "",
             coverage,
         )
         for k, (status, t, value, pref, coverage) in enumerate(
@@ -575,10 +575,16 @@ def _write_deals(
         return None
     from pipesim.deals import deal_forecast, write_deals
 
+    outcomes: pd.DataFrame | Iterator[pd.DataFrame]
     if out is None:
         outcomes = pd.DataFrame(sink.deal_rows, columns=DEAL_OUTCOME_COLUMNS)
     else:
-        outcomes = pd.read_csv(out / "deal_outcomes.csv", keep_default_na=False, na_values=[""])
+        outcomes = pd.read_csv(
+            out / "deal_outcomes.csv",
+            keep_default_na=False,
+            na_values={"close_day": [""]},
+            chunksize=500_000,
+        )
     deals, indicators = deal_forecast(scenario, outcomes, table, seed=seed)
     if out is not None:
         write_deals(out / "deals.csv", deals)

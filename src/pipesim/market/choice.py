@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 
 US, COMPETITOR, STATUS_QUO = 0, 1, 2
+CHOICES: tuple[str, ...] = ("us", "competitor", "status_quo")
+"""Names of the choice codes, in code order (as written in deal files and scenarios)."""
 
 
 def choice_probabilities(

@@ -25,6 +25,7 @@ from pipesim.agents.buyers import (
     source_fraction,
 )
 from pipesim.config import STAGES, BetaShare, Scenario
+from pipesim.market.choice import CHOICES
 from pipesim.policies.engagement import make_engagement
 from pipesim.rng import Streams
 
@@ -329,7 +330,7 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
     return LeadTable.concat(parts)
 
 
-PREFERENCE_CODE = {"us": 0, "competitor": 1, "status_quo": 2}
+PREFERENCE_CODE = {name: code for code, name in enumerate(CHOICES)}
 """Codes of a known preference (those of :mod:`pipesim.market.choice`)."""
 
 
