@@ -416,6 +416,8 @@ def _tables(con: sqlite3.Connection, path: Path) -> set[str]:
     try:
         return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and _locked(exc):
+            raise  # busy, not broken: the caller retries
         raise _bad_file(path, f"is not an SQLite database ({exc})") from None
 
 
