@@ -215,3 +215,14 @@ def test_diff_of_unknown_runs_exits_2(tmp_path):
     assert "not a finished run folder" in flat(
         cli("diff", "1", tmp_path, "--catalogue", cat).output
     )
+
+
+def test_auto_method_takes_sequential_above_four_changes():
+    more = [*CHANGES, "campaigns.webinars.budget_per_week=3000", "leads.max_wait_days=7"]
+    at = attribute(tiny(), tiny(*more), replications=4, seed=0, workers=1)
+    assert at.method == "sequential" and len(at.parts) == 5
+    assert at.scenarios_simulated == 10  # the path (6) and each change alone (5), sharing one
+    assert "more than 4" in at.method_note
+    assert math.isclose(at.sum_of_parts, at.total, abs_tol=1e-12)
+    few = attribute(tiny(), tiny(*CHANGES), replications=4, seed=0, workers=1)
+    assert few.method == "shapley" and few.scenarios_simulated == 8

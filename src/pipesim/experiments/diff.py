@@ -430,7 +430,7 @@ def attribute(
     if method == "auto":
         chosen = "shapley" if k <= MAX_EXACT_SHAPLEY else "sequential"
         why = (
-            f"{k} part(s), at most {MAX_EXACT_SHAPLEY}: every subset simulated"
+            f"{_count(k, 'change')}, at most {MAX_EXACT_SHAPLEY}: every subset simulated"
             if chosen == "shapley"
             else f"{k} parts, more than {MAX_EXACT_SHAPLEY}: 2^{k} subsets would be too many"
         )
@@ -493,8 +493,8 @@ def attribute(
                     part.revenue, part.revenue_low, part.revenue_high = est, lo, hi
         note = (
             "shapley: each part is the change's marginal effect averaged over every order of "
-            f"making the changes ({len(coalitions)} scenarios); parts add up exactly to the "
-            f"re-simulated total ({why})"
+            f"making the changes ({_count(len(coalitions), 'scenario')}); parts add up exactly "
+            f"to the re-simulated total ({why})"
         )
         ordered = parts
     else:
@@ -515,8 +515,8 @@ def attribute(
             ordered.append(part)
         note = (
             "sequential: changes applied one after another in the order listed; each part is "
-            f"the step it makes on that path ({len(coalitions)} scenarios); parts add up exactly "
-            f"to the re-simulated total ({why})"
+            f"the step it makes on that path ({_count(len(coalitions), 'scenario')}); parts add "
+            f"up exactly to the re-simulated total ({why})"
         )
     total, tlo, thi = interval(hits[empty], hits[full])
     rtotal, rlo, rhi = interval(revenue[empty], revenue[full])
@@ -541,6 +541,10 @@ def attribute(
         sum_of_parts=float(sum(p.estimate for p in ordered)),
         notes=notes,
     )
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _shapley_sides(
