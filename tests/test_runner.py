@@ -176,3 +176,14 @@ def test_interrupted_run_keeps_finished_rows(tmp_path, monkeypatch):
     assert summary["partial"] is True
     assert summary["replications"] == 25 == info.value.summary["replications"]
     assert len(pd.read_csv(tmp_path / "replications.csv")) == 25
+
+
+def test_resume_keeps_what_else_run_json_holds(tmp_path):
+    from pipesim import runner
+
+    sc = pipesim.load_scenario(BASELINE, ["target.horizon_weeks=4"])
+    runner.run(sc, replications=6, seed=2, workers=1, out=tmp_path)
+    manifest = json.loads((tmp_path / "run.json").read_text())
+    (tmp_path / "run.json").write_text(json.dumps({**manifest, "note": "after the Q3 review"}))
+    runner.run(sc, replications=6, seed=2, workers=1, out=tmp_path, resume=True)
+    assert json.loads((tmp_path / "run.json").read_text())["note"] == "after the Q3 review"

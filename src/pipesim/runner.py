@@ -615,7 +615,9 @@ def _check_resume(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         )
     if saved.get("seed") != manifest["seed"]:
         raise ResumeMismatch(f"{out} was run with seed {saved.get('seed')}, not {manifest['seed']}")
-    return {**manifest, **{k: saved[k] for k in ("replications", "precision", "max_replications")}}
+    kept = {k: v for k, v in saved.items() if k not in manifest}  # e.g. the run's note
+    plan = {k: saved[k] for k in ("replications", "precision", "max_replications")}
+    return {**kept, **manifest, **plan}
 
 
 class RunInterrupted(Exception):
