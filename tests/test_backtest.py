@@ -386,6 +386,12 @@ def test_windows_outside_the_export_are_rejected(as_of: str, until: str, message
         check_windows([w], dt.date(2025, 1, 1), dt.date(2025, 6, 1))
 
 
+def test_an_as_of_date_twice_is_rejected() -> None:
+    w = Window(dt.date(2025, 2, 1), dt.date(2025, 3, 1))
+    with pytest.raises(BacktestError, match="2025-02-01 is given for more than one window"):
+        check_windows([w, Window(w.as_of, dt.date(2025, 4, 1))], w.as_of, dt.date(2025, 6, 1))
+
+
 def test_window_seed_depends_on_the_window_only() -> None:
     w1 = Window(dt.date(2025, 1, 1), dt.date(2025, 2, 1))
     w2 = Window(dt.date(2025, 1, 1), dt.date(2025, 3, 1))
@@ -555,6 +561,11 @@ def test_cli_series_without_stage_history(known_export: tuple[Path, Path], tmp_p
             "positive number of days or weeks",
         ),
         (["--from", "2025-01-06", "--window-weeks", "4"], "go with --as-of-every"),
+        (
+            ["--as-of-every", "4w", "--from", "2025-12-01", "--window-weeks", "8"],
+            "no as-of date from --from 2025-12-01 leaves a whole window",
+        ),
+        (["--as-of", "2025-13-01", "--until", "2025-12-01"], "Invalid value for '--as-of'"),
     ],
 )
 def test_cli_bad_dates_exit_2(known_export: tuple[Path, Path], args: list[str], message: str):

@@ -32,7 +32,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy import stats
 
-from pipesim.calibrate.crm import CrmData
+from pipesim.calibrate.crm import CrmData, CrmError
 from pipesim.config import (
     STAGES,
     Engagement,
@@ -73,8 +73,12 @@ _OPEN = "open"
 _STAGE_INDEX = {name: k for k, name in enumerate(STAGES)}
 
 
-class BacktestError(ValueError):
-    """Bad backtest input: dates outside the export, an empty export, unknown segments."""
+class BacktestError(CrmError):
+    """Bad backtest input: dates outside the export, an empty export, unknown segments.
+
+    A :class:`~pipesim.calibrate.crm.CrmError`, so callers that report unusable exports
+    report these too (the CLI exits 2).
+    """
 
 
 # --------------------------------------------------------------------------- dates
@@ -153,6 +157,10 @@ def check_windows(windows: Sequence[Window], first: dt.date, export: dt.date) ->
     """
     if not windows:
         raise BacktestError("no as-of dates: give --as-of DATE or --as-of-every with --from/--to")
+    starts = [w.as_of for w in windows]
+    twice = sorted({d for d in starts if starts.count(d) > 1})
+    if twice:
+        raise BacktestError(f"as-of date {twice[0]} is given for more than one window")
     for w in windows:
         if w.until <= w.as_of:
             raise BacktestError(
@@ -602,13 +610,15 @@ def run_backtest(
 _BLUE, _VERMILLION, _GREEN, _GREY, _INK = "#0072B2", "#D55E00", "#009E73", "#8C8C8C", "#222222"
 
 
-def calibration_chart(table: pd.DataFrame, currency: str = "EUR") -> Figure:
+def calibration_chart(
+    table: pd.DataFrame, currency: str = "EUR", title: str | None = None
+) -> Figure:
     """Left: per as-of date the simulated P10–P90 band, P50 and the actual; right: PIT histogram.
 
     Actuals inside the band are green circles, outside ones vermilion crosses. The histogram of
     the actuals' percentiles is flat (the dashed line) for a calibrated model; a pile-up at the
     left means the model forecasts too much, at the right too little, at both ends too narrow a
-    band.
+    band. ``title`` (e.g. the verdict) goes above both panels.
     """
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
@@ -639,11 +649,19 @@ def calibration_chart(table: pd.DataFrame, currency: str = "EUR") -> Figure:
         rotation=45 if k > 6 else 0,
         ha="right" if k > 6 else "center",
     )
-    ax.set_xlabel("as-of date (window to the next 'until')")
+    lengths = {
+        (dt.date.fromisoformat(str(u)) - dt.date.fromisoformat(str(a))).days
+        for a, u in zip(table["as_of"], table["until"], strict=True)
+    }
+    ax.set_xlabel(
+        f"as-of date (windows of {lengths.pop() / 7:g} weeks)"
+        if len(lengths) == 1
+        else "as-of date"
+    )
     ax.set_ylabel(money_axis_label("Bookings in the window", currency, div))
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, max(float(np.nanmax(np.r_[p90, actual])), 1e-9) * 1.3 if k else 1.0)
     ax.set_title("Simulated range and what actually happened", loc="left")
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.legend(loc="upper left", fontsize=8, frameon=False, ncol=2)
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(True, axis="y", color="#dddddd", linewidth=0.8)
     ax.set_axisbelow(True)
@@ -662,6 +680,8 @@ def calibration_chart(table: pd.DataFrame, currency: str = "EUR") -> Figure:
     hx.legend(loc="upper center", fontsize=8, frameon=False)
     hx.spines[["top", "right"]].set_visible(False)
     hx.yaxis.get_major_locator().set_params(integer=True)
+    if title:
+        fig.suptitle(title, x=0.01, ha="left", fontsize=10)
     return fig
 
 
@@ -679,7 +699,9 @@ def write_backtest(
         "json": out / "backtest.json",
         "chart": out / "calibration.png",
     }
-    result.table.to_csv(paths["csv"], index=False, float_format="%.6g")
+    money = ["open_value", "actual", "sim_p10", "sim_p50", "sim_p90", "sim_mean"]
+    table = result.table.round({**dict.fromkeys(money, 2), "percentile": 4})
+    table.to_csv(paths["csv"], index=False)
     payload = {
         "scenario": result.scenario.name,
         **(meta or {}),
@@ -689,6 +711,7 @@ def write_backtest(
     tmp = paths["json"].with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     tmp.replace(paths["json"])
-    fig = calibration_chart(result.table, result.scenario.economics.currency)
+    headline = result.summary.get("verdict", "").split(";")[0]
+    fig = calibration_chart(result.table, result.scenario.economics.currency, headline or None)
     paths["chart"].write_bytes(figure_png(fig, dpi=120))
     return paths

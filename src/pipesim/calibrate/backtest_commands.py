@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from pipesim.calibrate.backtest import Window, as_of_series, parse_every
 from pipesim.cli import _guarded, scenario_options, workers_option
 
 console = Console()
@@ -36,15 +37,15 @@ def build_windows(
     start: dt.date | None,
     end: dt.date | None,
     window_weeks: float | None,
-    first: dt.date,
     export: dt.date,
-) -> list[Any]:
+) -> list[Window]:
     """The backtest windows the options ask for (see ``pipesim backtest --help``).
 
-    Raises :class:`click.UsageError` when the options do not fit together.
+    ``--as-of`` dates and a ``--as-of-every`` series (from ``--from`` to ``--to``, by default
+    the last date whose window still ends by ``export``) are joined; each window ends on
+    ``--until`` or ``--window-weeks`` after its as-of date. Raises :class:`click.UsageError`
+    when the options do not fit together.
     """
-    from pipesim.calibrate.backtest import Window, as_of_series, parse_every
-
     if until is not None and window_weeks is not None:
         raise click.UsageError(
             "give --until (one end date) or --window-weeks (one length), not both"
@@ -53,36 +54,28 @@ def build_windows(
         raise click.UsageError("give --until DATE or --window-weeks N: where each window ends")
     if every is None and (start is not None or end is not None):
         raise click.UsageError("--from and --to go with --as-of-every (e.g. --as-of-every 4w)")
+    length = dt.timedelta(days=round(window_weeks * 7)) if window_weeks is not None else None
+
+    def window_end(d: dt.date) -> dt.date:
+        return until if until is not None else d + (length or dt.timedelta(0))
+
     dates = list(as_of)
     if every is not None:
         if start is None:
             raise click.UsageError("--as-of-every needs --from DATE (the first as-of date)")
         step = parse_every(every)
         if end is None:
-            # the last as-of date whose window still ends by the export date
-            length = dt.timedelta(days=round(window_weeks * 7)) if window_weeks else None
-            end = (
-                export - length if length is not None else (until or export) - dt.timedelta(days=1)
-            )
+            last = export - length if length is not None else (until or export) - dt.timedelta(1)
+            if last < start:
+                raise click.UsageError(
+                    f"no as-of date from --from {start} leaves a whole window before "
+                    f"{'the export date ' + str(export) if length else '--until ' + str(until)}"
+                )
+            end = last
         dates += as_of_series(start, end, step)
     if not dates:
         raise click.UsageError("give at least one --as-of DATE, or --as-of-every with --from")
-    dates = sorted(set(dates))
-
-    def window_end(d: dt.date) -> dt.date:
-        if until is not None:
-            return until
-        assert window_weeks is not None
-        return d + dt.timedelta(days=round(window_weeks * 7))
-
-    del first  # checked with the export's dates by run_backtest
-    return [Window(d, window_end(d)) for d in dates]
-
-
-def _money(x: float, currency: str) -> str:
-    from pipesim.report.data import money
-
-    return money(x, currency, digits=2)
+    return [Window(d, window_end(d)) for d in sorted(set(dates))]
 
 
 @click.command()
@@ -192,7 +185,7 @@ def backtest(
     Several:         --as-of 2025-04-01 --as-of 2025-07-01 --window-weeks 13
     A regular series: --as-of-every 8w --from 2025-01-06 --window-weeks 8
     """
-    from pipesim.calibrate.backtest import BacktestError, run_backtest, write_backtest
+    from pipesim.calibrate.backtest import data_span, run_backtest, write_backtest
     from pipesim.calibrate.crm import CrmError, read_crm
     from pipesim.loader import load_scenario
 
@@ -200,9 +193,7 @@ def backtest(
         sc = load_scenario(scenario, overrides)
         try:
             data = read_crm(history, stage_history, mapping)
-            from pipesim.calibrate.backtest import data_span
-
-            first, last = data_span(data)
+            _, last = data_span(data)
             export = _date(export_date) or last
             windows = build_windows(
                 tuple(d.date() for d in as_of),
@@ -211,7 +202,6 @@ def backtest(
                 _date(start),
                 _date(end),
                 window_weeks,
-                first,
                 export,
             )
             n_workers = workers or os.cpu_count() or 1
@@ -238,7 +228,7 @@ def backtest(
                     export_date=export,
                     progress=lambda k: bar.advance(task, k),
                 )
-        except (CrmError, BacktestError) as exc:
+        except CrmError as exc:  # BacktestError is one too
             raise click.UsageError(str(exc)) from exc
         folder = out or Path("reports") / f"backtest-{sc.name}"
         meta = {
@@ -266,23 +256,29 @@ def backtest(
 
 
 def _print(result: Any, currency: str) -> None:
+    from rich import box
+
+    from pipesim.report.data import money_axis_label, money_unit
+
+    t = result.table
+    top = float(max(t[["open_value", "actual", "sim_p90"]].max().max(), 1.0))
+    div, _ = money_unit(top)
+    unit = money_axis_label("amounts", currency, div)
     table = Table(
-        title=f"backtest of {result.scenario.name}: actual bookings against the simulation",
+        title=f"{result.scenario.name}: actual bookings against the simulation, {unit}",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
     )
-    for col in ("as of", "until", "open deals", "open value", "actual", "P10", "P50", "P90",
-                "percentile", "inside"):  # fmt: skip
+    for col in ("as of", "until", "open", "open value", "actual", "P10", "P50", "P90", "pctl",
+                "in band"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("as of", "until") else "right")
-    for r in result.table.itertuples(index=False):
+    for r in t.itertuples(index=False):
         table.add_row(
             str(r.as_of),
             str(r.until),
             str(r.open_deals),
-            _money(r.open_value, currency),
-            _money(r.actual, currency),
-            _money(r.sim_p10, currency),
-            _money(r.sim_p50, currency),
-            _money(r.sim_p90, currency),
+            *(f"{x / div:,.2f}" for x in (r.open_value, r.actual, r.sim_p10, r.sim_p50, r.sim_p90)),
             f"{r.percentile:.0%}",
             "yes" if r.inside_p10_p90 else "no",
         )
