@@ -26,6 +26,7 @@ from pipesim.calibrate.backtest import (
     as_of_series,
     calibration_summary,
     check_windows,
+    data_span,
     exact_interval,
     mid_rank_percentile,
     open_pipeline_as_of,
@@ -415,8 +416,6 @@ def known_data(known_export: tuple[Path, Path]) -> CrmData:
 
 
 def _windows(data: CrmData) -> list[Window]:
-    from pipesim.calibrate.backtest import data_span
-
     _, export = data_span(data)
     dates = as_of_series(FIRST_AS_OF, export, EVERY_WEEKS * 7)
     windows = [Window(d, d + dt.timedelta(weeks=WINDOW_WEEKS)) for d in dates]
@@ -607,3 +606,28 @@ def test_cli_unknown_segment_exit_2(known_export: tuple[Path, Path]) -> None:
     )
     assert res.exit_code == 2, res.output
     assert "does not define" in " ".join(res.output.split())
+
+
+@pytest.mark.slow
+def test_thirteen_windows_of_the_known_scenario(known_data: CrmData, tmp_path: Path) -> None:
+    """Thirteen 4-week windows six weeks apart, 200 replications each (a few minutes).
+
+    A calibrated model puts 7..13 of 13 actuals inside P10-P90 with 95% probability.
+    """
+    _, export = data_span(known_data)
+    dates = as_of_series(FIRST_AS_OF, export, 6 * 7)
+    windows = [Window(d, d + dt.timedelta(weeks=4)) for d in dates]
+    windows = [w for w in windows if w.until <= export]
+    assert len(windows) == 13
+    sc = load_scenario(TRUTH, KNOWN)
+    result = run_backtest(sc, known_data, windows, replications=200, seed=0, workers=1)
+    s = result.summary
+    assert s["accepted_inside"] == [7, 13]
+    assert s["status"] == "calibrated", s["verdict"]
+    assert 0.35 < s["mean_percentile"] < 0.65
+    wrong = load_scenario(TRUTH, KNOWN + WRONG)
+    flagged = run_backtest(wrong, known_data, windows, replications=100, seed=0, workers=1)
+    assert flagged.summary["status"] == "miscalibrated", flagged.summary["verdict"]
+    assert flagged.summary["below_p10"] > flagged.summary["accepted_per_tail_max"]
+    write_backtest(result, tmp_path / "thirteen")
+    assert (tmp_path / "thirteen" / "calibration.png").stat().st_size > 20_000

@@ -263,16 +263,18 @@ def _print(result: Any, currency: str) -> None:
     t = result.table
     top = float(max(t[["open_value", "actual", "sim_p90"]].max().max(), 1.0))
     div, _ = money_unit(top)
-    unit = money_axis_label("amounts", currency, div)
+    unit = money_axis_label("amounts", currency, div).removeprefix("amounts (").rstrip(")")
     table = Table(
-        title=f"{result.scenario.name}: actual bookings against the simulation, {unit}",
+        title=f"{result.scenario.name}: deals open on the as-of date and their value, the "
+        f"bookings actually won in the window and the simulated range ({unit})",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
     )
-    for col in ("as of", "until", "open", "open value", "actual", "P10", "P50", "P90", "pctl",
-                "in band"):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("as of", "until") else "right")
+    for col in ("as of", "until"):
+        table.add_column(col, no_wrap=True)
+    for col in ("deals", "value", "actual", "P10", "P50", "P90", "pctl", "in"):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in t.itertuples(index=False):
         table.add_row(
             str(r.as_of),
@@ -282,4 +284,6 @@ def _print(result: Any, currency: str) -> None:
             f"{r.percentile:.0%}",
             "yes" if r.inside_p10_p90 else "no",
         )
-    console.print(table)
+    # piped or captured output has no width of its own: give the table room for its dates
+    out = console if console.is_terminal else Console(width=max(console.width, 100))
+    out.print(table)
