@@ -1,7 +1,14 @@
-"""Calibration from CRM exports: reader, bad data, synthetic export, fits and the round trip."""
+"""Calibration from CRM exports: reader, bad data, synthetic export, fits and the round trip.
+
+The round trip has two halves. The fitted values are compared with what the same fits give on
+many simulated exports of the known scenario (:func:`export_observables`), which checks the
+intervals; the calibrated scenario's stage values are compared with the known scenario's own,
+which checks the selection correction.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import shutil
@@ -12,15 +19,23 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from pipesim.calibrate import fit as fit_module
 from pipesim.calibrate.crm import CrmError, read_crm
 from pipesim.calibrate.fit import (
+    TOLERANCE,
     aalen_johansen,
+    calibrated_scenario,
+    competing_estimates,
+    deal_size_estimates,
     fit_all,
     fit_censored,
     fitted_scenario,
+    observables,
+    stall_estimate,
     uncertainty_path_errors,
+    widen,
 )
-from pipesim.calibrate.synthetic import generate_export, true_observables, with_years
+from pipesim.calibrate.synthetic import crm_data, export_observables, generate_export, with_years
 from pipesim.cli import main
 from pipesim.config import STAGES
 from pipesim.engine import simulate
@@ -32,8 +47,18 @@ REGENERATE = (
     "python -m pipesim.calibrate.synthetic tests/fixtures/crm/truth.yaml --seed 1 --years 2 "
     "--out tests/fixtures/crm/"
 )
-TRUTH_SEED, TRUTH_YEARS = 20_240_101, 30.0
-"""The true observables come from an independent 30-year simulation (a different seed)."""
+TRUTH_SEED, TRUTH_HISTORIES = 20_240_101, 40
+"""What the fits aim at: the same fits on 40 pooled two-year exports (independent seeds)."""
+JOURNEY = [
+    *(
+        f"journey.{s}.{p}"
+        for s in ("interest", "preference", "decision")
+        for p in ("mean_days", "cv")
+    ),
+    "journey.interest.stall_hazard_per_week",
+    "journey.preference.stall_hazard_per_week",
+]
+"""The stage values calibrate sets (awareness and the decision stall hazard are not identified)."""
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +78,41 @@ def fits(data):
 
 @pytest.fixture(scope="module")
 def truth(truth_scenario):
-    return true_observables(truth_scenario, TRUTH_SEED, TRUTH_YEARS)
+    return export_observables(truth_scenario, TRUTH_SEED, 2.0, TRUTH_HISTORIES)
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    """``pipesim calibrate`` on the fixture with the known scenario as base (run once)."""
+    folder = tmp_path_factory.mktemp("calibrated")
+    shutil.copy(OPP, folder / "Opportunity.csv")
+    out = folder / "cal" / "fitted.yaml"
+    res = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            str(folder / "Opportunity.csv"),
+            "--history",
+            str(HIST),
+            "--out",
+            str(out),
+            "--base",
+            str(CRM / "truth.yaml"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    report = json.loads((folder / "cal" / "fitted.calibration.json").read_text())
+    md = (folder / "cal" / "fitted.calibration.md").read_text()
+    return {"out": out, "report": report, "md": md, "output": res.output}
+
+
+def final_intervals(report) -> dict[str, tuple[float, float, float]]:
+    """Name -> (value, low, high) of the estimates in a calibration report."""
+    return {e["name"]: (e["value"], e["low"], e["high"]) for e in report["estimates"]}
+
+
+def fit_intervals(fits) -> dict[str, tuple[float, float, float]]:
+    return {name: (e.value, e.low, e.high) for name, e in fits.estimates.items()}
 
 
 # --------------------------------------------------------------------------- reader
@@ -108,6 +167,18 @@ def test_generator_writes_what_the_model_did(tmp_path, truth_scenario) -> None:
     d2 = read_crm(early / "Opportunity.csv", early / "OpportunityHistory.csv")
     assert len(d2.opportunities) < len(opp)
     assert (d2.opportunities["outcome"] == "open").mean() > (opp["outcome"] == "open").mean()
+
+
+def test_crm_data_is_what_reading_the_export_gives(tmp_path, truth_scenario) -> None:
+    """The in-memory export the simulated histories use equals writing and reading the CSVs."""
+    sc = with_years(truth_scenario, 1)
+    export = sc.target.start_date + dt.timedelta(days=300)
+    generate_export(sc, 11, tmp_path, export_date=export)
+    read = read_crm(tmp_path / "Opportunity.csv", tmp_path / "OpportunityHistory.csv")
+    built = crm_data(sc, simulate(sc, 11), 300.0)
+    assert (read.opportunities["outcome"] == "open").any()
+    pd.testing.assert_frame_equal(built.opportunities, read.opportunities)
+    pd.testing.assert_frame_equal(built.history, read.history)
 
 
 # --------------------------------------------------------------------------- bad data
@@ -243,6 +314,84 @@ def test_aalen_johansen_without_censoring_is_the_plain_share() -> None:
     assert cif[0] == pytest.approx(2 / 6 + (3 / 6) * 0.5)
 
 
+def test_observables_are_the_fits_point_values(data, fits) -> None:
+    obs = observables(data, fits.as_of)
+    assert set(ROUND_TRIP) <= set(obs)
+    for name, (value, n) in obs.items():
+        e = fits.estimates[name]
+        assert value == pytest.approx(e.value, rel=1e-9), name
+        assert n == e.n
+
+
+def clustered(rng: np.random.Generator, blocks: int = 60, size: int = 15):
+    """Records in blocks that share a random effect, and their block labels."""
+    labels = np.repeat(np.arange(blocks), size)
+    effect = rng.normal(0.0, 1.0, blocks)[labels]
+    return labels, effect
+
+
+def test_block_intervals_see_records_that_move_together() -> None:
+    """Sharing a block effect widens the intervals; one record per block gives the plain ones."""
+    rng = np.random.default_rng(5)
+    labels, effect = clustered(rng)
+    n = len(labels)
+    # deal sizes: half the log variance is shared within a block
+    amounts = np.exp(10.0 + 0.35 * effect + 0.35 * rng.standard_normal(n))
+    plain = deal_size_estimates("S", amounts)
+    single = deal_size_estimates("S", amounts, np.arange(n))
+    block = deal_size_estimates("S", amounts, labels)
+    assert single[0].se == pytest.approx(plain[0].se, rel=0.15)
+    assert block[0].se > 2.0 * plain[0].se
+    assert block[1].se > 1.2 * plain[1].se
+    # competing outcomes: the block decides how likely the first event is
+    t = rng.exponential(30.0, n)
+    code = np.where(rng.random(n) < 1 / (1 + np.exp(-1.5 * effect)), 1, 2)
+    notes = ["first", "second"]
+    iid = competing_estimates("x", ["a", "b"], t, code, np.random.default_rng(1), notes)
+    blk = competing_estimates("x", ["a", "b"], t, code, np.random.default_rng(1), notes, labels)
+    assert iid[0].value == blk[0].value
+    assert blk[0].se > 2.0 * iid[0].se
+    # stall exits: whole blocks stall or not
+    ep = pd.DataFrame(
+        {"days": rng.exponential(30.0, n), "event": np.where(effect > 1.0, "exit", "advance")}
+    )
+    s_iid, s_blk = stall_estimate("interest", ep), stall_estimate("interest", ep, labels)
+    assert s_iid is not None and s_blk is not None
+    assert s_blk.value == s_iid.value
+    assert s_blk.gof["design_effect"] > 4.0
+    assert s_blk.high - s_blk.low > 1.8 * (s_iid.high - s_iid.low)
+    # the gamma dwell fit: a block's dwells share a scale
+    dwell = rng.gamma(2.0, 15.0 * np.exp(0.4 * effect))
+    observed = np.ones(n, dtype=bool)
+    f_iid = fit_censored(dwell, observed, "gamma")
+    f_blk = fit_censored(dwell, observed, "gamma", labels)
+    assert np.allclose(f_iid.params, f_blk.params)
+    assert f_blk.cov[0, 0] + f_blk.cov[1, 1] + 2 * f_blk.cov[0, 1] > 3.0 * (
+        f_iid.cov[0, 0] + f_iid.cov[1, 1] + 2 * f_iid.cov[0, 1]
+    )
+
+
+def test_widen_scales_intervals_about_the_estimate(fits) -> None:
+    spread = {
+        "dwell.interest.mean_days": {"widened": 2.0, "scale": "relative", "histories": 40},
+        "outcome.win_rate": {"widened": 1.5, "scale": "share", "histories": 40},
+        "decision.won": {"widened": 50.0, "scale": "share", "histories": 40},
+        "outcome.lost_share": {"widened": 1.0, "scale": "share", "histories": 40},
+    }
+    wide = widen(fits, spread).estimates
+    d0, d1 = fits.estimates["dwell.interest.mean_days"], wide["dwell.interest.mean_days"]
+    assert math.log(d1.high / d1.value) == pytest.approx(2 * math.log(d0.high / d0.value))
+    assert math.log(d1.value / d1.low) == pytest.approx(2 * math.log(d0.value / d0.low))
+    assert d1.se == pytest.approx(2 * d0.se) and d1.widened == 2.0
+    w0, w1 = fits.estimates["outcome.win_rate"], wide["outcome.win_rate"]
+    assert w1.high - w1.value == pytest.approx(1.5 * (w0.high - w0.value))
+    assert w1.value - w1.low == pytest.approx(1.5 * (w0.value - w0.low))
+    assert "widened x1.50" in w1.method
+    assert (wide["decision.won"].low, wide["decision.won"].high) == (0.0, 1.0)
+    assert wide["outcome.lost_share"] == fits.estimates["outcome.lost_share"]
+    assert fits.estimates["dwell.interest.mean_days"].widened == 1.0  # the input is unchanged
+
+
 # --------------------------------------------------------------------------- round trip
 ROUND_TRIP = [
     *(
@@ -264,15 +413,16 @@ ROUND_TRIP = [
 """The observables checked: every stage conversion, dwell and deal-size value the fit reports."""
 
 
-def coverage(fits, truth) -> tuple[float, list[str], list[str]]:
+def coverage(intervals, truth) -> tuple[float, list[str], list[str]]:
+    """Share of ``ROUND_TRIP`` intervals covering the truth, those missing, those far off."""
     rows, missed, wild = [], [], []
     for name in ROUND_TRIP:
-        e = fits.estimates[name]
+        value, low, high = intervals[name]
         true = truth[name]
-        inside = e.low <= true <= e.high
+        inside = low <= true <= high
         # "wildly off": outside the interval widened to twice its half-width on each side
-        far = not (e.value - 2 * (e.value - e.low) <= true <= e.value + 2 * (e.high - e.value))
-        row = f"{name}: true {true:.4g}, estimate {e.value:.4g} [{e.low:.4g}, {e.high:.4g}]"
+        far = not (value - 2 * (value - low) <= true <= value + 2 * (high - value))
+        row = f"{name}: true {true:.4g}, estimate {value:.4g} [{low:.4g}, {high:.4g}]"
         rows.append(row)
         if not inside:
             missed.append(row)
@@ -281,14 +431,14 @@ def coverage(fits, truth) -> tuple[float, list[str], list[str]]:
     return 1 - len(missed) / len(ROUND_TRIP), missed, wild
 
 
-def test_round_trip_recovers_the_known_scenario(fits, truth) -> None:
-    """The fixture's fitted values cover the truth: at least 90% of 95% intervals, none far off.
+def test_round_trip_recovers_the_known_scenario(calibrated, truth) -> None:
+    """The fixture's reported intervals cover the truth: at least 90% of 95% intervals, none far.
 
-    The truth is what a CRM can observe, derived from an independent long simulation's own
-    arrays (:func:`true_observables`); see docs/calibration.md for why that differs from the
-    raw scenario parameters and how the scenario values are backed out.
+    The truth is what the same fits give on 40 pooled two-year exports of the known scenario
+    (:func:`export_observables`); see docs/calibration.md for why that differs from the raw
+    scenario parameters and how the scenario values are backed out.
     """
-    share, missed, wild = coverage(fits, truth)
+    share, missed, wild = coverage(final_intervals(calibrated["report"]), truth)
     assert share >= 0.9, "intervals missing the truth:\n" + "\n".join(missed)
     assert not wild, "far from the truth:\n" + "\n".join(wild)
 
@@ -299,29 +449,97 @@ def test_round_trip_truth_is_not_trivially_covered(fits, truth) -> None:
     e = fits.estimates["dwell.interest.mean_days"]
     assert not e.low <= sc.journey.interest.mean_days <= e.high
     shifted = {k: v * 1.25 for k, v in truth.items()}
-    share, _, _ = coverage(fits, shifted)
+    share, _, _ = coverage(fit_intervals(fits), shifted)
     assert share < 0.5
 
 
-@pytest.mark.slow
-def test_round_trip_coverage_over_many_exports(tmp_path, truth_scenario, truth) -> None:
-    """Coverage over 10 independent two-year exports: at least 85% on average.
+def test_corrected_scenario_covers_the_known_stage_values(
+    calibrated, data, fits, truth_scenario
+) -> None:
+    """Every stage value calibrate sets has the known scenario's value inside its 95% interval.
 
-    Measured: 89% (not the nominal 95%). The intervals treat opportunities as independent, but
-    one history shares conditions (rep load, lead mix) that move groups of deals together, so
-    two-year exports scatter around the long-run value more than that; one export in ten may be
-    far off on the outcome shares (seed 102: win rate 0.62 against 0.54). docs/calibration.md.
+    The uncorrected mapping (journey scale and buying groups only) fails the same check: the
+    stage entries a CRM sees favour short journeys, so its means come out short.
     """
+    known = truth_scenario.model_dump(mode="json")
+
+    def value_at(path: str) -> float:
+        node = known
+        for part in path.split("."):
+            node = node[part]
+        return float(node)
+
+    rows = {v["path"]: v for v in calibrated["report"]["scenario_values"]}
+    assert set(JOURNEY) <= set(rows)
+    outside = [
+        f"{p}: {rows[p]['value']:.4g} [{rows[p]['low']:.4g}, {rows[p]['high']:.4g}], "
+        f"known {value_at(p):.4g}"
+        for p in JOURNEY
+        if not rows[p]["low"] <= value_at(p) <= rows[p]["high"]
+    ]
+    assert not outside, "corrected values missing the known scenario:\n" + "\n".join(outside)
+    plain = {a.path: a for a in fitted_scenario(data, fits, truth_scenario, "plain").applied}
+    assert any(not plain[p].low <= value_at(p) <= plain[p].high for p in JOURNEY)
+    for p in JOURNEY:
+        assert rows[p]["uncorrected"] == pytest.approx(plain[p].value)
+
+    def error(v: float, p: str) -> float:
+        return abs(math.log(v / value_at(p)))
+
+    assert sum(error(rows[p]["value"], p) for p in JOURNEY) < 0.5 * sum(
+        error(plain[p].value, p) for p in JOURNEY
+    )
+    corr = calibrated["report"]["simulation"]["correction"]
+    assert corr["histories"] >= 2 and corr["iterations"][0]["max_gap_se"] > TOLERANCE
+    assert max(abs(r["gap_se"]) for r in corr["values"]) == pytest.approx(
+        min(it["max_gap_se"] for it in corr["iterations"])
+    )
+    # the scenario's uncertainty block carries the corrected values' sds
+    sc = load_scenario(calibrated["out"])
+    for p in JOURNEY:
+        assert sc.uncertainty[p].sd == pytest.approx(rows[p]["sd"])
+
+
+def test_intervals_are_widened_to_the_simulated_spread(calibrated, fits) -> None:
+    """Each reported interval is the data's own, widened where simulated histories vary more."""
+    spread = calibrated["report"]["simulation"]["spread"]["values"]
+    assert set(ROUND_TRIP) <= set(spread)
+    for e in calibrated["report"]["estimates"]:
+        name = e["name"]
+        raw = fits.estimates[name]
+        assert e["value"] == pytest.approx(raw.value)
+        row = spread.get(name)
+        if row is None:
+            assert e["widened"] == 1.0 and e["low"] == pytest.approx(raw.low)
+            continue
+        expected = max(1.0, row["simulated_sd"] / row["data_se"])
+        assert e["widened"] == pytest.approx(expected)
+        assert e["se"] == pytest.approx(raw.se * expected)
+        assert e["low"] <= raw.low + 1e-12 and e["high"] >= raw.high - 1e-12
+    assert any(r["widened"] > 1.0 for r in spread.values())
+
+
+@pytest.mark.slow
+def test_round_trip_coverage_over_many_exports(tmp_path, truth_scenario) -> None:
+    """Coverage over 10 independent two-year exports, each calibrated in full: at least 93%.
+
+    Measured 93.7% against what the fits aim at (200 pooled simulated exports); the intervals
+    as they were before blocks and the simulated spread covered 92.6% of the same values.
+    One export (seed 102, a win rate of 0.62 where the fits aim at 0.54) is far off; no other
+    may be. docs/calibration.md.
+    """
+    truth = export_observables(truth_scenario, TRUTH_SEED, 2.0, 200)
     shares, wild_exports = [], []
     for seed in range(100, 110):
         out = tmp_path / str(seed)
         generate_export(with_years(truth_scenario, 2), seed, out)
         d = read_crm(out / "Opportunity.csv", out / "OpportunityHistory.csv")
-        share, _, wild = coverage(fit_all(d, seed=seed), truth)
+        cal = calibrated_scenario(d, fit_all(d, seed=seed), truth_scenario, "x", seed=seed)
+        share, _, wild = coverage(fit_intervals(cal.fits), truth)
         shares.append(share)
         if wild:
             wild_exports.append((seed, wild))
-    assert np.mean(shares) >= 0.85, shares
+    assert np.mean(shares) >= 0.93, shares
     assert len(wild_exports) <= 1, wild_exports
 
 
@@ -343,32 +561,61 @@ def test_fitted_scenario_is_valid_and_its_uncertainty_paths_resolve(data, fits, 
     assert "journey.awareness" in cal.kept
 
 
-def test_cli_writes_a_loadable_scenario_and_report(tmp_path) -> None:
-    shutil.copy(OPP, tmp_path / "Opportunity.csv")
-    out = tmp_path / "cal" / "fitted.yaml"
-    res = CliRunner().invoke(
-        main,
-        [
-            "calibrate",
-            str(tmp_path / "Opportunity.csv"),
-            "--history",
-            str(HIST),
-            "--out",
-            str(out),
-            "--base",
-            str(CRM / "truth.yaml"),
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    sc = load_scenario(out)
+def test_cli_writes_a_loadable_scenario_and_report(calibrated) -> None:
+    sc = load_scenario(calibrated["out"])
     assert sc.name == "fitted"
-    report = json.loads((tmp_path / "cal" / "fitted.calibration.json").read_text())
+    report = calibrated["report"]
     names = {e["name"] for e in report["estimates"]}
     assert set(ROUND_TRIP) <= names
     for e in report["estimates"]:
         assert e["low"] <= e["value"] <= e["high"], e
-        assert e["n"] > 0
+        assert e["n"] > 0 and e["widened"] >= 1.0
     assert report["data"]["rows_used"] == len(OPP.read_text(encoding="utf-8").splitlines()) - 1
-    md = (tmp_path / "cal" / "fitted.calibration.md").read_text()
+    assert report["inputs"]["correct"] is True
+    assert report["simulation"]["status"].startswith("corrected")
+    for v in report["scenario_values"]:
+        assert v["low"] <= v["value"] <= v["high"], v
+        assert (v["uncorrected"] is not None) == v["path"].startswith("journey.")
+    md = calibrated["md"]
     assert "| dwell.interest.mean_days |" in md and "## Kept from the base scenario" in md
-    assert "journey.interest.mean_days =" in res.output
+    assert "## Selection correction" in md and "## Spread across simulated histories" in md
+    rows = {v["path"]: v for v in report["scenario_values"]}
+    before = rows["journey.interest.mean_days"]["uncorrected"]
+    after = rows["journey.interest.mean_days"]["value"]
+    assert f"| journey.interest.mean_days | {after:.4g} | {before:.4g} |" in md
+    assert "journey.interest.mean_days =" in calibrated["output"]
+    assert "selection correction: corrected" in calibrated["output"]
+    assert f"(uncorrected {before:.4g};" in calibrated["output"]
+
+
+def test_cli_no_correct_keeps_the_uncorrected_mapping(tmp_path, data, fits, truth_scenario):
+    out = tmp_path / "plain.yaml"
+    argv = ["calibrate", str(OPP), "--history", str(HIST), "--out", str(out)]
+    argv += ["--base", str(CRM / "truth.yaml"), "--no-correct"]
+    res = CliRunner().invoke(main, argv)
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "plain.calibration.json").read_text())
+    assert report["simulation"] is None and report["inputs"]["correct"] is False
+    plain = {a.path: a.value for a in fitted_scenario(data, fits, truth_scenario, "p").applied}
+    for v in report["scenario_values"]:
+        assert v["value"] == pytest.approx(plain[v["path"]]) and v["uncorrected"] is None
+    assert all(e["widened"] == 1.0 for e in report["estimates"])
+    assert "Not run (`--no-correct`)" in (tmp_path / "plain.calibration.md").read_text()
+    assert "selection correction" not in res.output
+
+
+def test_correction_is_reproducible_from_the_seed(data, fits, truth_scenario, monkeypatch):
+    """The same seed gives the same scenario and intervals; another seed other histories."""
+    monkeypatch.setattr(fit_module, "SIM_VOLUME", 2)
+    monkeypatch.setattr(fit_module, "SIM_HISTORIES", 4)
+    monkeypatch.setattr(fit_module, "MAX_ITERATIONS", 2)
+
+    def run(seed: int):
+        cal = calibrated_scenario(data, fits, truth_scenario, "x", seed=seed)
+        return [(a.path, a.value, a.sd) for a in cal.applied], cal.simulation
+
+    first, sim = run(3)
+    assert first == run(3)[0]
+    assert first != run(4)[0]
+    assert sim is not None and sim["correction"]["histories"] == 2
+    assert sim["spread"]["values"]["outcome.win_rate"]["histories"] == 4

@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from pipesim.calibrate.crm import CrmData, CrmError, read_crm
-from pipesim.calibrate.fit import Calibration, default_base, fit_all, fitted_scenario
+from pipesim.calibrate.fit import Calibration, calibrated_scenario, default_base, fit_all
 from pipesim.cli import EXIT_BAD_INPUT, _guarded, err, stdout
 from pipesim.loader import load_scenario
 
@@ -60,7 +60,66 @@ def report_dict(cal: Calibration, data: CrmData, inputs: dict[str, Any]) -> dict
         "reps": fits.reps,
         "team": fits.team,
         "uncertainty": cal.uncertainty,
+        "simulation": cal.simulation,
     }
+
+
+def _simulation_markdown(cal: Calibration) -> list[str]:
+    """The selection correction and the simulated spread as tables."""
+    sim = cal.simulation
+    if sim is None:
+        return [
+            "",
+            "## Selection correction",
+            "",
+            "Not run (`--no-correct`): the stage values are the uncorrected mapping and the "
+            "intervals the data's own.",
+        ]
+    lines = ["", "## Selection correction", "", f"Status: {sim['status']}."]
+    corr = sim.get("correction")
+    if corr is None:
+        return lines
+    lines += [
+        "",
+        f"{corr['histories']} histories of the data's window ({corr['window_start']}, "
+        f"{corr['window_days']:.0f} days) simulated from the scenario with seed {corr['seed']}; "
+        f"the same fits on them; each stage value scaled until the simulated fit is within "
+        f"{corr['tolerance_se']:g} standard errors of the data's "
+        f"({len(corr['iterations'])} steps).",
+        "",
+        "| parameter | uncorrected | corrected | fitted value | data | simulated | gap (se) |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for r in corr["values"]:
+        lines.append(
+            f"| {r['path']} | {_fmt(r['uncorrected'])} | {_fmt(r['corrected'])} | {r['fitted']} "
+            f"| {_fmt(r['data'])} | {_fmt(r['simulated'])} | {_fmt(r['gap_se'])} |"
+        )
+    lines += [
+        "",
+        "| step | largest gap (se) |",
+        "|---:|---:|",
+        *(f"| {it['iteration']} | {it['max_gap_se']:.2f} |" for it in corr["iterations"]),
+    ]
+    spread = sim["spread"]
+    lines += [
+        "",
+        "## Spread across simulated histories",
+        "",
+        f"Each fit on {spread['histories']} independent simulated histories of the data's window "
+        "(the corrected scenario): its standard deviation, scaled to the data's records, against "
+        "the data's own standard error (relative for dwell, stall and deal size; absolute for "
+        "shares). Where the spread is larger the interval is widened by the ratio.",
+        "",
+        "| value | data | simulated mean | data se | simulated sd | widened |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in spread["values"].items():
+        lines.append(
+            f"| {name} | {_fmt(r['data'])} | {_fmt(r['simulated_mean'])} | {_fmt(r['data_se'])} "
+            f"| {_fmt(r['simulated_sd'])} | x{r['widened']:.2f} |"
+        )
+    return lines
 
 
 def report_markdown(cal: Calibration, data: CrmData, inputs: dict[str, Any]) -> str:
@@ -81,27 +140,31 @@ def report_markdown(cal: Calibration, data: CrmData, inputs: dict[str, Any]) -> 
         "",
         "## Fitted values (95% intervals)",
         "",
-        "| value | estimate | 95% interval | se | n | censored | goodness of fit | method |",
-        "|---|---:|---:|---:|---:|---:|---|---|",
+        "| value | estimate | 95% interval | se | n | censored | widened | goodness of fit "
+        "| method |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for e in fits.estimates.values():
         gof = ", ".join(f"{k} {_fmt(v)}" for k, v in e.gof.items())
         lines.append(
             f"| {e.name} | {_fmt(e.value)} | {_fmt(e.low)} - {_fmt(e.high)} | {_fmt(e.se)} | "
-            f"{e.n} | {e.n_censored} | {gof} | {e.method} |"
+            f"{e.n} | {e.n_censored} | x{e.widened:.2f} | {gof} | {e.method} |"
         )
     lines += [
         "",
         "## Scenario values set from the data",
         "",
-        "| parameter | value | base value | from | uncertainty (sd) | how |",
-        "|---|---:|---:|---|---|---|",
+        "| parameter | value | uncorrected | 95% interval | base value | from | uncertainty (sd) "
+        "| how |",
+        "|---|---:|---:|---:|---:|---|---|---|",
     ]
     for a in cal.applied:
         sd = f"{a.sd:.4g}" + (" (of the log)" if a.distribution == "lognormal" else "")
         lines.append(
-            f"| {a.path} | {_fmt(a.value)} | {_fmt(a.base_value)} | {a.estimate} | {sd} | {a.how} |"
+            f"| {a.path} | {_fmt(a.value)} | {_fmt(a.uncorrected)} | {_fmt(a.low)} - "
+            f"{_fmt(a.high)} | {_fmt(a.base_value)} | {a.estimate} | {sd} | {a.how} |"
         )
+    lines += _simulation_markdown(cal)
     lines += ["", "## Kept from the base scenario", ""]
     lines += [f"- `{path}`: {why}" for path, why in cal.kept.items()]
     lines += [f"- `{path}`: {why}" for path, why in fits.not_identified.items()]
@@ -177,7 +240,20 @@ def _dump(scenario_data: dict[str, Any], header: str) -> str:
     help="Export date: open deals are censored here [default: the day after the latest date].",
 )
 @click.option(
-    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Bootstrap seed."
+    "--correct/--no-correct",
+    default=True,
+    show_default=True,
+    help="Correct the stage values for which buyers become opportunities and widen each "
+    "interval to the spread across simulated histories, by simulating the fitted scenario "
+    "over the data's window; --no-correct keeps the uncorrected mapping and the data's own "
+    "intervals.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the bootstraps and the simulated histories.",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def calibrate(
@@ -188,6 +264,7 @@ def calibrate(
     base: Path | None,
     name: str | None,
     as_of: dt.datetime | None,
+    correct: bool,
     seed: int,
     debug: bool,
 ) -> None:
@@ -208,13 +285,14 @@ def calibrate(
         fits = fit_all(data, seed, pd.Timestamp(as_of) if as_of is not None else None)
         sc_name = name or out.stem
         chosen = base_sc or default_base(data, fits, sc_name)
-        cal = fitted_scenario(data, fits, chosen, sc_name, str(out))
+        cal = calibrated_scenario(data, fits, chosen, sc_name, str(out), seed, correct)
         inputs = {
             "opportunities": str(opportunities),
             "history": str(history) if history else None,
             "mapping": str(mapping) if mapping else None,
             "base": str(base) if base else "built-in defaults",
             "seed": seed,
+            "correct": correct,
         }
         json_path, md_path, unc_path = report_paths(out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -239,12 +317,15 @@ def calibrate(
         click.echo(data.report.to_text())
         click.echo("")
         for a in cal.applied:
-            e = fits.estimates[a.estimate]
+            e = cal.fits.estimates[a.estimate]
+            before = f"uncorrected {_fmt(a.uncorrected)}; " if a.uncorrected is not None else ""
             click.echo(
-                f"{a.path} = {_fmt(a.value)} (base {_fmt(a.base_value)}; {e.name} "
+                f"{a.path} = {_fmt(a.value)} ({before}base {_fmt(a.base_value)}; {e.name} "
                 f"{_fmt(e.value)}, 95% {_fmt(e.low)}-{_fmt(e.high)}, n {e.n}, "
                 f"censored {e.n_censored})"
             )
+        if cal.simulation is not None:
+            click.echo(f"selection correction: {cal.simulation['status']}")
         click.echo(f"kept from the base: {len(cal.kept)} groups (see {md_path.name})")
         stdout.print(f"scenario: {out}\nreport: {json_path}, {md_path}", highlight=False)
 

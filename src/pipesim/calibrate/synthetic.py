@@ -21,6 +21,11 @@ reads the files. The same scenario, seed and export date give byte-identical fil
 
     python -m pipesim.calibrate.synthetic tests/fixtures/crm/truth.yaml --seed 1 --years 2 \
         --out tests/fixtures/crm/
+
+:func:`crm_data` builds the same export in memory (what reading the files gives), which is what
+the calibration's simulated histories use; :func:`export_observables` is what the fits aim at on
+exports of a given length (the round trip's truth), :func:`true_observables` the long-run values
+of the buyers' own clocks.
 """
 
 from __future__ import annotations
@@ -30,13 +35,17 @@ import csv
 import datetime as dt
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from pipesim.config import Scenario
+from pipesim.calibrate.crm import CrmData, DataReport
+from pipesim.config import STAGES, Scenario
 from pipesim.engine import CAUSE_STATUS_QUO, LOST, NO_DECISION, OPEN, WON, PipelineModel, simulate
 from pipesim.market.sources import SOURCES
+from pipesim.rng import replication_seeds
 
 STAGE_NAMES: tuple[str, ...] = (
     "Prospecting",
@@ -204,6 +213,97 @@ def generate_export(
             writer.writerow(header)
             writer.writerows(rows)
     return paths
+
+
+def crm_data(scenario: Scenario, model: PipelineModel, export_day: float) -> CrmData:
+    """What :func:`pipesim.calibrate.crm.read_crm` reads from the export at ``export_day``.
+
+    The export :func:`generate_export` writes, built in memory from the model's arrays (no
+    CSV, no text): opportunities with their outcome, close day, stage, amount, owner, source
+    and segment, and the journey stages each entered, with the same rounding (times to the
+    second, close dates to the day, amounts to the cent). Used to simulate many histories
+    quickly; equal to reading the files.
+    """
+    leads = model.leads
+    chosen = np.flatnonzero(model.pursued & (model.t_engaged < export_day))
+    chosen = chosen[np.argsort(model.t_engaged[chosen], kind="stable")]
+    ids = np.array([f"006S{k + 1:06d}" for k in range(len(chosen))], dtype=object)
+    t0 = model.t_engaged[chosen]
+    stages = leads.t_stage[chosen]
+    status = model.status[chosen]
+    t_close = model.t_close[chosen]
+    closed = np.isin(status, (WON, LOST, NO_DECISION)) & (t_close <= export_day)
+    t_end = np.where(closed, t_close, export_day)
+    first = np.maximum((stages <= t0[:, None]).sum(axis=1) - 1, 0)
+    idx = np.arange(4)[None, :]
+    entered = (idx == first[:, None]) | ((idx > first[:, None]) & (stages < t_end[:, None]))
+    times = np.where(idx == first[:, None], t0[:, None], stages)
+    last = 3 - np.argmax(entered[:, ::-1], axis=1)
+    outcome = np.full(len(chosen), "open", dtype=object)
+    for code, name in ((WON, "won"), (LOST, "lost"), (NO_DECISION, "no_decision")):
+        outcome[closed & (status == code)] = name
+    start = np.datetime64(scenario.target.start_date, "ns")
+
+    def stamp(days: np.ndarray) -> np.ndarray:
+        return start + np.rint(days * 86400.0).astype(np.int64).astype("timedelta64[s]")
+
+    close = start + np.floor(t_end).astype(np.int64).astype("timedelta64[D]")
+    sources = np.array([("other" if s == "open_pipeline" else s) for s in SOURCES], dtype=object)
+    seg_names = np.array(list(scenario.segments), dtype=object)
+    opportunities = pd.DataFrame(
+        {
+            "id": ids,
+            "created": stamp(t0),
+            "close": np.where(closed, close, np.datetime64("NaT", "ns")),
+            "outcome": outcome,
+            "stage": np.array(STAGES, dtype=object)[last],
+            "amount": [float(f"{v:.2f}") for v in leads.value[chosen]],
+            "owner": [owner_id(int(s)) for s in model.seat_of[chosen]],
+            "source": sources[leads.source[chosen].astype(int)],
+            "segment": seg_names[leads.segment[chosen].astype(int)],
+            "line": np.arange(2, len(chosen) + 2),
+        }
+    )
+    opportunities["close"] = opportunities["close"].astype("datetime64[ns]")
+    rows, cols = np.nonzero(entered)
+    history = pd.DataFrame(
+        {
+            "id": ids[rows],
+            "stage": np.array(STAGES, dtype=object)[cols],
+            "entered": stamp(times[rows, cols]),
+        }
+    )
+    report = DataReport(rows_read=len(chosen), rows_used=len(chosen))
+    return CrmData(opportunities=opportunities, history=history, report=report)
+
+
+def simulated_histories(scenario: Scenario, seeds: Sequence[int]) -> list[CrmData]:
+    """One simulated export per seed, each at the end of the scenario's horizon."""
+    return [crm_data(scenario, simulate(scenario, s), scenario.horizon_days) for s in seeds]
+
+
+def export_observables(
+    scenario: Scenario, seed: int, years: float = 2.0, histories: int = 40
+) -> dict[str, float]:
+    """What the calibration's estimators converge to on exports of ``years`` from a scenario.
+
+    ``histories`` independent histories of ``years`` (replication seeds from ``seed``), each
+    exported at its end, are pooled and the fits' point estimates taken on the pool
+    (:func:`pipesim.calibrate.fit.observables`): the value each estimate from one such export
+    aims at, whatever the estimator's own assumptions (a gamma for a mixture of dwells, stalls
+    that favour large buying groups, the stages a finite window lets an opportunity reach).
+    Deal sizes are the segments' ``deal_size``, which the lognormal fit estimates directly.
+    """
+    from pipesim.calibrate.fit import observables, pool_crm
+
+    sc = with_years(scenario, years)
+    data = pool_crm(simulated_histories(sc, replication_seeds(seed, histories)))
+    as_of = pd.Timestamp(sc.target.start_date) + pd.Timedelta(days=sc.horizon_days)
+    truth = {name: value for name, (value, _) in observables(data, as_of).items()}
+    for name, seg in scenario.segments.items():
+        truth[f"deal_size.{name}.mean"] = seg.deal_size.mean
+        truth[f"deal_size.{name}.cv"] = seg.deal_size.cv
+    return truth
 
 
 def with_years(scenario: Scenario, years: float) -> Scenario:
