@@ -78,7 +78,21 @@ def build_windows(
     return [Window(d, window_end(d)) for d in sorted(set(dates))]
 
 
-@click.command()
+BACKTEST_HELP = (
+    "Run SCENARIO from past dates with the pipeline open then; compare with actual bookings.\n\n"
+    "For each as-of date the open pipeline is rebuilt from the CRM export (deals created by "
+    "then and not yet closed, at the stage they were in), the scenario runs to the window's "
+    "end, and the bookings actually won in between are placed in the simulated distribution. "
+    "Prints a table and a calibration verdict (a calibrated model has about 80% of actuals "
+    "inside its P10-P90 band) and writes backtest.csv, backtest.json and calibration.png.\n\n"
+    "\b\n"
+    "One window:        --as-of 2025-10-01 --until 2025-12-31\n"
+    "Several:           --as-of 2025-04-01 --as-of 2025-07-01 --window-weeks 13\n"
+    "A regular series:  --as-of-every 8w --from 2025-01-06 --window-weeks 8"
+)
+
+
+@click.command(help=BACKTEST_HELP, short_help="Backtest a scenario against a CRM export.")
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--history",
@@ -172,19 +186,7 @@ def backtest(
     overrides: tuple[str, ...],
     debug: bool,
 ) -> None:
-    r"""Run SCENARIO from past dates with the pipeline open then; compare with actual bookings.
-
-    For each as-of date the open pipeline is rebuilt from the CRM export (deals created by then
-    and not yet closed, at the stage they were in), the scenario runs to the window's end, and
-    the bookings actually won in between are placed in the simulated distribution. Prints a
-    table and a calibration verdict (a calibrated model has about 80% of actuals inside its
-    P10-P90 band) and writes backtest.csv, backtest.json and calibration.png.
-
-    \b
-    One window:      --as-of 2025-10-01 --until 2025-12-31
-    Several:         --as-of 2025-04-01 --as-of 2025-07-01 --window-weeks 13
-    A regular series: --as-of-every 8w --from 2025-01-06 --window-weeks 8
-    """
+    """Backtest SCENARIO against a CRM export; the command help is :data:`BACKTEST_HELP`."""
     from pipesim.calibrate.backtest import data_span, run_backtest, write_backtest
     from pipesim.calibrate.crm import CrmError, read_crm
     from pipesim.loader import load_scenario
