@@ -342,11 +342,14 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 def true_observables(scenario: Scenario, seed: int, years: float = 12.0) -> dict[str, float]:
-    """The population values of what :mod:`pipesim.calibrate.fit` estimates, from the model.
+    """The long-run values of the buyers' own clocks behind what the fits estimate.
 
     Computed from one long simulation's own per-lead arrays (the buyers' drawn clocks and the
     engine's outcomes), not from an export: no CSV, no censoring by an export date, latent
-    dwell times known even where a stall or the horizon would hide them. Episodes are the stages
+    dwell times known even where a stall or the horizon would hide them. What the fits aim at
+    on a finite export is :func:`export_observables`; the two differ where a CRM cannot see a
+    stalled buyer's remaining stage or a short window keeps slow journeys from their later
+    stages (docs/calibration.md). Episodes are the stages
     an opportunity entered after it was created (as a CRM sees them) and before the buyer
     stalled; only opportunities created in the first ``years - 1`` years count, so their
     outcomes are known by the end. Deal sizes need no simulation: a buyer's value is drawn
