@@ -56,7 +56,7 @@ def test_year_end_push_writes_deals_csv_for_every_open_opportunity(tmp_path):
     ind = summary["indicators"]
     assert ind["open_deals"] == len(deals)
     assert ind["weighted_pipeline"] == pytest.approx(deals["expected_value"].sum(), rel=1e-4)
-    assert ind["pipeline_coverage"] == pytest.approx(ind["weighted_pipeline"] / 3_400_000)
+    assert ind["pipeline_coverage"] == pytest.approx(ind["weighted_pipeline"] / sc.target.revenue)
     # the open pipeline's expected bookings equal the deals' expected values
     table = pd.read_csv(out / "replications.csv")
     assert table["revenue_open_pipeline"].mean() == pytest.approx(
@@ -291,3 +291,83 @@ def test_a_crm_export_gives_the_deals_open_on_the_start_date(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(tmp_path / "r" / "deals.csv")) == int(is_open.sum())
+
+
+def test_open_deals_are_buyers_that_passed_qualification(tmp_path):
+    body = (
+        "target: {revenue: 1000000, horizon_weeks: 4}\n"
+        "open_pipeline: [{segment: S2, stage: decision, count: 3000}]\n"
+    )
+    strict = _scenario(tmp_path, body + "qualification: {policy: threshold, threshold: 0.6}\n")
+    everyone = _scenario(tmp_path, body + "qualification: {policy: pursue_all}\n", "all.yaml")
+    from pipesim.market.sources import build_leads
+    from pipesim.rng import Streams
+
+    def open_deals(sc: pipesim.Scenario):
+        leads = build_leads(sc, Streams(1))
+        return leads.take(np.flatnonzero(leads.deal >= 0))
+
+    kept, drawn = open_deals(strict), open_deals(everyone)
+    assert len(kept) == len(drawn) == 3000
+    fit_mean = strict.segments["S2"].fit.mean
+    # pursue_all keeps the segment's buyers as they come; a threshold keeps the better fits
+    assert drawn.fit.mean() == pytest.approx(fit_mean, abs=0.01)
+    assert kept.fit.mean() > fit_mean + 0.05
+    assert kept.failed_checks.mean() < drawn.failed_checks.mean() - 0.05
+    np.testing.assert_array_equal(kept.deal, np.arange(3000))
+
+
+def test_known_buying_group_rescales_the_journey(tmp_path):
+    sc = _scenario(
+        tmp_path,
+        "target: {revenue: 1000000, horizon_weeks: 4}\n"
+        "open_pipeline: [{segment: S3, stage: interest, count: 4000, buying_group: 14}]\n",
+        "g.yaml",
+    )
+    from pipesim.market.sources import build_leads
+    from pipesim.rng import Streams
+
+    leads = build_leads(sc, Streams(2))
+    deals = leads.deal >= 0
+    assert (leads.group_size[deals] == 14).all()
+    # the decision stage's dwell is the gamma for a 14-person group: mean x (14/6.8)^0.5
+    decision = leads.t_decide[deals] - leads.t_stage[deals, 3]
+    expected = sc.journey.decision.mean_days * (14 / sc.journey.reference_group_size) ** 0.5
+    assert decision.mean() == pytest.approx(expected, rel=0.03)
+
+
+def test_crm_owners_who_are_reps_keep_their_deals():
+    from pipesim.calibrate.crm import read_crm
+
+    team = 'reps.members=[{name: "005R0001"}, {name: "005R0003"}, {name: "x"}]'
+    sc = pipesim.load_scenario(
+        CRM / "truth.yaml",
+        ["target.start_date=2025-06-01", team],
+        pipeline=CRM / "Opportunity.csv",
+    )
+    owner_of = read_crm(CRM / "Opportunity.csv").opportunities.set_index("id")["owner"]
+    for opp in sc.open_pipeline:
+        expected = owner_of[opp.id] if owner_of[opp.id] in ("005R0001", "005R0003") else None
+        assert opp.owner == expected
+    assert any(opp.owner for opp in sc.open_pipeline)
+    assert any(opp.owner is None for opp in sc.open_pipeline)
+
+
+def test_replications_missing_deal_rows_are_left_out(tmp_path):
+    from pipesim.deals import deal_forecast
+
+    sc = _scenario(
+        tmp_path,
+        "target: {revenue: 500000, horizon_weeks: 4}\n"
+        "open_pipeline: [{segment: S2, stage: decision, count: 3}]\n",
+    )
+    out = tmp_path / "run"
+    run(sc, replications=12, seed=4, workers=1, out=out)
+    table = pd.read_csv(out / "replications.csv")
+    outcomes = pd.read_csv(out / "deal_outcomes.csv", keep_default_na=False)
+    # as after an interrupt between files: replication 11 has a row but only one deal
+    cut = outcomes[~((outcomes["replication"] == 11) & (outcomes["deal"] > 0))]
+    deals, _ = deal_forecast(sc, cut, pd.concat([table, table.tail(1)]), seed=4)
+    assert (deals["replications"] == 11).all()
+    total = deals[["p_won", "p_lost", "p_no_decision", "p_open"]].sum(axis=1)
+    np.testing.assert_allclose(total, 1.0)

@@ -24,7 +24,7 @@ def two_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("forecast")
     catalogue = base / "runs.sqlite"
     folders = []
-    for k, revenue in enumerate(("3400000", "3000000")):
+    for k, revenue in enumerate(("3900000", "3500000")):
         sc = pipesim.load_scenario(YEAR_END, [f"target.revenue={revenue}"])
         out = base / f"run{k}"
         run(sc, replications=40, seed=k, workers=1, out=out)

@@ -10,7 +10,7 @@ qualification facts. Only the parts where a rep meets the buyer run as SimPy pro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -40,6 +40,28 @@ class Buyers:
 
     def __len__(self) -> int:
         return len(self.duration)
+
+    def take(self, idx: np.ndarray) -> Buyers:
+        """The buyers at positions ``idx`` (copies)."""
+        return type(self)(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    def put(self, idx: np.ndarray, other: Buyers) -> None:
+        """Overwrite the buyers at positions ``idx`` with ``other``'s (in place)."""
+        for f in fields(self):
+            getattr(self, f.name)[idx] = getattr(other, f.name)
+
+    @classmethod
+    def concat(cls, parts: list[Buyers]) -> Buyers:
+        """Join blocks of buyers."""
+        return cls(
+            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
+        )
+
+    def retime(self) -> None:
+        """Recompute stage starts and the journey's length from the dwell times (in place)."""
+        self.stage_start[:, 0] = 0.0
+        self.stage_start[:, 1:] = np.cumsum(self.dwell[:, :-1], axis=1)
+        self.duration = self.stage_start[:, -1] + self.dwell[:, -1]
 
     def condition_on_survival(self, since: np.ndarray) -> None:
         """Redraw-free conditioning: the buyer is known not to have stalled before ``since``."""

@@ -10,6 +10,7 @@ the buyer not having stalled before that point.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +77,10 @@ class LeadTable:
 
     def __len__(self) -> int:
         return len(self.t_lead)
+
+    def take(self, idx: np.ndarray) -> LeadTable:
+        """The leads at positions ``idx``, in that order."""
+        return type(self)(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
     @classmethod
     def concat(cls, parts: list[LeadTable]) -> LeadTable:
@@ -294,38 +299,8 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
                 parts.append(part)
 
     # The open pipeline: opportunities already pursued at day 0, at a given stage.
-    first_deal = 0
-    for i, opp in enumerate(scenario.open_pipeline):
-        rng = streams(f"open_pipeline:{i}")
-        group = None if opp.buying_group is None else np.full(opp.count, float(opp.buying_group))
-        buyers = draw_buyers(scenario, opp.segment, opp.count, rng, group=group)
-        s = STAGES.index(opp.stage)
-        if opp.days_in_stage is not None:
-            # a deal already d days in the stage: its dwell is the gamma given it exceeds d
-            into = np.full(opp.count, opp.days_in_stage)
-            _dwell_beyond(scenario, opp.segment, buyers, s, into, rng)
-        else:
-            into = rng.random(opp.count) * buyers.dwell[:, s]
-        position = buyers.stage_start[:, s] + into
-        buyers.condition_on_survival(position)
-        if opp.value is not None:
-            buyers.value = np.full(opp.count, opp.value)
-        part = _place(
-            scenario,
-            buyers,
-            np.zeros(opp.count),
-            position,
-            "open_pipeline",
-            seg_index[opp.segment],
-            rng,
-            preset_early=opp.engaged_early,
-        )
-        part.deal[:] = np.arange(first_deal, first_deal + opp.count)
-        first_deal += opp.count
-        if opp.preferred is not None:
-            part.preset_pref[:] = PREFERENCE_CODE[opp.preferred]
-        part.attended[:] = opp.activity_planned
-        parts.append(part)
+    if scenario.open_pipeline:
+        parts.append(_open_pipeline(scenario, streams, seg_index))
 
     return LeadTable.concat(parts)
 
@@ -338,11 +313,11 @@ def _dwell_beyond(
     scenario: Scenario,
     segment: str,
     buyers: Buyers,
-    stage: int,
+    stage: int | np.ndarray,
     elapsed: np.ndarray,
     rng: np.random.Generator,
 ) -> None:
-    """Redraw stage ``stage``'s dwell given it exceeds ``elapsed`` days (in place).
+    """Redraw each buyer's dwell in its ``stage`` given it exceeds ``elapsed`` days (in place).
 
     The dwell is gamma (mean by buying group, the stage's cv), so the residual is drawn by
     inverting the survival function: dwell = S^-1(U * S(elapsed)). Far in the tail, where
@@ -351,20 +326,118 @@ def _dwell_beyond(
     """
     from scipy import stats
 
-    cv = scenario.journey.stages()[stage].cv
-    mean = dwell_means(scenario, segment, buyers.group_size)[:, stage]
-    u = 1.0 - rng.random(len(elapsed))  # (0, 1]
-    if cv <= 0:
-        new = np.maximum(mean, elapsed)
-    else:
-        shape = 1.0 / (cv * cv)
-        scale = mean / shape
-        tail = stats.gamma.sf(elapsed, shape, scale=scale)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = stats.gamma.isf(u * tail, shape, scale=scale)
-        far = ~np.isfinite(new) | (tail < 1e-12)
-        new = np.where(far, elapsed - scale * np.log(u), new)
-        new = np.maximum(new, elapsed)
-    buyers.dwell[:, stage] = new
-    buyers.stage_start[:, 1:] = np.cumsum(buyers.dwell[:, :-1], axis=1)
-    buyers.duration = buyers.stage_start[:, -1] + buyers.dwell[:, -1]
+    n = len(elapsed)
+    rows = np.arange(n)
+    st = np.broadcast_to(np.asarray(stage), (n,))
+    cv = np.array([t.cv for t in scenario.journey.stages()])[st]
+    mean = dwell_means(scenario, segment, buyers.group_size)[rows, st]
+    u = 1.0 - rng.random(n)  # (0, 1]
+    fixed = cv <= 0
+    shape = 1.0 / np.where(fixed, 1.0, cv) ** 2
+    scale = mean / shape
+    tail = stats.gamma.sf(elapsed, shape, scale=scale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        new = stats.gamma.isf(u * tail, shape, scale=scale)
+    far = ~np.isfinite(new) | (tail < 1e-12)
+    new = np.where(far, elapsed - scale * np.log(u), new)
+    new = np.where(fixed, mean, new)
+    buyers.dwell[rows, st] = np.maximum(new, elapsed)
+    buyers.retime()
+
+
+def _qualified_buyers(scenario: Scenario, segment: str, n: int, rng: np.random.Generator) -> Buyers:
+    """``n`` buyers of ``segment`` that a rep of average judgement would have pursued.
+
+    An open opportunity passed qualification, so its buyer is drawn from the segment's buyers
+    that the scenario's policy pursues when a rep with the team's mean perception noise and
+    check accuracy judges them (rejection sampling from one stream).
+    """
+    from pipesim.config import QUALIFICATION_CHECKS
+    from pipesim.policies.qualification import Judgement, make_policy
+
+    policy = make_policy(scenario.qualification)
+    noise = scenario.reps.qualification_noise_mean
+    accuracy = scenario.reps.check_accuracy
+    kept: list[Buyers] = []
+    need, batch = n, max(2 * n, 16)
+    for _ in range(MAX_QUALIFY_ROUNDS):
+        cand = draw_buyers(scenario, segment, batch, rng)
+        perceived = cand.fit + noise * rng.standard_normal(batch)
+        noticed = cand.failed_checks & (rng.random((batch, 3)) < accuracy)
+        deviate = rng.random(batch)
+        ok = [
+            policy.pursue(
+                Judgement(
+                    float(perceived[k]),
+                    tuple(c for j, c in enumerate(QUALIFICATION_CHECKS) if noticed[k, j]),
+                    float(deviate[k]),
+                )
+            )
+            for k in range(batch)
+        ]
+        take = np.flatnonzero(ok)[:need]
+        kept.append(cand.take(take))
+        need -= len(take)
+        if need == 0:
+            return Buyers.concat(kept)
+    raise ValueError(
+        f"segment {segment}: the qualification policy pursues almost none of the segment's "
+        f"buyers, so no open deal could have passed it (check qualification.threshold)"
+    )
+
+
+MAX_QUALIFY_ROUNDS = 200
+"""Rounds of candidate draws before giving up on finding buyers the policy would pursue."""
+
+
+def _open_pipeline(scenario: Scenario, streams: Streams, seg_index: dict[str, int]) -> LeadTable:
+    """Every open-pipeline deal, in deal order, drawn segment by segment.
+
+    Each segment's deals come from one stream (``open_pipeline:<segment>``) in one block:
+    qualified buyers (:func:`_qualified_buyers`), rescaled to a known buying group, placed at
+    their stage (days in stage given: the residual dwell; else a random point of the stage)
+    and conditioned on not having stalled before it.
+    """
+    jr = scenario.journey
+    rows: list[tuple[int, Any]] = []
+    for opp in scenario.open_pipeline:
+        rows += [(len(rows) + k, opp) for k in range(opp.count)]
+    parts: list[LeadTable] = []
+    for seg in scenario.segments:
+        mine = [(d, opp) for d, opp in rows if opp.segment == seg]
+        if not mine:
+            continue
+        n = len(mine)
+        rng = streams(f"open_pipeline:{seg}")
+        buyers = _qualified_buyers(scenario, seg, n, rng)
+        group = np.array([np.nan if o.buying_group is None else o.buying_group for _, o in mine])
+        known = ~np.isnan(group)
+        if known.any():  # gamma dwells and exponential stall clocks rescale exactly
+            ratio = np.where(known, group, buyers.group_size) / buyers.group_size
+            buyers.dwell *= (ratio**jr.group_dwell_elasticity)[:, None]
+            buyers.stall /= (ratio**jr.group_hazard_elasticity)[:, None]
+            buyers.group_size = np.where(known, group, buyers.group_size)
+            buyers.retime()
+        stage = np.array([STAGES.index(o.stage) for _, o in mine])
+        days = np.array([np.nan if o.days_in_stage is None else o.days_in_stage for _, o in mine])
+        given = ~np.isnan(days)
+        into = rng.random(n) * buyers.dwell[np.arange(n), stage]
+        if given.any():
+            sub = buyers.take(np.flatnonzero(given))
+            _dwell_beyond(scenario, seg, sub, stage[given], days[given], rng)
+            buyers.put(np.flatnonzero(given), sub)
+            into[given] = days[given]
+        position = buyers.stage_start[np.arange(n), stage] + into
+        buyers.condition_on_survival(position)
+        value = np.array([np.nan if o.value is None else o.value for _, o in mine])
+        buyers.value = np.where(np.isnan(value), buyers.value, value)
+        part = _place(scenario, buyers, np.zeros(n), position, "open_pipeline", seg_index[seg], rng)
+        part.deal[:] = [d for d, _ in mine]
+        part.preset_early[:] = [o.engaged_early for _, o in mine]
+        part.preset_pref[:] = [
+            -1 if o.preferred is None else PREFERENCE_CODE[o.preferred] for _, o in mine
+        ]
+        part.attended[:] = [o.activity_planned for _, o in mine]
+        parts.append(part)
+    joined = LeadTable.concat(parts)
+    return joined.take(np.argsort(joined.deal, kind="stable"))
