@@ -20,7 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
 SHORT = ["target.horizon_weeks=8", "target.revenue=2500000"]
 BLOCK = (
-    'uncertainty={"segments.S4.deal_size.mean": {"sd": 70000}, '
+    'uncertainty={"segments.S1.deal_size.mean": {"sd": 0.4, "distribution": "lognormal"}, '
+    '"segments.S2.deal_size.mean": {"sd": 0.4, "distribution": "lognormal"}, '
+    '"segments.S3.deal_size.mean": {"sd": 0.4, "distribution": "lognormal"}, '
+    '"segments.S4.deal_size.mean": {"sd": 70000}, '
     '"journey.decision.mean_days": {"sd": 0.3, "distribution": "lognormal"}}'
 )
 
@@ -60,7 +63,7 @@ def test_drawn_parameters_are_reproducible_and_vary_by_seed():
     assert a.segments["S4"].deal_size.mean == drawn_a["segments.S4.deal_size.mean"]
     assert a.journey.decision.mean_days == drawn_a["journey.decision.mean_days"]
     # everything else is untouched
-    assert a.segments["S1"] == sc.segments["S1"] and a.target == sc.target
+    assert a.reps == sc.reps and a.target == sc.target and a.journey.interest == sc.journey.interest
 
 
 @pytest.mark.parametrize(
@@ -86,7 +89,10 @@ def test_uncertainty_widens_the_revenue_distribution_only_when_asked():
     drawn = run(sc, replications=80, seed=5, workers=1, parameter_uncertainty=True)
     # the block alone changes nothing; the flag draws parameters
     assert ignored.table["revenue"].tolist() == plain.table["revenue"].tolist()
-    assert drawn.table["revenue"].std() > 1.15 * plain.table["revenue"].std()
+    # deal sizes drawn per replication (sd 40%) add their spread to revenue's: about twice
+    # the variance; same seeds, so the ratio is not noise from different market histories
+    ratio = drawn.table["revenue"].var() / plain.table["revenue"].var()
+    assert ratio > 1.5
     assert drawn.summary["parameter_uncertainty"] is True
     assert ignored.summary["parameter_uncertainty"] is False
 

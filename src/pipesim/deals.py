@@ -179,6 +179,7 @@ def deal_forecast(
     """
     deals = deal_list(scenario)
     n_deals = len(deals)
+    table = table.drop_duplicates("replication")
     reps = table["replication"].to_numpy()
     n = len(reps)
     shape = (n, n_deals)
@@ -199,6 +200,13 @@ def deal_forecast(
         known = pref.where(pref.isin(_PREFERRED))  # blank: stalled before a preference formed
         preferred[row, col] = pd.Categorical(known, categories=_PREFERRED).codes
         coverage[row, col] = chunk["coverage"].to_numpy(dtype=float)
+    # an interrupted run may have a replication's row but not all its deals: leave it out
+    complete = (status >= 0).all(axis=1)
+    if not complete.all():
+        status, close, value = status[complete], close[complete], value[complete]
+        preferred, coverage = preferred[complete], coverage[complete]
+        table = table[complete]
+        n = len(table)
     hit = table["hit_target"].astype(bool).to_numpy()
     won_code = _STATES.index("won")
     competitor = _PREFERRED.index("competitor")

@@ -513,15 +513,17 @@ def run(
                     ):
                         batch.append(result)
                         if len(batch) >= 10:
-                            sink.add(batch)
+                            # hand the batch over before writing it: an interrupt during the
+                            # write must not write it twice
+                            full, batch = batch, []
+                            sink.add(full)
                             if progress:
-                                progress(len(batch))
-                            batch = []
+                                progress(len(full))
                     if batch:
-                        sink.add(batch)
+                        full, batch = batch, []
+                        sink.add(full)
                         if progress:
-                            progress(len(batch))
-                        batch = []
+                            progress(len(full))
                     done = goal
                 if precision is None or goal >= max_replications:
                     break
