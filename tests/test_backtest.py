@@ -47,13 +47,10 @@ CRM = Path(__file__).resolve().parent / "fixtures" / "crm"
 TRUTH = CRM / "truth.yaml"
 
 # The known scenario of the acceptance tests: the calibration fixture's truth, made smaller
-# (about 20 deals open at a time, so a replication is fast) and with every lead pursued. With
-# the threshold policy the opportunities a rep keeps have better fit and fewer failed checks
-# than the segment's buyers, while open-pipeline deals are drawn from the segment; the
-# simulation then under-forecasts even a perfectly known pipeline (docs/calibration.md,
-# Backtest), which is not what these tests are about.
+# (about 20 deals open at a time, so a replication is fast). Its qualification policy is the
+# truth's threshold: open deals are drawn from the buyers that policy would have pursued, as
+# the export's opportunities were.
 KNOWN = [
-    "qualification.policy=pursue_all",
     "segments.SMB.buyers_per_week=2.5",
     "segments.ENT.buyers_per_week=1",
     "campaigns.webinars.budget_per_week=300",
