@@ -60,6 +60,43 @@ workers_option = click.option(
 """The ``--workers`` option every simulating command shares."""
 
 
+def replications_option(
+    default: int, help: str = "Monte Carlo replications.", minimum: int = 1
+) -> Callable[[F], F]:
+    """The ``-n/--replications`` option, with a command's own default and help."""
+    return click.option(
+        "-n",
+        "--replications",
+        type=click.IntRange(min=minimum),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
+def seed_option(help: str = "Root seed.") -> Callable[[F], F]:
+    """The ``--seed`` option (default 0)."""
+    return click.option(
+        "--seed", type=click.IntRange(min=0), default=0, show_default=True, help=help
+    )
+
+
+def out_option(help: str) -> Callable[[F], F]:
+    """The ``--out`` folder option; ``help`` says what goes there and the default."""
+    return click.option(
+        "--out", type=click.Path(file_okay=False, path_type=Path), default=None, help=help
+    )
+
+
+def catalogue_option(
+    help: str = "Run catalogue (SQLite) [default: $PIPESIM_CATALOGUE, else reports/runs.sqlite].",
+) -> Callable[[F], F]:
+    """The ``--catalogue`` option of the commands that read or write the run catalogue."""
+    return click.option(
+        "--catalogue", type=click.Path(dir_okay=False, path_type=Path), default=None, help=help
+    )
+
+
 def scenario_options(fn: F) -> F:
     """Options shared by commands that read a scenario."""
     fn = click.option(
@@ -128,22 +165,10 @@ def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
 
 @main.command(name="run")
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "-n",
-    "--replications",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="Monte Carlo replications.",
-)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Root seed.")
+@replications_option(1000)
+@seed_option()
 @workers_option
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output folder [default: reports/<scenario name>/].",
-)
+@out_option("Output folder [default: reports/<scenario name>/].")
 @click.option(
     "--plan",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -179,7 +204,7 @@ def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
     "--precision",
     type=click.FloatRange(min=0, max=0.5, min_open=True, max_open=True),
     default=None,
-    help="Add batches of --replications until the 95%% interval of P(target) is at most "
+    help="Add batches of --replications until the 95% interval of P(target) is at most "
     "+/- this (e.g. 0.01).",
 )
 @click.option(
@@ -211,12 +236,9 @@ def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
     help='Note kept with the run in its run.json and the run catalogue, e.g. "after the Q3 '
     'review".',
 )
-@click.option(
-    "--catalogue",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Run catalogue (SQLite) the run is recorded in [default: $PIPESIM_CATALOGUE, else "
-    "reports/runs.sqlite].",
+@catalogue_option(
+    "Run catalogue (SQLite) the run is recorded in [default: $PIPESIM_CATALOGUE, else "
+    "reports/runs.sqlite]."
 )
 @scenario_options
 def run_cmd(
@@ -328,8 +350,8 @@ def run_cmd(
 
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-n", "--replications", type=click.IntRange(min=2), default=400, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@replications_option(400, minimum=2)
+@seed_option()
 @workers_option
 @scenario_options
 def anchors(
@@ -429,12 +451,9 @@ def _write_report(folder: Path, res: Any, debug: bool, catalogue: Path | None = 
 
 @main.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--catalogue",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Run catalogue for the forecast-drift section [default: $PIPESIM_CATALOGUE, else "
-    "reports/runs.sqlite].",
+@catalogue_option(
+    "Run catalogue for the forecast-drift section [default: $PIPESIM_CATALOGUE, else "
+    "reports/runs.sqlite]."
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def report(folder: Path, catalogue: Path | None, debug: bool) -> None:
@@ -466,28 +485,10 @@ def report(folder: Path, catalogue: Path | None, debug: bool) -> None:
 @click.argument(
     "scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
 )
-@click.option(
-    "-n",
-    "--replications",
-    type=click.IntRange(min=2),
-    default=1000,
-    show_default=True,
-    help="Monte Carlo replications per scenario.",
-)
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Root seed, shared by every scenario (common random numbers).",
-)
+@replications_option(1000, "Monte Carlo replications per scenario.", minimum=2)
+@seed_option("Root seed, shared by every scenario (common random numbers).")
 @workers_option
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output folder [default: reports/compare-<A>-vs-<B>/].",
-)
+@out_option("Output folder [default: reports/compare-<A>-vs-<B>/].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @scenario_options
 def compare_cmd(

@@ -22,7 +22,18 @@ from rich import box
 from rich.measure import Measurement
 from rich.table import Table
 
-from pipesim.cli import EXIT_BAD_INPUT, _fail, _guarded, _money, err, stdout, workers_option
+from pipesim.cli import (
+    EXIT_BAD_INPUT,
+    _fail,
+    _guarded,
+    _money,
+    err,
+    out_option,
+    replications_option,
+    stdout,
+    workers_option,
+)
+from pipesim.cli import catalogue_option as shared_catalogue_option
 from pipesim.history import (
     CatalogueError,
     RunFolderError,
@@ -38,12 +49,7 @@ from pipesim.history import (
 if TYPE_CHECKING:
     from pipesim.experiments.diff import RunDiff
 
-catalogue_option = click.option(
-    "--catalogue",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Run catalogue (SQLite) [default: $PIPESIM_CATALOGUE, else reports/runs.sqlite].",
-)
+catalogue_option = shared_catalogue_option()
 
 
 def _when(iso: str) -> str:
@@ -262,14 +268,7 @@ def _chart(path: Path, scenario: str | None, out: Path | None) -> None:
 @click.command()
 @click.argument("run_a", metavar="RUN_A")
 @click.argument("run_b", metavar="RUN_B")
-@click.option(
-    "-n",
-    "--replications",
-    type=click.IntRange(min=2),
-    default=400,
-    show_default=True,
-    help="Replications of every re-simulated scenario.",
-)
+@replications_option(400, "Replications of every re-simulated scenario.", minimum=2)
 @click.option(
     "--seed",
     type=click.IntRange(min=0),
@@ -286,12 +285,7 @@ def _chart(path: Path, scenario: str | None, out: Path | None) -> None:
     "sequential (one change after another); auto takes shapley for up to 4 changes.",
 )
 @catalogue_option
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder for diff.json, diff.csv and waterfall.png [default: reports/diff-<A>-<B>/].",
-)
+@out_option("Folder for diff.json, diff.csv and waterfall.png [default: reports/diff-<A>-<B>/].")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def diff(
     run_a: str,

@@ -18,7 +18,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from pipesim.calibrate.backtest import Window, as_of_series, parse_every
-from pipesim.cli import _guarded, scenario_options, workers_option
+from pipesim.cli import (
+    _guarded,
+    out_option,
+    replications_option,
+    scenario_options,
+    seed_option,
+    workers_option,
+)
 
 console = Console()
 err = Console(stderr=True)
@@ -148,22 +155,10 @@ BACKTEST_HELP = (
     default=None,
     help="Day the export was taken [default: the latest date in it]; no window may end after it.",
 )
-@click.option(
-    "-n",
-    "--replications",
-    type=click.IntRange(min=10),
-    default=300,
-    show_default=True,
-    help="Monte Carlo replications per as-of date.",
-)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Root seed.")
+@replications_option(300, "Monte Carlo replications per as-of date.", minimum=10)
+@seed_option()
 @workers_option
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output folder [default: reports/backtest-<scenario name>/].",
-)
+@out_option("Output folder [default: reports/backtest-<scenario name>/].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @scenario_options
 def backtest(

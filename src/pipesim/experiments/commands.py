@@ -15,7 +15,14 @@ import click
 import pandas as pd
 from rich.console import Console
 
-from pipesim.cli import _guarded, scenario_options, workers_option
+from pipesim.cli import (
+    _guarded,
+    out_option,
+    replications_option,
+    scenario_options,
+    seed_option,
+    workers_option,
+)
 from pipesim.experiments.paired import (
     DEFAULT_METRICS,
     METRICS,
@@ -37,12 +44,8 @@ def _bad_input(exc: Exception) -> click.UsageError:
     return click.UsageError(str(exc))
 
 
-seed_option = click.option(
-    "--seed",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Root seed shared by every scenario or point (common random numbers).",
+crn_seed_option = seed_option(
+    "Root seed shared by every scenario or point (common random numbers)."
 )
 
 
@@ -54,8 +57,8 @@ def cli() -> None:
 @cli.command()
 @click.argument("reference", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("alternative", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-n", "--replications", type=click.IntRange(min=2), default=400, show_default=True)
-@seed_option
+@replications_option(400, minimum=2)
+@crn_seed_option
 @workers_option
 @click.option(
     "--metric",
@@ -65,12 +68,7 @@ def cli() -> None:
     help="Metric to compare (repeatable) [default: P(target), revenue, win rate, no-decision "
     "rate, cycle time, reps at quota, uncaptured].",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder for differences.csv, the replication tables and paired.png.",
-)
+@out_option("Folder for differences.csv, the replication tables and paired.png.")
 @scenario_options
 def paired(
     reference: Path,
@@ -128,16 +126,10 @@ def paired(
     default=None,
     help="Latin hypercube of N points over the --param ranges instead of a grid.",
 )
-@click.option("-n", "--replications", type=click.IntRange(min=2), default=200, show_default=True,
-              help="Replications per point.")  # fmt: skip
-@seed_option
+@replications_option(200, "Replications per point.", minimum=2)
+@crn_seed_option
 @workers_option
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output folder [default: reports/sweep-<scenario name>/].",
-)
+@out_option("Output folder [default: reports/sweep-<scenario name>/].")
 @scenario_options
 def sweep(
     scenario: Path,
@@ -210,20 +202,14 @@ def _echo_table(points: pd.DataFrame, cols: list[str]) -> None:
     show_default=True,
     help="Relative half-range of bare PATH factors.",
 )
-@click.option("-n", "--replications", type=click.IntRange(min=2), default=100, show_default=True,
-              help="Replications per tornado setting.")  # fmt: skip
+@replications_option(100, "Replications per tornado setting.", minimum=2)
 @click.option("--samples", type=click.IntRange(min=0), default=8, show_default=True,
               help="Sobol base sample N (power of 2; 0 skips Sobol).")  # fmt: skip
 @click.option("--sobol-replications", type=click.IntRange(min=1), default=20, show_default=True,
               help="Replications per Sobol setting.")  # fmt: skip
-@seed_option
+@crn_seed_option
 @workers_option
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output folder [default: reports/sensitivity-<scenario name>/].",
-)
+@out_option("Output folder [default: reports/sensitivity-<scenario name>/].")
 @scenario_options
 def sensitivity(
     scenario: Path,
