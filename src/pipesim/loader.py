@@ -680,13 +680,9 @@ def _with_pipeline(
                 Path(history) if history is not None else None,
                 Path(mapping) if mapping is not None else None,
             )
-            entries = open_pipeline_as_of(crm, base.target.start_date, base, owners=True)
             # a CRM owner who is a rep of the scenario keeps the deal (a scenario from
             # `pipesim calibrate` names its reps after the owners); others go to seats in turn
-            labels = set(base.reps.labels())
-            for entry in entries:
-                if entry.get("owner") not in labels:
-                    entry.pop("owner", None)
+            entries = open_pipeline_as_of(crm, base.target.start_date, base, owners=True)
         except CrmError as exc:
             raise ScenarioError(where, [Problem((), str(exc))]) from None
         if not entries:

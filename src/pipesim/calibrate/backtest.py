@@ -264,7 +264,9 @@ def open_pipeline_as_of(
     it (no close date, or a close date after it). Each entry has ``segment``, ``stage``,
     ``count: 1``, ``value`` (the deal's amount; left out when the export has none, so the model
     draws it), ``days_in_stage``, ``engaged_early`` and, where the schema has it, ``id``
-    (``owner`` too when ``owners`` is true; it must then name a rep of the scenario).
+    (``owner`` too when ``owners`` is true: the deal's CRM owner when it is a rep of
+    ``scenario``, e.g. a scenario from ``pipesim calibrate``, which names its reps after the
+    owners; other deals are dealt to seats in turn).
 
     With a stage history the stage on ``as_of`` is the last stage entered on or before it, and
     ``days_in_stage`` counts from that entry; the deal was engaged early when it was created
@@ -290,6 +292,7 @@ def open_pipeline_as_of(
     history = _history_by_id(data.history)
     with_id = "id" in OpenOpportunities.model_fields
     with_owner = owners and "owner" in OpenOpportunities.model_fields
+    reps = set(scenario.reps.labels()) if scenario is not None else None
     # the state at the end of the as-of day: the simulation's day 0 is the next midnight
     now = float(as_of.toordinal() + 1)
     preference = _STAGE_INDEX["preference"]
@@ -331,7 +334,12 @@ def open_pipeline_as_of(
             entry["value"] = amount
         entry["days_in_stage"] = round(max(days_in, 0.0), 3)
         entry["engaged_early"] = bool(early)
-        if with_owner and isinstance(row.owner, str) and row.owner:
+        if (
+            with_owner
+            and isinstance(row.owner, str)
+            and row.owner
+            and (reps is None or row.owner in reps)
+        ):
             entry["owner"] = row.owner
         entries.append(entry)
     return entries
@@ -594,7 +602,7 @@ def run_backtest(
     rows: list[dict[str, Any]] = []
     simulated: dict[str, np.ndarray] = {}
     for w in sorted(windows, key=lambda x: (x.as_of, x.until)):
-        pipeline = open_pipeline_as_of(data, w.as_of, scenario)
+        pipeline = open_pipeline_as_of(data, w.as_of, scenario, owners=True)
         actual = realised_bookings(data, w.as_of, w.until)
         sc = window_scenario(scenario, w, pipeline, revenue=actual)
         res = run(sc, replications, window_seed(seed, w), workers, progress=progress)
