@@ -60,6 +60,24 @@ workers_option = click.option(
 """The ``--workers`` option every simulating command shares."""
 
 
+def resolve_workers(workers: int | None) -> int:
+    """``--workers`` as given, else the number of CPUs."""
+    return workers or os.cpu_count() or 1
+
+
+def progress_bar(quiet: bool) -> Progress:
+    """The progress bar every simulating command shows on stderr (none with ``--quiet``)."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+        transient=True,
+    )
+
+
 def replications_option(
     default: int, help: str = "Monte Carlo replications.", minimum: int = 1
 ) -> Callable[[F], F]:
@@ -293,16 +311,8 @@ def run_cmd(
                 EXIT_BAD_INPUT,
             )
         folder = resume or out or Path("reports") / sc.name
-        n_workers = workers or os.cpu_count() or 1
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=quiet,
-            transient=True,
-        ) as bar:
+        n_workers = resolve_workers(workers)
+        with progress_bar(quiet) as bar:
             task = bar.add_task(f"{sc.name}", total=None if precision else replications)
             try:
                 res = run(
@@ -368,7 +378,7 @@ def anchors(
 
     def go() -> None:
         sc = load_scenario(scenario, overrides)
-        res = run(sc, replications, seed, workers or os.cpu_count() or 1)
+        res = run(sc, replications, seed, resolve_workers(workers))
         df = anchor_table(res.table)
         click.echo(f"Calibration anchors: {scenario}, {replications} replications, seed {seed}\n")
         click.echo(to_markdown(df))
@@ -514,16 +524,8 @@ def compare_cmd(
             _fail("compare needs at least two scenario files", EXIT_BAD_INPUT)
         loaded = [load_scenario(p, overrides) for p in scenarios]
         folder = out or Path("reports") / ("compare-" + "-vs-".join(s.name for s in loaded))
-        n_workers = workers or os.cpu_count() or 1
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=quiet,
-            transient=True,
-        ) as bar:
+        n_workers = resolve_workers(workers)
+        with progress_bar(quiet) as bar:
             tasks = [bar.add_task(sc.name, total=replications) for sc in loaded]
             comparison, path = run_comparison(
                 loaded,

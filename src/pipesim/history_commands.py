@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from pipesim.cli import (
     err,
     out_option,
     replications_option,
+    resolve_workers,
     stdout,
     workers_option,
 )
@@ -315,7 +315,7 @@ def diff(
         except (RunNotFound, RunFolderError, CatalogueError) as exc:
             _fail(str(exc).strip("'\""), EXIT_BAD_INPUT)
             return
-        n_workers = workers or os.cpu_count() or 1
+        n_workers = resolve_workers(workers)
         err.print(
             f"re-simulating {a.scenario} ({a.short_id}) -> {b.scenario} ({b.short_id}): "
             f"{replications} replications per scenario, seed {a.seed if seed is None else seed}",

@@ -8,20 +8,20 @@ verdict: a miscalibrated model is a finding, not a failure.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from pipesim.calibrate.backtest import Window, as_of_series, parse_every
 from pipesim.cli import (
     _guarded,
     out_option,
+    progress_bar,
     replications_option,
+    resolve_workers,
     scenario_options,
     seed_option,
     workers_option,
@@ -201,16 +201,8 @@ def backtest(
                 window_weeks,
                 export,
             )
-            n_workers = workers or os.cpu_count() or 1
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=err,
-                disable=quiet,
-                transient=True,
-            ) as bar:
+            n_workers = resolve_workers(workers)
+            with progress_bar(quiet) as bar:
                 task = bar.add_task(
                     f"backtest {sc.name}: {len(windows)} windows",
                     total=len(windows) * replications,

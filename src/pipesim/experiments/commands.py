@@ -8,7 +8,6 @@ The commands are click commands meant to be registered on the ``pipesim`` group
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -19,6 +18,7 @@ from pipesim.cli import (
     _guarded,
     out_option,
     replications_option,
+    resolve_workers,
     scenario_options,
     seed_option,
     workers_option,
@@ -34,10 +34,6 @@ from pipesim.experiments.sweep import BadParameter, run_sweep, save_figure, writ
 from pipesim.loader import load_scenario
 
 console = Console()
-
-
-def _workers(workers: int | None) -> int:
-    return workers or os.cpu_count() or 1
 
 
 def _bad_input(exc: Exception) -> click.UsageError:
@@ -91,7 +87,7 @@ def paired(
         ref = load_scenario(reference, overrides)
         alt = load_scenario(alternative, overrides)
         comp = compare_scenarios(
-            ref, alt, replications, seed, _workers(workers), metrics or DEFAULT_METRICS
+            ref, alt, replications, seed, resolve_workers(workers), metrics or DEFAULT_METRICS
         )
         console.print(
             f"{alt.name} - {ref.name}: {replications} paired replications, seed {seed}",
@@ -160,7 +156,7 @@ def sweep(
                 lhs=lhs,
                 replications=replications,
                 seed=seed,
-                workers=_workers(workers),
+                workers=resolve_workers(workers),
                 out=folder,
             )
         except BadParameter as exc:
@@ -243,7 +239,7 @@ def sensitivity(
                 samples=samples,
                 sobol_replications=sobol_replications,
                 seed=seed,
-                workers=_workers(workers),
+                workers=resolve_workers(workers),
                 out=folder,
                 spread=spread,
             )

@@ -9,7 +9,6 @@ else, 130 interrupted. No tracebacks unless ``--debug``.
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from pipesim.cli import workers_option
+from pipesim.cli import resolve_workers, workers_option
 from pipesim.loader import ScenarioError, load_scenario
 from pipesim.optimise.model import (
     InfeasiblePlan,
@@ -352,7 +351,7 @@ def required(
             confidence=confidence,
             replications=replications,
             seed=seed,
-            workers=workers or os.cpu_count() or 1,
+            workers=resolve_workers(workers),
             step=step,
             maximum=maximum,
             hires=hires,

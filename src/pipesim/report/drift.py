@@ -46,6 +46,18 @@ RUN_COLUMNS: tuple[str, ...] = (
 )
 """Columns of :func:`load_runs`; ``finished_at`` is a UTC timestamp."""
 
+_FIGURES = (
+    "p_target",
+    "p_target_low",
+    "p_target_high",
+    "revenue_p10",
+    "revenue_p50",
+    "revenue_p90",
+    "revenue_mean",
+    "target",
+)
+"""The run figures :func:`load_runs` returns as floats (NaN where a run has none)."""
+
 NOTE_WIDTH = 24
 """Characters of a run's note written beside its point on the chart."""
 
@@ -69,7 +81,7 @@ def load_runs(catalogue: str | Path | None = None, scenario: str | None = None) 
     rows = [{c: getattr(r, c) for c in RUN_COLUMNS} for r in records]
     df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     df["finished_at"] = pd.to_datetime(df["finished_at"], utc=True, format="ISO8601")
-    for col in RUN_COLUMNS[6:14]:
+    for col in _FIGURES:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     df["partial"] = df["partial"].astype(bool)
     return df
