@@ -22,7 +22,7 @@ import pandas as pd
 from pipesim.calibrate.backtest import exact_interval, run_backtest
 from pipesim.calibrate.crm import read_crm
 from pipesim.calibrate.synthetic import generate_export, with_years
-from pipesim.loader import load_scenario
+from pipesim.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -34,8 +34,8 @@ def child(replications: int, workers: int, out: Path) -> None:
     import pandas as pd
 
     import pipesim
-    from pipesim.deals import deal_forecast
-    from pipesim.runner import run
+    from pipesim.results.deals import deal_forecast
+    from pipesim.runs.runner import run
 
     sc = pipesim.load_scenario(SCENARIO)
     started = time.perf_counter()

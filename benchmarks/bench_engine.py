@@ -49,11 +49,11 @@ import numpy as np
 import simpy
 
 import pipesim
-from pipesim import engine
-from pipesim.config import Scenario
-from pipesim.loader import load_scenario
-from pipesim.rng import replication_seeds
-from pipesim.runner import run
+from pipesim.engine import model as engine
+from pipesim.runs.runner import run
+from pipesim.scenario.loader import load_scenario
+from pipesim.scenario.rng import replication_seeds
+from pipesim.scenario.schema import Scenario
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SCENARIO = HERE / "reference.yaml"

@@ -40,8 +40,8 @@ from pipesim.calibrate.backtest import (
 )
 from pipesim.calibrate.crm import CrmData, DataReport
 from pipesim.calibrate.synthetic import generate_export, with_years
-from pipesim.cli import main
-from pipesim.loader import load_scenario
+from pipesim.cli.main import main
+from pipesim.scenario.loader import load_scenario
 
 CRM = Path(__file__).resolve().parent / "fixtures" / "crm"
 TRUTH = CRM / "truth.yaml"

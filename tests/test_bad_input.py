@@ -3,11 +3,11 @@
 Every ``tests/fixtures/scenarios/wrong_*.yaml`` has an entry in :data:`EXPECTED` giving the
 line, column and key path it must be reported at and the text saying what is allowed.
 
-Each case runs the CLI in its own process. Starting ``python -m pipesim.cli`` costs about 1.5 s
+Each case runs the CLI in its own process. Starting ``python -m pipesim.cli.main`` costs about 1.5 s
 of CPU (the package imports pandas and scipy), so most cases go through a small driver: one
 interpreter imports :func:`pipesim.cli.main` once, then forks a child per case that runs
 ``main(args)`` with stdout and stderr redirected and exits with the CLI's exit status. A few
-cases (:func:`cli_e2e`) run the real ``python -m pipesim.cli`` end to end.
+cases (:func:`cli_e2e`) run the real ``python -m pipesim.cli.main`` end to end.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ _ENV = {
 
 _DRIVER = r"""
 import json, os, sys, tempfile, traceback
-from pipesim.cli import main
+from pipesim.cli.main import main
 
 def one(args):
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -169,7 +169,7 @@ def _key(args: tuple[str | Path, ...]) -> Key:
 def _run_e2e(args: Key, wide: bool = True) -> subprocess.CompletedProcess[str]:
     env = _ENV if wide else {k: v for k, v in _ENV.items() if k != "COLUMNS"}
     return subprocess.run(
-        [sys.executable, "-m", "pipesim.cli", *args],
+        [sys.executable, "-m", "pipesim.cli.main", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -206,7 +206,7 @@ def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def cli_e2e(*args: str | Path, wide: bool = True) -> subprocess.CompletedProcess[str]:
-    """``python -m pipesim.cli ARGS`` in a fresh interpreter."""
+    """``python -m pipesim.cli.main ARGS`` in a fresh interpreter."""
     key = (_key(args), wide)
     if key not in _e2e:
         _e2e[key] = _run_e2e(*key)
@@ -291,7 +291,7 @@ def test_good_file_exits_zero(good_file: Path) -> None:
 
 
 def test_end_to_end_bad_fixture() -> None:
-    """The real ``python -m pipesim.cli`` prints exactly what the forked runs print."""
+    """The real ``python -m pipesim.cli.main`` prints exactly what the forked runs print."""
     text = assert_bad_input(cli_e2e("validate", TYPO))
     assert f"{TYPO}:6:3: reps.cuont: unknown key 'cuont' (did you mean 'count'?)" in text
     assert text == cli("validate", TYPO).stdout + cli("validate", TYPO).stderr

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from pipesim.cli import main
-from pipesim.report.browser import capture, find_chromium
+from browser import capture, find_chromium
+from pipesim.cli.main import main
 from pipesim.report.data import pct
 
 ROOT = Path(__file__).resolve().parents[1]

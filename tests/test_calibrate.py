@@ -36,10 +36,10 @@ from pipesim.calibrate.fit import (
     widen,
 )
 from pipesim.calibrate.synthetic import crm_data, export_observables, generate_export, with_years
-from pipesim.cli import main
-from pipesim.config import STAGES
-from pipesim.engine import simulate
-from pipesim.loader import load_scenario
+from pipesim.cli.main import main
+from pipesim.engine.model import simulate
+from pipesim.scenario.loader import load_scenario
+from pipesim.scenario.schema import STAGES
 
 CRM = Path(__file__).resolve().parent / "fixtures" / "crm"
 OPP, HIST = CRM / "Opportunity.csv", CRM / "OpportunityHistory.csv"

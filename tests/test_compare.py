@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipesim import load_scenario
-from pipesim.cli import main
+from pipesim.cli.main import main
 from pipesim.report.compare import pair_tables, paired_difference, run_comparison, slug
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,12 +15,13 @@ from scipy import stats
 
 import pipesim
 from pipesim.agents.buyers import draw_buyers
-from pipesim.cli import main
-from pipesim.deals import DEAL_COLUMNS, deal_list
-from pipesim.engine import OPEN, simulate
-from pipesim.loader import ScenarioError
+from pipesim.cli.inputs import with_pipeline
+from pipesim.cli.main import main
+from pipesim.engine.model import OPEN, simulate
 from pipesim.market.sources import SOURCE_CODE, _dwell_beyond
-from pipesim.runner import run
+from pipesim.results.deals import DEAL_COLUMNS, deal_list
+from pipesim.runs.runner import run
+from pipesim.scenario.loader import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
@@ -36,7 +37,7 @@ def _scenario(tmp_path: Path, body: str, name: str = "deals.yaml") -> pipesim.Sc
 def test_year_end_push_writes_deals_csv_for_every_open_opportunity(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-m", "pipesim.cli", "run", str(YEAR_END), "-n", "60", "--workers",
+        [sys.executable, "-m", "pipesim.cli.main", "run", str(YEAR_END), "-n", "60", "--workers",
          "1", "--out", str(out), "--quiet", "--catalogue", str(tmp_path / "runs.sqlite")],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
@@ -100,7 +101,7 @@ open_pipeline:
 
 
 def test_swing_interval_matches_newcombe():
-    from pipesim.deals import swing_interval
+    from pipesim.results.deals import swing_interval
 
     # Newcombe (1998), example: 56/70 vs 48/80 -> difference 0.2, 95% CI 0.0524 to 0.3339
     lo, hi = swing_interval(56, 70, 48, 150)
@@ -231,7 +232,7 @@ A-3,Gamma,S3,interest,7000,,rep03,,,
 def test_pipeline_csv_replaces_the_open_pipeline(tmp_path):
     csv = tmp_path / "open.csv"
     csv.write_text(PIPELINE_CSV, encoding="utf-8")
-    sc = pipesim.load_scenario(YEAR_END, pipeline=csv)
+    sc = with_pipeline(pipesim.load_scenario(YEAR_END), csv)
     assert [o.id for o in sc.open_pipeline] == ["A-1", "A-2", "A-3"]
     second = sc.open_pipeline[1]
     assert second.preferred == "competitor" and second.buying_group == 12
@@ -268,11 +269,10 @@ def test_a_crm_export_gives_the_deals_open_on_the_start_date(tmp_path):
     from pipesim.calibrate.crm import read_crm
 
     sets = ["target.start_date=2025-06-01", "target.horizon_weeks=8"]
-    sc = pipesim.load_scenario(
-        CRM / "truth.yaml",
-        sets,
-        pipeline=CRM / "Opportunity.csv",
-        pipeline_history=CRM / "OpportunityHistory.csv",
+    sc = with_pipeline(
+        pipesim.load_scenario(CRM / "truth.yaml", sets),
+        CRM / "Opportunity.csv",
+        CRM / "OpportunityHistory.csv",
     )
     opps = read_crm(CRM / "Opportunity.csv").opportunities
     day = pd.Timestamp("2025-06-01")
@@ -301,7 +301,7 @@ def test_open_deals_are_buyers_that_passed_qualification(tmp_path):
     strict = _scenario(tmp_path, body + "qualification: {policy: threshold, threshold: 0.6}\n")
     everyone = _scenario(tmp_path, body + "qualification: {policy: pursue_all}\n", "all.yaml")
     from pipesim.market.sources import build_leads
-    from pipesim.rng import Streams
+    from pipesim.scenario.rng import Streams
 
     def open_deals(sc: pipesim.Scenario):
         leads = build_leads(sc, Streams(1))
@@ -325,7 +325,7 @@ def test_known_buying_group_rescales_the_journey(tmp_path):
         "g.yaml",
     )
     from pipesim.market.sources import build_leads
-    from pipesim.rng import Streams
+    from pipesim.scenario.rng import Streams
 
     leads = build_leads(sc, Streams(2))
     deals = leads.deal >= 0
@@ -340,10 +340,9 @@ def test_crm_owners_who_are_reps_keep_their_deals():
     from pipesim.calibrate.crm import read_crm
 
     team = 'reps.members=[{name: "005R0001"}, {name: "005R0003"}, {name: "x"}]'
-    sc = pipesim.load_scenario(
-        CRM / "truth.yaml",
-        ["target.start_date=2025-06-01", team],
-        pipeline=CRM / "Opportunity.csv",
+    sc = with_pipeline(
+        pipesim.load_scenario(CRM / "truth.yaml", ["target.start_date=2025-06-01", team]),
+        CRM / "Opportunity.csv",
     )
     owner_of = read_crm(CRM / "Opportunity.csv").opportunities.set_index("id")["owner"]
     for opp in sc.open_pipeline:
@@ -354,7 +353,7 @@ def test_crm_owners_who_are_reps_keep_their_deals():
 
 
 def test_replications_missing_deal_rows_are_left_out(tmp_path):
-    from pipesim.deals import deal_forecast
+    from pipesim.results.deals import deal_forecast
 
     sc = _scenario(
         tmp_path,

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipesim import load_scenario
-from pipesim.cli import main
+from pipesim.cli.main import main
 from pipesim.experiments.diff import (
     MISSING,
     apply_changes,
@@ -20,9 +20,9 @@ from pipesim.experiments.diff import (
     format_setting,
     scenario_changes,
 )
-from pipesim.history import list_runs, record_run
-from pipesim.loader import validate
-from pipesim.runner import run
+from pipesim.runs.catalogue import list_runs, record_run
+from pipesim.runs.runner import run
+from pipesim.scenario.loader import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"

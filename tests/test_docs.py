@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipesim.paramdoc import (
+from pipesim.scenario.paramdoc import (
     END_MARKER,
     START_MARKER,
     extract_table,
@@ -17,7 +17,7 @@ from pipesim.paramdoc import (
 )
 
 MODEL_MD = Path(__file__).resolve().parents[1] / "docs" / "model.md"
-REGENERATE = "python -m pipesim.paramdoc --write docs/model.md"
+REGENERATE = "python -m pipesim.scenario.paramdoc --write docs/model.md"
 
 
 def test_parameter_table_in_docs_matches_schema() -> None:
@@ -29,7 +29,7 @@ def test_parameter_table_in_docs_matches_schema() -> None:
     )
     assert documented == parameter_table(), (
         "the parameter table in docs/model.md differs from the scenario schema "
-        f"(pipesim.config); regenerate it with `{REGENERATE}`"
+        f"(pipesim.scenario.schema); regenerate it with `{REGENERATE}`"
     )
 
 
@@ -44,8 +44,9 @@ def test_every_scenario_value_has_description_and_source() -> None:
         for p in leaf_parameters()
         if not p.description or not p.source
     ]
-    assert not missing, "scenario fields without a description or source (pipesim.config):\n" + (
-        "\n".join(missing)
+    assert not missing, (
+        "scenario fields without a description or source (pipesim.scenario.schema):\n"
+        + ("\n".join(missing))
     )
 
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipesim.config import TERMINAL_STATES
-from pipesim.engine import OPEN, UNCAPTURED, WON, run_replication, simulate
-from pipesim.loader import load_scenario
+from pipesim.engine.model import OPEN, UNCAPTURED, WON, run_replication, simulate
+from pipesim.scenario.loader import load_scenario
+from pipesim.scenario.schema import TERMINAL_STATES
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"

@@ -12,8 +12,8 @@ import yaml
 from click.testing import CliRunner
 
 from pipesim import load_scenario
-from pipesim.engine import run_replication
-from pipesim.experiments.commands import cli
+from pipesim.cli.research import cli
+from pipesim.engine.model import run_replication
 from pipesim.experiments.paired import (
     compare_scenarios,
     detailed_replication,
@@ -29,7 +29,7 @@ from pipesim.experiments.sweep import (
     lhs_design,
     parse_param,
 )
-from pipesim.loader import dump_scenario
+from pipesim.scenario.loader import dump_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "scenarios" / "research" / "research_base.yaml"
@@ -284,7 +284,7 @@ def test_commands_run_as_a_module():
     import sys
 
     res = subprocess.run(
-        [sys.executable, "-m", "pipesim.experiments.commands", "sweep", "--help"],
+        [sys.executable, "-m", "pipesim.cli.research", "sweep", "--help"],
         capture_output=True,
         text=True,
         check=False,

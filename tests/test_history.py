@@ -14,8 +14,9 @@ from click.testing import CliRunner
 from matplotlib.figure import Figure
 
 from pipesim import load_scenario
-from pipesim.cli import main
-from pipesim.history import (
+from pipesim.cli.main import main
+from pipesim.report.drift import RUN_COLUMNS, drift_figure, load_runs
+from pipesim.runs.catalogue import (
     SCHEMA_VERSION,
     CatalogueError,
     RunFolderError,
@@ -27,8 +28,7 @@ from pipesim.history import (
     record_run,
     resolve_catalogue,
 )
-from pipesim.report.drift import RUN_COLUMNS, drift_figure, load_runs
-from pipesim.runner import run
+from pipesim.runs.runner import run
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"

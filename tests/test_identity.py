@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipesim.cli import main
+from pipesim.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PINNED = Path(__file__).parent / "fixtures" / "identity.json"
@@ -78,7 +78,6 @@ def test_run_outputs_are_pinned(name: str, tmp_path: Path) -> None:
         pinned[name] = got
         PINNED.write_text(json.dumps(pinned, indent=2, sort_keys=True) + "\n")
     pinned = json.loads(PINNED.read_text())[name]
-    assert got == pinned, (
-        f"{name}: outputs changed for a fixed seed: "
-        + ", ".join(f for f in sorted(set(got) | set(pinned)) if got.get(f) != pinned.get(f))
+    assert got == pinned, f"{name}: outputs changed for a fixed seed: " + ", ".join(
+        f for f in sorted(set(got) | set(pinned)) if got.get(f) != pinned.get(f)
     )

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pipesim import loader
-from pipesim.config import Scenario
-from pipesim.loader import (
+from pipesim.scenario import loader
+from pipesim.scenario.loader import (
     Problem,
     ScenarioError,
     apply_overrides,
@@ -22,6 +21,7 @@ from pipesim.loader import (
     read_yaml,
     validate,
 )
+from pipesim.scenario.schema import Scenario
 
 MINIMAL = {"name": "t", "target": {"revenue": 1_000_000}}
 

@@ -13,9 +13,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from pipesim.loader import load_scenario
-from pipesim.optimise.commands import cli
+from pipesim.cli.optimise import cli
 from pipesim.optimise.levers import apply_overlay
+from pipesim.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipesim.loader import load_scenario
-from pipesim.optimise.commands import cli
+from pipesim.cli.optimise import cli
 from pipesim.optimise.required import message, required
+from pipesim.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 YEAR_END = ROOT / "scenarios" / "year_end_push.yaml"

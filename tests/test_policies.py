@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipesim.config import Engagement, Flanking, Qualification
-from pipesim.engine import simulate, unique_gaps
-from pipesim.loader import ScenarioError, load_scenario
+from pipesim.engine.model import simulate, unique_gaps
 from pipesim.policies.engagement import make_engagement
 from pipesim.policies.flanking import make_flanking
 from pipesim.policies.followup import make_follow_up
 from pipesim.policies.qualification import Judgement, make_policy
+from pipesim.scenario.loader import ScenarioError, load_scenario
+from pipesim.scenario.schema import Engagement, Flanking, Qualification
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"

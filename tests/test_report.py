@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from pipesim.cli import main
+from pipesim.cli.main import main
 from pipesim.report import load_run, write_run_report
 from pipesim.report.data import money, pct
 from pipesim.report.html import headline_words

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 import pipesim
-from pipesim.history import record_run
 from pipesim.report import load_run, write_run_report
 from pipesim.report.html import TOP_DEALS
-from pipesim.runner import run
+from pipesim.runs.catalogue import record_run
+from pipesim.runs.runner import run
 
 ROOT = Path(__file__).resolve().parents[1]
 YEAR_END = ROOT / "scenarios" / "year_end_push.yaml"

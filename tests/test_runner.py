@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import pipesim
-from pipesim.config import TERMINAL_STATES
-from pipesim.rng import replication_seeds
+from pipesim.scenario.rng import replication_seeds
+from pipesim.scenario.schema import TERMINAL_STATES
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
@@ -34,7 +34,7 @@ REQUIRED = [
 
 def pipesim_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipesim.cli", *args],
+        [sys.executable, "-m", "pipesim.cli.main", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -143,7 +143,7 @@ def test_python_api_mirrors_cli(two_runs):
 
 def test_results_stream_to_disk_in_order(tmp_path, monkeypatch):
     """Rows reach the file as replications finish, not only at the end."""
-    from pipesim import runner
+    from pipesim.runs import runner
 
     sc = pipesim.load_scenario(BASELINE, ["target.horizon_weeks=4"])
     seen: list[int] = []
@@ -157,7 +157,7 @@ def test_results_stream_to_disk_in_order(tmp_path, monkeypatch):
 
 
 def test_interrupted_run_keeps_finished_rows(tmp_path, monkeypatch):
-    from pipesim import runner
+    from pipesim.runs import runner
 
     sc = pipesim.load_scenario(BASELINE, ["target.horizon_weeks=4"])
     real = runner.run_replication
@@ -179,7 +179,7 @@ def test_interrupted_run_keeps_finished_rows(tmp_path, monkeypatch):
 
 
 def test_resume_keeps_what_else_run_json_holds(tmp_path):
-    from pipesim import runner
+    from pipesim.runs import runner
 
     sc = pipesim.load_scenario(BASELINE, ["target.horizon_weeks=4"])
     runner.run(sc, replications=6, seed=2, workers=1, out=tmp_path)

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import pipesim
-from pipesim import runner
-from pipesim.results import wilson_interval
+from pipesim.results.statistics import wilson_interval
+from pipesim.runs import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
@@ -147,7 +147,7 @@ def test_ctrl_c_on_a_real_run_then_resume(tmp_path):
     args = [
         sys.executable,
         "-m",
-        "pipesim.cli",
+        "pipesim.cli.main",
         "run",
         str(BASELINE),
         "-n",
@@ -198,7 +198,7 @@ def test_cli_precision_and_resume_mismatch(tmp_path, quick):
     base = [
         sys.executable,
         "-m",
-        "pipesim.cli",
+        "pipesim.cli.main",
         "run",
         str(BASELINE),
         "--quiet",

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import pipesim
-from pipesim.anchors import anchor_table
-from pipesim.config import TERMINAL_STATES
+from pipesim.results.anchors import anchor_table
+from pipesim.scenario.schema import TERMINAL_STATES
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "scenarios").rglob("*.yaml"))

@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pipesim.config import (
+from pipesim.engine.model import run_replication
+from pipesim.market.choice import choice_probabilities
+from pipesim.scenario.rng import replication_seeds
+from pipesim.scenario.schema import (
     Choice,
     Competitor,
     Journey,
@@ -29,9 +32,6 @@ from pipesim.config import (
     Target,
     Vendor,
 )
-from pipesim.engine import run_replication
-from pipesim.market.choice import choice_probabilities
-from pipesim.rng import replication_seeds
 
 STAGE_MEANS = (20.0, 30.0, 25.0, 15.0)  # days
 HAZARDS = (0.05, 0.08, 0.04, 0.1)  # per week

@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 import pipesim
-from pipesim.cli import main
-from pipesim.config import Uncertainty
-from pipesim.loader import ScenarioError
-from pipesim.runner import ResumeMismatch, run
-from pipesim.uncertainty import bounds, draw_parameters, draw_value
+from pipesim.cli.main import main
+from pipesim.engine.uncertainty import bounds, draw_parameters, draw_value
+from pipesim.runs.runner import ResumeMismatch, run
+from pipesim.scenario.loader import ScenarioError
+from pipesim.scenario.schema import Uncertainty
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from pipesim.agents.reps import Rep
-from pipesim.config import Qualification
 from pipesim.market.choice import COMPETITOR, STATUS_QUO, US, choice_probabilities, choose
 from pipesim.policies.qualification import Judgement, make_policy
-from pipesim.results import ratio_interval, wilson_interval
-from pipesim.rng import Streams, replication_seeds
+from pipesim.results.statistics import ratio_interval, wilson_interval
+from pipesim.scenario.rng import Streams, replication_seeds
+from pipesim.scenario.schema import Qualification
 
 
 def test_choice_probabilities_are_a_logit():

@@ -6,25 +6,31 @@ The Python API mirrors the command line::
     scenario = pipesim.load_scenario("scenarios/baseline.yaml", overrides=["reps.count=12"])
     results = pipesim.run(scenario, replications=1000, seed=7, workers=2)
     results.summary["p_target"], results.table  # dict, pandas DataFrame
+
+The package is layered (docs/architecture.md): ``scenario`` at the bottom, then ``agents``,
+``market`` and ``policies``, ``engine``, ``results``, ``runs``, the analysis packages
+(``report``, ``experiments``, ``optimise``, ``calibrate``) and ``cli`` on top.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING, Any
 
-from pipesim.config import Scenario
-from pipesim.loader import ScenarioError, load_scenario
+# The built-in policies register their names with the scenario's policy registries when
+# imported; importing them here means every scenario is validated against them.
+import pipesim.policies  # noqa: F401
+from pipesim._version import __version__
+from pipesim.scenario.loader import ScenarioError, load_scenario
+from pipesim.scenario.schema import Scenario
 
 if TYPE_CHECKING:
-    from pipesim.runner import Results, run
+    from pipesim.runs.runner import Results, run
 
 
 def __getattr__(name: str) -> Any:
-    # the runner pulls in pandas: load it on first use so `pipesim validate` starts fast
+    # lazy for start-up speed: the runner pulls in pandas, which `pipesim validate` never needs
     if name in ("Results", "run"):
-        from pipesim import runner
+        from pipesim.runs import runner
 
         return getattr(runner, name)
     raise AttributeError(f"module 'pipesim' has no attribute {name!r}")

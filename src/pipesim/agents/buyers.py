@@ -5,7 +5,7 @@ we are involved, so everything about its journey that involves nobody else is dr
 vectorised: stage dwell times (gamma), the stall hazard to *no decision* in each stage (competing
 exponential clock, scaled by buying-group size), its engagement point, criteria weights, fit and
 qualification facts. Only the parts where a rep meets the buyer run as SimPy processes
-(:mod:`pipesim.engine`).
+(:mod:`pipesim.engine.model`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from pipesim.config import BetaShare, Scenario, Segment
+from pipesim.scenario.schema import BetaShare, Scenario, Segment
 
 N_STAGES = 4
 

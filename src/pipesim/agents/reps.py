@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipesim.config import Reps
+from pipesim.scenario.schema import Reps
 
 
 @dataclass(slots=True)

@@ -4,5 +4,5 @@
 * :mod:`pipesim.calibrate.mapping`: the column / stage / source mapping (Salesforce defaults);
 * :mod:`pipesim.calibrate.synthetic`: a Salesforce-style export simulated from a known scenario;
 * :mod:`pipesim.calibrate.fit`: the statistical fits and their mapping onto a scenario;
-* :mod:`pipesim.calibrate.commands`: the ``pipesim calibrate`` command.
+* :mod:`pipesim.cli.calibrate`: the ``pipesim calibrate`` command.
 """

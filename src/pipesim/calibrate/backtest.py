@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from pipesim.calibrate.crm import CrmData, CrmError
-from pipesim.config import (
+from pipesim.scenario.schema import (
     STAGES,
     Engagement,
     Journey,
@@ -594,7 +594,7 @@ def run_backtest(
     window must lie between the first opportunity and that day. Results do not depend on
     ``workers``.
     """
-    from pipesim.runner import run
+    from pipesim.runs.runner import run
 
     first, last = data_span(data)
     export = export_date or last

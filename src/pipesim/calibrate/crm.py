@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from pipesim.calibrate.mapping import STAGE_KINDS, TERMINAL_KINDS, Mapping, load_mapping
-from pipesim.config import STAGES
+from pipesim.scenario.schema import STAGES
 
 MAX_EXAMPLES = 3
 OUTCOMES: tuple[str, ...] = ("won", "lost", "no_decision", "open")

@@ -59,7 +59,8 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from pipesim.calibrate.crm import CrmData, DataReport
-from pipesim.config import STAGES, Scenario
+from pipesim.scenario.edit import parse_path, set_value
+from pipesim.scenario.schema import STAGES, Scenario
 
 Z95 = float(stats.norm.ppf(0.975))
 FITTED_STAGES: tuple[str, ...] = ("interest", "preference")
@@ -1002,7 +1003,7 @@ def _group_moments(base: Scenario, segment: str) -> tuple[float, float, float]:
     hazard_elasticity`` with the buying group ``g = 1 + Poisson(buying_group_mean - 1)`` as the
     engine draws it.
     """
-    from pipesim.config import Segment
+    from pipesim.scenario.schema import Segment
 
     seg = base.segments.get(segment, Segment())
     jr = base.journey
@@ -1013,14 +1014,6 @@ def _group_moments(base: Scenario, segment: str) -> tuple[float, float, float]:
     f = seg.journey_scale * rel**jr.group_dwell_elasticity
     h = rel**jr.group_hazard_elasticity
     return float(pmf @ f), float(pmf @ f**2), float(pmf @ h)
-
-
-def _set(data: dict[str, Any], path: str, value: Any) -> None:
-    node = data
-    parts = path.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
 
 
 def _get(data: dict[str, Any], path: str) -> Any:
@@ -1088,7 +1081,7 @@ def default_base(data: CrmData, fits: Fits, name: str) -> Scenario:
 
     The target is the bookings of the data's last 52 weeks.
     """
-    from pipesim.config import Segment, Target
+    from pipesim.scenario.schema import Segment, Target
 
     opp = data.opportunities
     won = opp[(opp["outcome"] == "won") & (opp["close"] > fits.as_of - pd.Timedelta(weeks=52))]
@@ -1117,8 +1110,8 @@ def fitted_scenario(
     :func:`correct_selection` found, their sds scaled to the corrected value and widened for
     the simulation's own noise.
     """
-    from pipesim.config import Segment
-    from pipesim.loader import validate
+    from pipesim.scenario.loader import validate
+    from pipesim.scenario.schema import Segment
 
     raw = base.model_dump(mode="json")
     raw["name"] = name
@@ -1132,7 +1125,7 @@ def fitted_scenario(
             applied.append(Applied(path, value, _get(raw, path), estimate, sd, dist, how, before))
         else:
             applied.append(Applied(path, value, _get(raw, path), estimate, sd, dist, how))
-        _set(raw, path, value)
+        set_value(raw, parse_path(path), value)
 
     # segments found in the data but not in the base come in with default parameters
     for seg in sorted(fits_segments(data)):
@@ -1316,11 +1309,11 @@ def window_scenario(
     noise get the team's means: the data's history had one team, so the simulated histories
     hold it fixed instead of drawing a new team each time (backfills are still drawn).
     """
-    from pipesim.loader import validate
+    from pipesim.scenario.loader import validate
 
     raw = scenario.model_dump(mode="json")
     for path, value in (values or {}).items():
-        _set(raw, path, value)
+        set_value(raw, parse_path(path), value)
     reps = raw["reps"]
     for member in reps.get("members") or []:
         if member.get("skill") is None:
@@ -1448,7 +1441,7 @@ def correct_selection(cal: Calibration, data: CrmData, seed: int = 0) -> Correct
     same seeds every step) make the steps deterministic.
     """
     from pipesim.calibrate.synthetic import simulated_histories
-    from pipesim.rng import replication_seeds
+    from pipesim.scenario.rng import replication_seeds
 
     est = cal.fits.estimates
     paths = [a.path for a in cal.applied if a.path.startswith("journey.")]
@@ -1538,7 +1531,7 @@ def simulated_spread(
     together, which no resampling within one history can see.
     """
     from pipesim.calibrate.synthetic import simulated_histories
-    from pipesim.rng import replication_seeds
+    from pipesim.scenario.rng import replication_seeds
 
     start, days = data_window(data, fits.as_of)
     as_of = start + pd.Timedelta(days=days)

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from pipesim.config import STAGES, Spec
+from pipesim.scenario.schema import STAGES, Spec
 
 StageKind = Literal["awareness", "interest", "preference", "decision", "won", "lost", "no_decision"]
 SourceName = Literal["inbound", "campaign", "prospecting", "referral", "outbound", "other"]
@@ -196,7 +196,7 @@ def load_mapping(path: Path | None) -> Mapping:
         the file, line and key and what is allowed.
     """
     from pipesim.calibrate.crm import CrmError
-    from pipesim.loader import ScenarioError, _compose_with_marks
+    from pipesim.scenario.loader import ScenarioError, compose_with_marks
 
     if path is None:
         return Mapping()
@@ -208,7 +208,7 @@ def load_mapping(path: Path | None) -> Mapping:
     except (OSError, UnicodeDecodeError) as exc:
         raise CrmError(f"{source}: cannot read mapping file ({exc})") from None
     try:
-        data, marks = _compose_with_marks(text, source)
+        data, marks = compose_with_marks(text, source)
     except ScenarioError as exc:
         raise CrmError(str(exc).replace("scenario", "mapping")) from None
     if not isinstance(data, dict):

@@ -42,10 +42,18 @@ import numpy as np
 import pandas as pd
 
 from pipesim.calibrate.crm import CrmData, DataReport
-from pipesim.config import STAGES, Scenario
-from pipesim.engine import CAUSE_STATUS_QUO, LOST, NO_DECISION, OPEN, WON, PipelineModel, simulate
+from pipesim.engine.model import (
+    CAUSE_STATUS_QUO,
+    LOST,
+    NO_DECISION,
+    OPEN,
+    WON,
+    PipelineModel,
+    simulate,
+)
 from pipesim.market.sources import SOURCES
-from pipesim.rng import replication_seeds
+from pipesim.scenario.rng import replication_seeds
+from pipesim.scenario.schema import STAGES, Scenario
 
 STAGE_NAMES: tuple[str, ...] = (
     "Prospecting",
@@ -314,7 +322,7 @@ def with_years(scenario: Scenario, years: float) -> Scenario:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: write a synthetic export of a scenario."""
-    from pipesim.loader import ScenarioError, load_scenario
+    from pipesim.scenario.loader import ScenarioError, load_scenario
 
     parser = argparse.ArgumentParser(
         prog="python -m pipesim.calibrate.synthetic",

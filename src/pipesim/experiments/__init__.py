@@ -12,7 +12,7 @@ are estimated on pairs and their intervals are much narrower than independent ru
   qualification frontier.
 * :mod:`pipesim.experiments.sensitivity`: a one-at-a-time tornado and Sobol indices (SALib) of
   P(target) and mean revenue.
-* :mod:`pipesim.experiments.commands`: the ``paired``, ``sweep`` and ``sensitivity`` commands.
+* :mod:`pipesim.cli.research`: the ``paired``, ``sweep`` and ``sensitivity`` commands.
 """
 
 from __future__ import annotations

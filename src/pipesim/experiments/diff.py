@@ -26,7 +26,6 @@ scenario on its own is merged with the other such changes into one block.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import math
@@ -41,12 +40,13 @@ import yaml
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from pipesim.config import Scenario
 from pipesim.experiments.paired import run_points
-from pipesim.history import RunRecord
-from pipesim.loader import ScenarioError, validate
 from pipesim.report import charts
 from pipesim.report.compare import paired_difference
+from pipesim.runs.catalogue import RunRecord
+from pipesim.scenario.edit import REMOVE, edited
+from pipesim.scenario.loader import ScenarioError, validate
+from pipesim.scenario.schema import Scenario
 
 MAX_EXACT_SHAPLEY = 4
 """With ``method="auto"``, Shapley parts up to this many changes (2^4 = 16 scenarios)."""
@@ -167,16 +167,7 @@ def _same_number(x: Any, y: Any) -> bool:
 
 def apply_changes(data: dict[str, Any], changes: Iterable[Change]) -> dict[str, Any]:
     """A copy of ``data`` (a resolved scenario as plain data) with ``changes`` made."""
-    out = copy.deepcopy(data)
-    for c in changes:
-        node = out
-        for k in c.path[:-1]:
-            node = node.setdefault(k, {})
-        if c.kind == "removed":
-            node.pop(c.path[-1], None)
-        else:
-            node[c.path[-1]] = copy.deepcopy(c.new)
-    return out
+    return edited(data, [(c.path, REMOVE if c.kind == "removed" else c.new) for c in changes])
 
 
 def format_setting(value: Any, width: int = 48) -> str:
@@ -576,7 +567,7 @@ def scenario_from_record(record: RunRecord) -> Scenario:
     try:
         data = yaml.safe_load(record.scenario_yaml)
     except yaml.YAMLError as exc:
-        from pipesim.loader import Problem
+        from pipesim.scenario.loader import Problem
 
         raise ScenarioError(source, [Problem((), f"malformed YAML: {exc}")]) from None
     return validate(data, source)
@@ -898,7 +889,7 @@ def _wrap(text: str, width: int = 38) -> str:
 
 def write_outputs(result: RunDiff, folder: str | Path, dpi: int = 120) -> list[Path]:
     """Write ``diff.json``, ``diff.csv`` and ``waterfall.png`` into ``folder``."""
-    from pipesim.runner import write_json_atomic
+    from pipesim.runs.runner import write_json_atomic
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)

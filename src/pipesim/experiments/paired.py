@@ -27,12 +27,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from pipesim.config import Scenario
-from pipesim.engine import LOST, NO_DECISION, UNCAPTURED, WON, simulate, summarise_replication
+from pipesim.engine.model import LOST, NO_DECISION, UNCAPTURED, WON, simulate, summarise_replication
 from pipesim.market.sources import SOURCE_CODE
 from pipesim.report import charts
 from pipesim.report.compare import pair_tables, paired_difference
-from pipesim.rng import replication_seeds
+from pipesim.scenario.rng import replication_seeds
+from pipesim.scenario.schema import Scenario
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from pipesim.config import Scenario
 from pipesim.experiments.paired import run_points
 from pipesim.experiments.sweep import BadParameter, parse_param, save_figure, write_table
-from pipesim.loader import dump_scenario, load_scenario
 from pipesim.report import charts
 from pipesim.report.compare import paired_difference
+from pipesim.scenario.loader import dump_scenario, load_scenario
+from pipesim.scenario.schema import Scenario
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from scipy.stats import qmc
 
-from pipesim.config import Scenario
 from pipesim.experiments.paired import run_points
-from pipesim.loader import dump_scenario, load_scenario
 from pipesim.report import charts
 from pipesim.report.compare import paired_difference
-from pipesim.results import ratio_interval, wilson_interval
+from pipesim.results.statistics import ratio_interval, wilson_interval
+from pipesim.scenario.loader import dump_scenario, load_scenario
+from pipesim.scenario.schema import Scenario
 
 
 class BadParameter(ValueError):

@@ -25,10 +25,10 @@ from pipesim.agents.buyers import (
     gamma_draw,
     source_fraction,
 )
-from pipesim.config import STAGES, BetaShare, Scenario
 from pipesim.market.choice import CHOICES
 from pipesim.policies.engagement import make_engagement
-from pipesim.rng import Streams
+from pipesim.scenario.rng import Streams
+from pipesim.scenario.schema import STAGES, BetaShare, Scenario
 
 SOURCES: tuple[str, ...] = (
     "inbound",
@@ -352,8 +352,8 @@ def _qualified_buyers(scenario: Scenario, segment: str, n: int, rng: np.random.G
     that the scenario's policy pursues when a rep with the team's mean perception noise and
     check accuracy judges them (rejection sampling from one stream).
     """
-    from pipesim.config import QUALIFICATION_CHECKS
     from pipesim.policies.qualification import Judgement, make_policy
+    from pipesim.scenario.schema import QUALIFICATION_CHECKS
 
     policy = make_policy(scenario.qualification)
     noise = scenario.reps.qualification_noise_mean

@@ -17,7 +17,7 @@ The pieces, in the order data flows through them:
 * :mod:`~pipesim.optimise.loop` simulates the plan and raises the LP's revenue requirement until
   P(target) reaches the asked confidence;
 * :mod:`~pipesim.optimise.required` finds the smallest value of one lever that reaches it;
-* :mod:`~pipesim.optimise.commands` is the command line (``optimise``, ``required``).
+* :mod:`~pipesim.cli.optimise` is the command line (``optimise``, ``required``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pipesim.config import Scenario
+from pipesim.scenario.edit import merge
+from pipesim.scenario.schema import Scenario
 
 LeverKind = Literal["campaign", "prospecting", "outbound"]
 PROSPECTING_KEY = "leads.prospecting.hours_per_week"
@@ -121,17 +122,6 @@ def overlay(scenario: Scenario, levels: Mapping[str, float]) -> dict[str, Any]:
     if leads:
         out["leads"] = leads
     return out
-
-
-def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge an overlay into a mapping: mappings key by key, lists and values replace."""
-    result = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), dict):
-            result[key] = merge(result[key], value)
-        else:
-            result[key] = value
-    return result
 
 
 def apply_overlay(scenario: Scenario, over: Mapping[str, Any]) -> Scenario:

@@ -30,8 +30,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipesim.config import Scenario
-from pipesim.loader import load_scenario
 from pipesim.optimise.curves import ResponseCurve, judgement_curve
 from pipesim.optimise.levers import levers_of
 from pipesim.optimise.model import (
@@ -48,7 +46,9 @@ from pipesim.optimise.plan import plan_overlay, plan_table, write_plan_csv, writ
 from pipesim.optimise.problem import Problem, build_problem
 from pipesim.optimise.settings import OptimiseSettings, check_references
 from pipesim.optimise.text import interval, money, pct
-from pipesim.runner import run
+from pipesim.runs.runner import run
+from pipesim.scenario.loader import load_scenario
+from pipesim.scenario.schema import Scenario
 
 Echo = Callable[[str], None]
 

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipesim.config import TERMINAL_STATES, Scenario
-from pipesim.engine import run_replication, simulate
+from pipesim.engine.model import run_replication, simulate
 from pipesim.optimise.curves import ResponseCurve, curve_from_points
 from pipesim.optimise.levers import Lever, apply_overlay, outbound_key, overlay
 from pipesim.optimise.settings import Pilot
-from pipesim.rng import replication_seeds
+from pipesim.scenario.rng import replication_seeds
+from pipesim.scenario.schema import TERMINAL_STATES, Scenario
 
 Echo = Callable[[str], None]
 _UNCAPTURED = TERMINAL_STATES.index("uncaptured")

@@ -22,10 +22,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from pipesim.config import Scenario
 from pipesim.optimise.levers import overlay
 from pipesim.optimise.model import Solution, iter_hours
 from pipesim.optimise.problem import ACTIVITIES, Problem
+from pipesim.scenario.schema import Scenario
 
 HOUR_COLUMNS = [f"{a}_hours" for a in ACTIVITIES]
 COLUMNS = [

@@ -17,11 +17,11 @@ from functools import cached_property
 
 import numpy as np
 
-from pipesim.config import Scenario
 from pipesim.optimise.curves import ResponseCurve
 from pipesim.optimise.levers import Lever, levers_of, split
 from pipesim.optimise.pilot import LoadProfile
 from pipesim.optimise.settings import OptimiseSettings
+from pipesim.scenario.schema import Scenario
 
 ACTIVITIES: tuple[str, ...] = (
     "prospecting",

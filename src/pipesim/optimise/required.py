@@ -26,10 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipesim.config import Scenario
 from pipesim.optimise.levers import apply_overlay
 from pipesim.optimise.text import money, number, pct
-from pipesim.runner import run
+from pipesim.runs.runner import run
+from pipesim.scenario.schema import Scenario
 
 Echo = Callable[[str], None]
 OUTBOUND_LEVERS = ("new_opportunities_per_rep_week", "leads.outbound.opportunities_per_rep_week")

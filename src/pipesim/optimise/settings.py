@@ -25,7 +25,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipesim.config import Scenario
+from pipesim.scenario.schema import Scenario
 
 
 class SettingsError(Exception):

@@ -18,52 +18,14 @@ named ``<family>.<name>`` (e.g. ``flanking.always = mypkg.policies:AlwaysFlank``
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from importlib.metadata import entry_points
-from typing import Any, Generic, TypeVar
+from pipesim.policies import engagement, flanking, followup, qualification
+from pipesim.scenario.registry import ENTRY_POINT_GROUP, Registry
 
-T = TypeVar("T")
-ENTRY_POINT_GROUP = "pipesim.policies"
-
-
-class Registry(Generic[T]):
-    """Policies of one family, by name."""
-
-    def __init__(self, family: str) -> None:
-        self.family = family
-        self._factories: dict[str, Callable[[Any], T]] = {}
-        self._loaded_plugins = False
-
-    def register(self, name: str) -> Callable[[type], type]:
-        """Class decorator: make a policy selectable by ``name``."""
-
-        def wrap(cls: type) -> type:
-            self._factories[name] = cls
-            return cls
-
-        return wrap
-
-    def _load_plugins(self) -> None:
-        if self._loaded_plugins:
-            return
-        self._loaded_plugins = True
-        prefix = f"{self.family}."
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name.startswith(prefix):
-                self._factories.setdefault(ep.name[len(prefix) :], ep.load())
-
-    def names(self) -> list[str]:
-        """Registered policy names, sorted."""
-        self._load_plugins()
-        return sorted(self._factories)
-
-    def create(self, name: str, spec: Any) -> T:
-        """Build policy ``name`` from its scenario block."""
-        self._load_plugins()
-        try:
-            factory = self._factories[name]
-        except KeyError:
-            raise ValueError(
-                f"unknown {self.family} policy {name!r}; allowed: {', '.join(self.names())}"
-            ) from None
-        return factory(spec)
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Registry",
+    "engagement",
+    "flanking",
+    "followup",
+    "qualification",
+]

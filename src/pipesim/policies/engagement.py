@@ -12,8 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
-from pipesim.config import Engagement
-from pipesim.policies import Registry
+from pipesim.scenario.registry import Registry, policy_registry
+from pipesim.scenario.schema import Engagement
 
 
 class EngagementPolicy(Protocol):
@@ -32,7 +32,7 @@ class EngagementPolicy(Protocol):
         ...
 
 
-ENGAGEMENT: Registry[EngagementPolicy] = Registry("engagement")
+ENGAGEMENT: Registry[EngagementPolicy] = policy_registry("engagement")
 
 
 def make_engagement(spec: Engagement) -> EngagementPolicy:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-from pipesim.config import Flanking
-from pipesim.policies import Registry
+from pipesim.scenario.registry import Registry, policy_registry
+from pipesim.scenario.schema import Flanking
 
 
 class FlankingPolicy(Protocol):
@@ -27,7 +27,7 @@ class FlankingPolicy(Protocol):
         ...
 
 
-FLANKING: Registry[FlankingPolicy] = Registry("flanking")
+FLANKING: Registry[FlankingPolicy] = policy_registry("flanking")
 
 
 def make_flanking(spec: Flanking) -> FlankingPolicy:

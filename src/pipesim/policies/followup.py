@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pipesim.policies import Registry
+from pipesim.scenario.registry import Registry, policy_registry
 
 SOURCE_PRIORITY_INBOUND_FIRST = {"inbound": 0, "referral": 0, "campaign": 1, "prospecting": 2}
 
@@ -22,7 +22,7 @@ class FollowUpPolicy(Protocol):
         ...
 
 
-FOLLOW_UP: Registry[FollowUpPolicy] = Registry("follow_up")
+FOLLOW_UP: Registry[FollowUpPolicy] = policy_registry("follow_up")
 
 
 def make_follow_up(name: str) -> FollowUpPolicy:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from pipesim.config import QUALIFICATION_CHECKS, Qualification
-from pipesim.policies import Registry
+from pipesim.scenario.registry import Registry, policy_registry
+from pipesim.scenario.schema import QUALIFICATION_CHECKS, Qualification
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ class QualificationPolicy(Protocol):
         ...
 
 
-QUALIFICATION: Registry[QualificationPolicy] = Registry("qualification")
+QUALIFICATION: Registry[QualificationPolicy] = policy_registry("qualification")
 
 
 def make_policy(spec: Qualification) -> QualificationPolicy:

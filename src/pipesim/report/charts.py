@@ -25,8 +25,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
-from pipesim.config import STAGES
 from pipesim.report.data import money, money_axis_label, money_unit
+from pipesim.scenario.schema import STAGES
 
 # Okabe-Ito, ordered so neighbours differ in lightness as well as hue.
 BLUE = "#0072B2"

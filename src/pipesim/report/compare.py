@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipesim.config import Scenario
 from pipesim.report import charts
 from pipesim.report.data import RunData, day_text, from_results, load_run, money, money_unit, pct
 from pipesim.report.html import (
@@ -38,7 +37,8 @@ from pipesim.report.html import (
     write_files,
     write_run_report,
 )
-from pipesim.runner import run, write_json_atomic
+from pipesim.runs.runner import run, write_json_atomic
+from pipesim.scenario.schema import Scenario
 
 COMPARE_FILE = "compare.html"
 COMPARE_JSON = "compare.json"

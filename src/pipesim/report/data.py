@@ -18,9 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from pipesim.config import Scenario
-from pipesim.loader import ScenarioError, load_scenario
-from pipesim.runner import Results
+from pipesim.runs.runner import Results
+from pipesim.scenario.loader import ScenarioError, load_scenario
+from pipesim.scenario.schema import Scenario
 
 CURRENCY_SYMBOLS: dict[str, str] = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
 """Currencies written with a symbol before the amount; any other code follows the amount."""

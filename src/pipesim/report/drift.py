@@ -1,7 +1,7 @@
 """Forecast drift: how P(target) and the revenue forecast of a scenario moved from run to run.
 
-:func:`load_runs` reads the run catalogue (:mod:`pipesim.history`) into a tidy table, one row per
-recorded run; :func:`drift_figure` draws it over calendar time: P(target) with its 95% interval
+:func:`load_runs` reads the run catalogue (:mod:`pipesim.runs.catalogue`) into a tidy table, one
+row per recorded run; :func:`drift_figure` draws it over calendar time: P(target) with its 95% interval
 on top, revenue P50 with the P10-P90 band below, one line per scenario, notes written beside
 their runs. Interrupted (partial) runs are left out of the chart. The run report calls
 ``drift_figure(load_runs(catalogue, scenario=name))`` when there is more than one run to show.
@@ -19,9 +19,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from pipesim.history import list_runs
 from pipesim.report import charts
 from pipesim.report.data import money_axis_label, money_unit
+from pipesim.runs.catalogue import list_runs
 
 RUN_COLUMNS: tuple[str, ...] = (
     "id",

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from pipesim.config import Scenario
-from pipesim.loader import dump_scenario
 from pipesim.report import charts
 from pipesim.report.data import RunData, day_text, load_run, money, money_unit, pct
+from pipesim.scenario.loader import dump_scenario
+from pipesim.scenario.schema import Scenario
 
 REPORT_FILE = "report.html"
 CHART_DIR = "charts"

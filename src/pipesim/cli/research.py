@@ -2,7 +2,7 @@
 
 The commands are click commands meant to be registered on the ``pipesim`` group
 (``main.add_command(paired)`` and so on); until then they run as
-``python -m pipesim.experiments.commands sweep ...``. Exit codes follow ``pipesim``: 0 success,
+``python -m pipesim.cli.research sweep ...``. Exit codes follow ``pipesim``: 0 success,
 2 bad input (a scenario problem, an unknown parameter path, a bad range), 1 anything else.
 """
 
@@ -14,7 +14,7 @@ import click
 import pandas as pd
 from rich.console import Console
 
-from pipesim.cli import (
+from pipesim.cli.main import (
     _guarded,
     out_option,
     replications_option,
@@ -31,7 +31,7 @@ from pipesim.experiments.paired import (
     paired_chart,
 )
 from pipesim.experiments.sweep import BadParameter, run_sweep, save_figure, write_table
-from pipesim.loader import load_scenario
+from pipesim.scenario.loader import load_scenario
 
 console = Console()
 

@@ -29,13 +29,13 @@ from typing import Any
 
 import pandas as pd
 
-from pipesim import __version__
-from pipesim.config import TERMINAL_STATES, Scenario
-from pipesim.engine import DealOutcomes, ReplicationResult, outcome_columns, run_replication
-from pipesim.loader import dump_scenario
+from pipesim._version import __version__
+from pipesim.engine.model import DealOutcomes, ReplicationResult, outcome_columns, run_replication
 from pipesim.market.choice import CHOICES
-from pipesim.results import summarise, wilson_interval
-from pipesim.rng import replication_seeds
+from pipesim.results.statistics import summarise, wilson_interval
+from pipesim.scenario.loader import dump_scenario
+from pipesim.scenario.rng import replication_seeds
+from pipesim.scenario.schema import TERMINAL_STATES, Scenario
 
 ProgressCallback = Callable[[int], None]
 
@@ -452,7 +452,7 @@ def run(
         the final files equal those of an uninterrupted run.
     parameter_uncertainty
         Each replication first draws the scenario's ``uncertainty`` parameters
-        (:mod:`pipesim.uncertainty`).
+        (:mod:`pipesim.engine.uncertainty`).
 
     Raises
     ------
@@ -575,7 +575,7 @@ def _write_deals(
     """The deal-level forecast (deals.csv) and leading indicators, when there is a pipeline."""
     if not sink.deals or table.empty:
         return None
-    from pipesim.deals import deal_forecast, write_deals
+    from pipesim.results.deals import deal_forecast, write_deals
 
     outcomes: pd.DataFrame | Iterator[pd.DataFrame]
     if out is None:

@@ -31,14 +31,14 @@ import numpy as np
 import simpy
 
 from pipesim.agents.reps import Rep, hire
-from pipesim.config import QUALIFICATION_CHECKS, TERMINAL_STATES, Scenario
 from pipesim.market.choice import COMPETITOR, STATUS_QUO, choose
 from pipesim.market.sources import SOURCE_CODE, SOURCES, LeadTable, build_leads
 from pipesim.policies.engagement import make_engagement
 from pipesim.policies.flanking import make_flanking
 from pipesim.policies.followup import make_follow_up
 from pipesim.policies.qualification import Judgement, make_policy
-from pipesim.rng import Streams
+from pipesim.scenario.rng import Streams
+from pipesim.scenario.schema import QUALIFICATION_CHECKS, TERMINAL_STATES, Scenario
 
 WON, LOST, NO_DECISION, DISQUALIFIED, UNCAPTURED, OPEN = range(6)
 CAUSE_NONE, CAUSE_STATUS_QUO, CAUSE_INDECISION = range(3)
@@ -490,7 +490,7 @@ def run_replication(
     seed, :func:`pipesim.uncertainty.draw_parameters`).
     """
     if uncertain and scenario.uncertainty:
-        from pipesim.uncertainty import draw_parameters
+        from pipesim.engine.uncertainty import draw_parameters
 
         scenario, _ = draw_parameters(scenario, seed)
     model = simulate(scenario, seed)

@@ -25,11 +25,11 @@ import pandas as pd
 from scipy import stats
 
 from pipesim.agents.buyers import draw_journeys
-from pipesim.config import STAGES, TERMINAL_STATES, Scenario
-from pipesim.engine import open_pipeline_seats
+from pipesim.engine.model import open_pipeline_seats
 from pipesim.market.choice import CHOICES
-from pipesim.results import wilson_interval
-from pipesim.rng import Streams
+from pipesim.results.statistics import wilson_interval
+from pipesim.scenario.rng import Streams
+from pipesim.scenario.schema import STAGES, TERMINAL_STATES, Scenario
 
 DEAL_COLUMNS = [
     "deal_id",

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipesim.calibrate.backtest import Window, as_of_series, parse_every
-from pipesim.cli import (
+from pipesim.cli.main import (
     _guarded,
     out_option,
     progress_bar,
@@ -184,7 +184,7 @@ def backtest(
     """Backtest SCENARIO against a CRM export; the command help is :data:`BACKTEST_HELP`."""
     from pipesim.calibrate.backtest import data_span, run_backtest, write_backtest
     from pipesim.calibrate.crm import CrmError, read_crm
-    from pipesim.loader import load_scenario
+    from pipesim.scenario.loader import load_scenario
 
     def go() -> None:
         sc = load_scenario(scenario, overrides)

@@ -24,9 +24,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from pipesim.config import Scenario, reference_errors
-
-KeyPath = tuple[str | int, ...]
+from pipesim.scenario.edit import EditError, KeyPath, format_path, merge, set_value
+from pipesim.scenario.schema import Scenario, reference_errors
 
 MAX_YAML_NODES = 200_000
 """Refuse documents that expand to more nodes than this (alias bombs)."""
@@ -61,17 +60,6 @@ class ScenarioError(Exception):
     def __str__(self) -> str:
         lines = [p.render(self.source) for p in self.problems]
         return "\n".join(lines)
-
-
-def format_path(path: Sequence[str | int]) -> str:
-    """Render a key path as ``a.b[0].c``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
 
 
 def _did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
@@ -124,7 +112,12 @@ def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
-def _compose_with_marks(text: str, source: str) -> tuple[Any, dict[KeyPath, tuple[int, int]]]:
+def compose_with_marks(text: str, source: str) -> tuple[Any, dict[KeyPath, tuple[int, int]]]:
+    """Parse YAML text safely into plain data and the ``(line, column)`` of every key path.
+
+    Raises :class:`ScenarioError` (naming ``source``) for malformed YAML, duplicated keys, tags
+    and documents too large to be a scenario.
+    """
     marks: dict[KeyPath, tuple[int, int]] = {}
     try:
         node = yaml.compose(text, Loader=_Loader)
@@ -438,11 +431,22 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not raw.strip():
         return [part.strip() for part in key.split(".")], ""
     try:
-        value, _ = _compose_with_marks(raw, "--set")
+        value, _ = compose_with_marks(raw, "--set")
     except ScenarioError as exc:
         reason = exc.problems[0].message if exc.problems else "invalid YAML"
         raise ValueError(f"override {text!r}: value is not valid YAML ({reason})") from None
     return [part.strip() for part in key.split(".")], value
+
+
+def _no_new_lists(path: KeyPath) -> None:
+    """An override may create a missing mapping, never a missing list (its items are unknown)."""
+    tp, _ = _resolve(Scenario, path)
+    if typing.get_origin(tp) is list:
+        raise EditError(
+            path,
+            f"{format_path(path)} has no items in the file; set the whole list "
+            f"instead, e.g. {format_path(path)}=[{{...}}]",
+        )
 
 
 def apply_overrides(
@@ -473,47 +477,11 @@ def apply_overrides(
             given = text.partition("=")[0].strip()
             where = tuple(k.strip() for k in given.split(".")) if given else ()
             raise fail(where, str(exc)) from None
-        node: Any = out
-        path: list[str | int] = []
-        created: KeyPath | None = None
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            key: str | int = part
-            if isinstance(node, list):
-                if not node:
-                    raise fail(
-                        path,
-                        f"{format_path(path)} is an empty list; there is no item "
-                        f"{part} to change (set the whole list instead)",
-                    )
-                if not part.isdigit() or int(part) >= len(node):
-                    raise fail(
-                        path, f"list index {part!r} must be a number from 0 to {len(node) - 1}"
-                    )
-                key = int(part)
-            elif not isinstance(node, dict):
-                raise fail(
-                    path,
-                    f"{format_path(path)} is a single value, not a mapping; "
-                    f"cannot set {'.'.join(parts[i:])} inside it",
-                )
-            path.append(key)
-            if last:
-                node[key] = value
-            else:
-                if isinstance(node, dict) and key not in node:
-                    tp, _ = _resolve(Scenario, tuple(path))
-                    if typing.get_origin(tp) is list:
-                        raise fail(
-                            path,
-                            f"{format_path(path)} has no items in the file; set the "
-                            "whole list instead, e.g. "
-                            f"{format_path(path)}=[{{...}}]",
-                        )
-                    node[key] = {}
-                    created = created or tuple(path)
-                node = node[key]
-        origins[tuple(path)] = origin
+        try:
+            path, created = set_value(out, parts, value, create=_no_new_lists)
+        except EditError as exc:
+            raise fail(exc.path, exc.message) from None
+        origins[path] = origin
         if created is not None:
             origins[created] = origin
     return out
@@ -597,7 +565,7 @@ def read_yaml(path: str | Path) -> tuple[dict[str, Any], dict[KeyPath, tuple[int
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ScenarioError(source, [Problem((), f"cannot read file: {reason}")]) from None
-    data, marks = _compose_with_marks(text, source)
+    data, marks = compose_with_marks(text, source)
     if not isinstance(data, dict):
         raise ScenarioError(
             source, [Problem((), "a scenario must be a mapping of keys to values", 1, 1)]
@@ -609,9 +577,6 @@ def load_scenario(
     path: str | Path,
     overrides: Iterable[str] = (),
     plan: str | Path | None = None,
-    pipeline: str | Path | None = None,
-    pipeline_history: str | Path | None = None,
-    pipeline_mapping: str | Path | None = None,
 ) -> Scenario:
     """Load, override and validate a scenario file.
 
@@ -623,13 +588,6 @@ def load_scenario(
         ``dotted.key=value`` strings applied on top of the file (values parsed as YAML).
     plan
         Optional overlay file whose keys are merged over the scenario before overrides.
-    pipeline
-        Optional CSV of open opportunities replacing the scenario's ``open_pipeline``
-        (:mod:`pipesim.market.pipeline`), or a CRM opportunity export whose deals open on the
-        scenario's start date become the pipeline.
-    pipeline_history, pipeline_mapping
-        For a CRM export: its stage history (gives each deal's stage and days in stage on the
-        start date) and the column mapping file (:mod:`pipesim.calibrate.mapping`).
 
     Returns
     -------
@@ -646,62 +604,9 @@ def load_scenario(
     data, marks = _read_extending(Path(path), origins, ())
     if plan is not None:
         overlay, plan_marks = read_yaml(plan)
-        data = _merge(data, overlay, origins, (), str(plan), plan_marks)
+        data = merge(data, overlay, origins=origins, origin=str(plan), marks=plan_marks)
     data = apply_overrides(data, list(overrides), origins)
-    if pipeline is not None:
-        data = _with_pipeline(
-            data, Path(pipeline), str(path), marks, origins, pipeline_history, pipeline_mapping
-        )
     return validate(data, str(path), marks, origins)
-
-
-def _with_pipeline(
-    data: dict[str, Any],
-    pipeline: Path,
-    source: str,
-    marks: dict[KeyPath, tuple[int, int]],
-    origins: dict[KeyPath, str],
-    history: str | Path | None = None,
-    mapping: str | Path | None = None,
-) -> dict[str, Any]:
-    """Replace ``open_pipeline`` by the deals of a pipeline CSV or CRM export."""
-    from pipesim.market.pipeline import is_crm_export, read_pipeline_csv
-
-    where = str(pipeline)
-    origins[("open_pipeline",)] = where
-    if history is not None or mapping is not None or is_crm_export(pipeline):
-        from pipesim.calibrate.backtest import open_pipeline_as_of
-        from pipesim.calibrate.crm import CrmError, read_crm
-
-        base = validate(data, source, marks, origins)
-        try:
-            crm = read_crm(
-                pipeline,
-                Path(history) if history is not None else None,
-                Path(mapping) if mapping is not None else None,
-            )
-            # a CRM owner who is a rep of the scenario keeps the deal (a scenario from
-            # `pipesim calibrate` names its reps after the owners); others go to seats in turn
-            entries = open_pipeline_as_of(crm, base.target.start_date, base, owners=True)
-        except CrmError as exc:
-            raise ScenarioError(where, [Problem((), str(exc))]) from None
-        if not entries:
-            raise ScenarioError(
-                where,
-                [
-                    Problem(
-                        (),
-                        f"no opportunity is open on {base.target.start_date} (target.start_date)",
-                    )
-                ],
-            )
-        return {**data, "open_pipeline": entries}
-    entries, lines, cols = read_pipeline_csv(pipeline)
-    for i, line in lines.items():
-        origins[("open_pipeline", i)] = f"{where}:{line}"
-        for name, col in cols[i].items():
-            origins[("open_pipeline", i, name)] = f"{where}:{line}:{col}"
-    return {**data, "open_pipeline": entries}
 
 
 def _read_extending(
@@ -743,28 +648,8 @@ def _read_extending(
     for key_path, origin in base_origins.items():
         if key_path not in marks:
             origins[key_path] = origin
-    merged = _merge(base, data, {}, (), str(path))
+    merged = merge(base, data)
     return merged, marks
-
-
-def _merge(
-    base: dict[str, Any],
-    overlay: dict[str, Any],
-    origins: dict[KeyPath, str],
-    path: KeyPath,
-    origin: str,
-    overlay_marks: dict[KeyPath, tuple[int, int]] | None = None,
-) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in overlay.items():
-        child = (*path, key)
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value, origins, child, origin, overlay_marks)
-        else:
-            out[key] = value
-            mark = (overlay_marks or {}).get(child)
-            origins[child] = f"{origin}:{mark[0]}:{mark[1]}" if mark else origin
-    return out
 
 
 def dump_scenario(scenario: Scenario) -> str:

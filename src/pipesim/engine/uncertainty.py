@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from pipesim.config import Scenario, Uncertainty, resolve_path
-from pipesim.rng import Streams
+from pipesim.scenario.edit import parse_path, set_value
+from pipesim.scenario.rng import Streams
+from pipesim.scenario.schema import Scenario, Uncertainty, resolve_path
 
 MAX_REDRAWS = 1000
 """Redraws of a normal parameter that falls outside its bounds before giving up."""
@@ -70,18 +71,6 @@ def draw_value(
     )
 
 
-def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    node: Any = data
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
 def draw_parameters(scenario: Scenario, seed: int) -> tuple[Scenario, dict[str, float]]:
     """The scenario with every uncertain parameter drawn, and the drawn values by path.
 
@@ -98,7 +87,7 @@ def draw_parameters(scenario: Scenario, seed: int) -> tuple[Scenario, dict[str, 
         if isinstance(value, int):
             x = float(round(x))
         drawn[path] = x
-        _set(data, path, int(x) if isinstance(value, int) else x)
+        set_value(data, parse_path(path), int(x) if isinstance(value, int) else x, create=False)
     try:
         return Scenario.model_validate(data), drawn
     except ValidationError as exc:  # bounds the metadata did not show (rare)

@@ -1,7 +1,7 @@
 """Command line of the run history: ``pipesim history`` and ``pipesim diff``.
 
-``history`` lists the runs recorded in the catalogue (:mod:`pipesim.history`), draws the forecast's
-drift over time (``--chart``) and rebuilds the catalogue from the run folders (``--rebuild``).
+``history`` lists the runs recorded in the catalogue (:mod:`pipesim.runs.catalogue`), draws the
+forecast's drift over time (``--chart``) and rebuilds the catalogue from the run folders (``--rebuild``).
 ``diff`` explains the move between two runs: the settings that changed and, re-simulated under
 common random numbers, how much of the change in P(target) each accounts for
 (:mod:`pipesim.experiments.diff`). Exit codes follow ``pipesim``: 0 success, 2 bad input (an
@@ -21,7 +21,7 @@ from rich import box
 from rich.measure import Measurement
 from rich.table import Table
 
-from pipesim.cli import (
+from pipesim.cli.main import (
     EXIT_BAD_INPUT,
     _fail,
     _guarded,
@@ -33,8 +33,8 @@ from pipesim.cli import (
     stdout,
     workers_option,
 )
-from pipesim.cli import catalogue_option as shared_catalogue_option
-from pipesim.history import (
+from pipesim.cli.main import catalogue_option as shared_catalogue_option
+from pipesim.runs.catalogue import (
     CatalogueError,
     RunFolderError,
     RunNotFound,

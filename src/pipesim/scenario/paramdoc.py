@@ -11,9 +11,9 @@ recurse (``journey.awareness.mean_days``), dictionaries of blocks use a placehol
 ``docs/model.md`` embeds the table between ``<!-- params:start -->`` and
 ``<!-- params:end -->``; ``tests/test_docs.py`` fails when the two differ. Regenerate with::
 
-    python -m pipesim.paramdoc --write docs/model.md
+    python -m pipesim.scenario.paramdoc --write docs/model.md
 
-and print the table alone with ``python -m pipesim.paramdoc``.
+and print the table alone with ``python -m pipesim.scenario.paramdoc``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from pipesim.config import Scenario
+from pipesim.scenario.schema import Scenario
 
 START_MARKER = "<!-- params:start -->"
 END_MARKER = "<!-- params:end -->"
@@ -271,7 +271,7 @@ def replace_table(text: str, table: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Print the parameter table, or rewrite it inside a Markdown file with ``--write FILE``."""
     parser = argparse.ArgumentParser(
-        prog="python -m pipesim.paramdoc", description="Scenario parameter reference."
+        prog="python -m pipesim.scenario.paramdoc", description="Scenario parameter reference."
     )
     parser.add_argument(
         "--write",

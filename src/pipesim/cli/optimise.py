@@ -1,7 +1,7 @@
 """Command line of the optimiser: ``optimise`` and ``required``.
 
 They are registered on the ``pipesim`` group (``pipesim optimise``, ``pipesim required``);
-``python -m pipesim.optimise.commands optimise ...`` runs them too. Exit codes: 0 success,
+``python -m pipesim.cli.optimise optimise ...`` runs them too. Exit codes: 0 success,
 2 bad input (scenario, settings or options), 3 the target cannot be reached at the asked
 confidence within capacity and budget (the message names the binding constraints), 1 anything
 else, 130 interrupted. No tracebacks unless ``--debug``.
@@ -16,8 +16,7 @@ from pathlib import Path
 
 import click
 
-from pipesim.cli import resolve_workers, workers_option
-from pipesim.loader import ScenarioError, load_scenario
+from pipesim.cli.main import resolve_workers, workers_option
 from pipesim.optimise.model import (
     InfeasiblePlan,
     SolverFailed,
@@ -26,6 +25,7 @@ from pipesim.optimise.model import (
     more_text,
 )
 from pipesim.optimise.settings import SettingsError, load_settings, with_options
+from pipesim.scenario.loader import ScenarioError, load_scenario
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipesim.config import TERMINAL_STATES, Scenario
+from pipesim.scenario.schema import TERMINAL_STATES, Scenario
 
 Z95 = NormalDist().inv_cdf(0.975)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipesim.results import ratio_interval
+from pipesim.results.statistics import ratio_interval
 
 
 @dataclass(frozen=True)

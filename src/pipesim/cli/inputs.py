@@ -1,6 +1,13 @@
-"""The open pipeline from a CSV file (``pipesim run --pipeline open.csv``).
+"""Input files that are not scenarios: the open pipeline of ``pipesim run --pipeline``.
 
-One row per open opportunity; the rows replace the scenario's ``open_pipeline``. Columns (only
+:func:`with_pipeline` puts the deals of a file into a scenario that is already loaded and
+validated, and validates the result again. The file is a pipeline CSV (:func:`read_pipeline_csv`)
+or a CRM opportunity export, read through :mod:`pipesim.calibrate` (the deals open at the
+scenario's start date become the pipeline; a CRM owner who is a rep of the scenario keeps the
+deal).
+
+A pipeline CSV has one row per open opportunity; the rows replace the scenario's
+``open_pipeline``. Columns (only
 ``segment`` and ``stage`` are required; an empty cell takes the default):
 
 =================  ==========================================================================
@@ -31,7 +38,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pipesim.loader import Problem, ScenarioError
+from pipesim.calibrate.backtest import open_pipeline_as_of
+from pipesim.calibrate.crm import CrmError, read_crm
+from pipesim.scenario.loader import KeyPath, Problem, ScenarioError, validate
+from pipesim.scenario.schema import Scenario
 
 COLUMNS: dict[str, str] = {
     "id": "text",
@@ -147,3 +157,55 @@ def read_pipeline_csv(
     if not entries:
         raise ScenarioError(source, [Problem((), "no opportunities (only a header line)", 2, 1)])
     return entries, lines, cols
+
+
+def with_pipeline(
+    scenario: Scenario,
+    pipeline: str | Path,
+    history: str | Path | None = None,
+    mapping: str | Path | None = None,
+) -> Scenario:
+    """``scenario`` with its ``open_pipeline`` replaced by the deals of a file.
+
+    Parameters
+    ----------
+    scenario
+        A loaded, validated scenario.
+    pipeline
+        A pipeline CSV (one row per open deal) or a CRM opportunity export.
+    history, mapping
+        For a CRM export: its stage history (each deal's stage and days in stage on the start
+        date) and the column mapping file (:mod:`pipesim.calibrate.mapping`).
+
+    Raises
+    ------
+    ScenarioError
+        Naming the file, line and column of every bad cell, or why the export gives no pipeline.
+    """
+    where = str(pipeline)
+    origins: dict[KeyPath, str] = {("open_pipeline",): where}
+    if history is not None or mapping is not None or is_crm_export(pipeline):
+        try:
+            crm = read_crm(
+                Path(pipeline),
+                Path(history) if history is not None else None,
+                Path(mapping) if mapping is not None else None,
+            )
+            # a CRM owner who is a rep of the scenario keeps the deal (a scenario from
+            # `pipesim calibrate` names its reps after the owners); others go to seats in turn
+            entries = open_pipeline_as_of(crm, scenario.target.start_date, scenario, owners=True)
+        except CrmError as exc:
+            raise ScenarioError(where, [Problem((), str(exc))]) from None
+        if not entries:
+            start = scenario.target.start_date
+            raise ScenarioError(
+                where, [Problem((), f"no opportunity is open on {start} (target.start_date)")]
+            )
+    else:
+        entries, lines, cols = read_pipeline_csv(pipeline)
+        for i, line in lines.items():
+            origins[("open_pipeline", i)] = f"{where}:{line}"
+            for name, col in cols[i].items():
+                origins[("open_pipeline", i, name)] = f"{where}:{line}:{col}"
+    data = {**scenario.model_dump(mode="json"), "open_pipeline": entries}
+    return validate(data, where, None, origins)

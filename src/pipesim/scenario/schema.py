@@ -19,6 +19,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipesim.scenario.edit import merge
+from pipesim.scenario.registry import policy_registry
+
 STAGES: tuple[str, ...] = ("awareness", "interest", "preference", "decision")
 """The four phases of every buying journey, in order (domain.md §1, 003)."""
 
@@ -51,16 +54,6 @@ def param(default: Any, description: str, source: str, **constraints: Any) -> An
     )
 
 
-def _deep_merge(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in given.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 class Spec(BaseModel):
     """Base for every scenario block: immutable, and unknown keys are errors.
 
@@ -80,7 +73,7 @@ class Spec(BaseModel):
         for name, info in cls.model_fields.items():
             given = filled.get(name)
             if isinstance(given, dict) and isinstance(info.default, BaseModel):
-                filled[name] = _deep_merge(info.default.model_dump(), given)
+                filled[name] = merge(info.default.model_dump(), given)
         return filled
 
 
@@ -906,16 +899,15 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
     if not segments:
         errors.append((("segments",), "at least one segment is required"))
     # policy names resolve against the registries (which plugins may extend)
-    from pipesim.policies.engagement import ENGAGEMENT
-    from pipesim.policies.flanking import FLANKING
-    from pipesim.policies.followup import FOLLOW_UP
-    from pipesim.policies.qualification import QUALIFICATION
-
     for path, name, registry in (
-        (("qualification", "policy"), scenario.qualification.policy, QUALIFICATION),
-        (("engagement", "policy"), scenario.engagement.policy, ENGAGEMENT),
-        (("flanking", "policy"), scenario.flanking.policy, FLANKING),
-        (("leads", "follow_up"), scenario.leads.follow_up, FOLLOW_UP),
+        (
+            ("qualification", "policy"),
+            scenario.qualification.policy,
+            policy_registry("qualification"),
+        ),
+        (("engagement", "policy"), scenario.engagement.policy, policy_registry("engagement")),
+        (("flanking", "policy"), scenario.flanking.policy, policy_registry("flanking")),
+        (("leads", "follow_up"), scenario.leads.follow_up, policy_registry("follow_up")),
     ):
         if name not in registry.names():
             errors.append(

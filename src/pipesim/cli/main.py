@@ -18,8 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from pipesim import __version__
-from pipesim.loader import ScenarioError, load_scenario
+from pipesim._version import __version__
+from pipesim.cli.inputs import with_pipeline
+from pipesim.scenario.loader import ScenarioError, load_scenario
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 F = TypeVar("F", bound=Callable[..., Any])
@@ -132,15 +133,15 @@ class _LazyGroup(click.Group):
     """A group whose heavier commands are imported only when used (fast start-up)."""
 
     lazy: ClassVar[dict[str, str]] = {
-        "paired": "pipesim.experiments.commands:paired",
-        "sweep": "pipesim.experiments.commands:sweep",
-        "sensitivity": "pipesim.experiments.commands:sensitivity",
-        "optimise": "pipesim.optimise.commands:optimise",
-        "required": "pipesim.optimise.commands:required",
-        "history": "pipesim.history_commands:history",
-        "diff": "pipesim.history_commands:diff",
-        "calibrate": "pipesim.calibrate.commands:calibrate",
-        "backtest": "pipesim.calibrate.backtest_commands:backtest",
+        "paired": "pipesim.cli.research:paired",
+        "sweep": "pipesim.cli.research:sweep",
+        "sensitivity": "pipesim.cli.research:sensitivity",
+        "optimise": "pipesim.cli.optimise:optimise",
+        "required": "pipesim.cli.optimise:required",
+        "history": "pipesim.cli.history:history",
+        "diff": "pipesim.cli.history:diff",
+        "calibrate": "pipesim.cli.calibrate:calibrate",
+        "backtest": "pipesim.cli.backtest:backtest",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -282,28 +283,23 @@ def run_cmd(
     debug: bool,
 ) -> None:
     """Run SCENARIO as Monte Carlo; print P(target) and write results to --out."""
-    from pipesim.runner import ResumeMismatch, RunInterrupted, run
+    from pipesim.runs.runner import ResumeMismatch, RunInterrupted, run
 
     if executor == "dask" and not scheduler:
         raise click.UsageError("--executor dask needs --scheduler tcp://HOST:PORT")
     if resume is not None and out is not None and out != resume:
         raise click.UsageError("--resume DIR writes to DIR: leave out --out or make it the same")
     if resume is not None and note is None:  # the runner rewrites run.json: keep the note
-        from pipesim.history import saved_note
+        from pipesim.runs.catalogue import saved_note
 
         note = saved_note(resume)
 
     def go() -> None:
         if (pipeline_history or pipeline_mapping) and pipeline is None:
             raise click.UsageError("--pipeline-history and --pipeline-mapping need --pipeline")
-        sc = load_scenario(
-            scenario,
-            overrides,
-            plan=plan,
-            pipeline=pipeline,
-            pipeline_history=pipeline_history,
-            pipeline_mapping=pipeline_mapping,
-        )
+        sc = load_scenario(scenario, overrides, plan=plan)
+        if pipeline is not None:
+            sc = with_pipeline(sc, pipeline, pipeline_history, pipeline_mapping)
         if parameter_uncertainty and not sc.uncertainty:
             _fail(
                 f"{scenario}: --parameter-uncertainty needs an uncertainty block in the "
@@ -373,8 +369,8 @@ def anchors(
     debug: bool,
 ) -> None:
     """Compare SCENARIO's simulated outputs with the seed figures (calibration table)."""
-    from pipesim.anchors import anchor_table, to_markdown
-    from pipesim.runner import run
+    from pipesim.results.anchors import anchor_table, to_markdown
+    from pipesim.runs.runner import run
 
     def go() -> None:
         sc = load_scenario(scenario, overrides)
@@ -427,7 +423,7 @@ def _record_run(folder: Path, catalogue: Path | None, note: str | None) -> None:
     """Record the run in the catalogue; if that fails the run's files stand, with a warning."""
     from rich.markup import escape
 
-    from pipesim.history import record_or_explain
+    from pipesim.runs.catalogue import record_or_explain
 
     record, problem = record_or_explain(folder, catalogue, note)
     if record is None:

@@ -21,8 +21,8 @@ import yaml
 
 from pipesim.calibrate.crm import CrmData, CrmError, read_crm
 from pipesim.calibrate.fit import Calibration, calibrated_scenario, default_base, fit_all
-from pipesim.cli import EXIT_BAD_INPUT, _guarded, err, stdout
-from pipesim.loader import load_scenario
+from pipesim.cli.main import EXIT_BAD_INPUT, _guarded, err, stdout
+from pipesim.scenario.loader import load_scenario
 
 
 def _fmt(x: float | None) -> str:
@@ -45,7 +45,7 @@ def report_paths(out: Path) -> tuple[Path, Path, Path]:
 
 def report_dict(cal: Calibration, data: CrmData, inputs: dict[str, Any]) -> dict[str, Any]:
     """The content of ``<stem>.calibration.json``."""
-    from pipesim import __version__
+    from pipesim._version import __version__
 
     fits = cal.fits
     return {

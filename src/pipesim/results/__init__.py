@@ -1,0 +1,1 @@
+"""pipesim.results."""
