@@ -9,19 +9,18 @@ from typing import Any
 import pytest
 import yaml
 
-from pipesim.scenario import loader
+from pipesim.scenario import yaml_io
+from pipesim.scenario.edit import KeyPath, format_path
+from pipesim.scenario.errors import Problem, ScenarioError
 from pipesim.scenario.loader import (
-    Problem,
-    ScenarioError,
     apply_overrides,
     dump_scenario,
-    format_path,
     load_scenario,
     parse_override,
-    read_yaml,
     validate,
 )
 from pipesim.scenario.schema import Scenario
+from pipesim.scenario.yaml_io import read_yaml
 
 MINIMAL = {"name": "t", "target": {"revenue": 1_000_000}}
 
@@ -112,7 +111,7 @@ def test_parse_override_rejects(text: str, says: str) -> None:
 # --------------------------------------------------------------------------- apply_overrides
 def test_apply_overrides_list_index_and_origins() -> None:
     data = {**MINIMAL, "open_pipeline": [{"segment": "S1"}, {"segment": "S2", "count": 1}]}
-    origins: dict[loader.KeyPath, str] = {}
+    origins: dict[KeyPath, str] = {}
     out = apply_overrides(data, ["open_pipeline.1.count=3", "reps.count=4"], origins)
     assert out["open_pipeline"][1] == {"segment": "S2", "count": 3}
     assert out["reps"] == {"count": 4}
@@ -264,7 +263,7 @@ def test_malformed_yaml(tmp_path: Path, text: str, line: int, says: str) -> None
 
 
 def test_alias_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loader, "MAX_YAML_NODES", 1000)
+    monkeypatch.setattr(yaml_io, "MAX_YAML_NODES", 1000)
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 6)]
     with pytest.raises(ScenarioError, match="too many aliases"):

@@ -12,7 +12,8 @@ from pipesim.policies.engagement import make_engagement
 from pipesim.policies.flanking import make_flanking
 from pipesim.policies.followup import make_follow_up
 from pipesim.policies.qualification import Judgement, make_policy
-from pipesim.scenario.loader import ScenarioError, load_scenario
+from pipesim.scenario.errors import ScenarioError
+from pipesim.scenario.loader import load_scenario
 from pipesim.scenario.schema import Engagement, Flanking, Qualification
 
 ROOT = Path(__file__).resolve().parents[1]

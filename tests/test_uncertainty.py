@@ -13,7 +13,7 @@ import pipesim
 from pipesim.cli.main import main
 from pipesim.engine.uncertainty import bounds, draw_parameters, draw_value
 from pipesim.runs.runner import ResumeMismatch, run
-from pipesim.scenario.loader import ScenarioError
+from pipesim.scenario.errors import ScenarioError
 from pipesim.scenario.schema import Uncertainty
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 # imported; importing them here means every scenario is validated against them.
 import pipesim.policies  # noqa: F401
 from pipesim._version import __version__
-from pipesim.scenario.loader import ScenarioError, load_scenario
+from pipesim.scenario.errors import ScenarioError
+from pipesim.scenario.loader import load_scenario
 from pipesim.scenario.schema import Scenario
 
 if TYPE_CHECKING:

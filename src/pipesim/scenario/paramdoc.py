@@ -1,12 +1,12 @@
 """The scenario parameter reference, generated from the schema so it cannot drift from the code.
 
-:func:`parameter_table` walks :class:`pipesim.config.Scenario` recursively and renders every
-field as one Markdown table row: its key path as written in a scenario YAML file (or a ``--set``
-override), its default, its validation bounds, its description and its source. Nested blocks
-recurse (``journey.awareness.mean_days``), dictionaries of blocks use a placeholder for the name
-(``segments.<name>.buyers_per_week``) and lists of blocks use ``[]``
-(``open_pipeline[].count``). Defaults are the ones that apply in context: a stage's
-``mean_days`` is the default of that stage, not of the generic stage block.
+:func:`parameter_table` walks :class:`pipesim.scenario.schema.Scenario` recursively and renders
+every field as one Markdown table row: its key path as written in a scenario YAML file (or a
+``--set`` override), its default, its validation bounds, its description and its source. Nested
+blocks recurse (``journey.awareness.mean_days``), dictionaries of blocks use a placeholder for the
+name (``segments.<name>.buyers_per_week``) and lists of blocks use ``[]``
+(``open_pipeline[].count``). Defaults are the ones that apply in context: a stage's ``mean_days``
+is the default of that stage, not of the generic stage block.
 
 ``docs/model.md`` embeds the table between ``<!-- params:start -->`` and
 ``<!-- params:end -->``; ``tests/test_docs.py`` fails when the two differ. Regenerate with::
@@ -23,7 +23,6 @@ import datetime as _dt
 import math
 import re
 import sys
-import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from pipesim.scenario.introspect import unwrap_optional
 from pipesim.scenario.schema import Scenario
 
 START_MARKER = "<!-- params:start -->"
@@ -72,30 +72,20 @@ class Parameter:
 
 
 # --------------------------------------------------------------------------- schema walking
-def _strip_optional(tp: Any) -> Any:
-    """``X | None`` -> ``X``; anything else unchanged."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return tp
-
-
 def _model(tp: Any) -> type[BaseModel] | None:
     return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
 
 
 def _shape(tp: Any) -> tuple[str, type[BaseModel] | None]:
     """Classify an annotation: ``model``, ``dict`` or ``list`` of models, or a ``leaf`` value."""
-    tp = _strip_optional(tp)
+    tp = unwrap_optional(tp)
     if (model := _model(tp)) is not None:
         return "model", model
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if origin is dict and len(args) == 2 and (model := _model(_strip_optional(args[1]))):
+    if origin is dict and len(args) == 2 and (model := _model(unwrap_optional(args[1]))):
         return "dict", model
-    if origin is list and len(args) == 1 and (model := _model(_strip_optional(args[0]))):
+    if origin is list and len(args) == 1 and (model := _model(unwrap_optional(args[0]))):
         return "list", model
     return "leaf", None
 
@@ -182,7 +172,7 @@ def _constraints(info: FieldInfo) -> str:
             parts.append(f"length ≥ {meta.min_length}")
         if isinstance(meta, annotated_types.MaxLen):
             parts.append(f"length ≤ {meta.max_length}")
-    tp = _strip_optional(info.annotation)
+    tp = unwrap_optional(info.annotation)
     if typing.get_origin(tp) is typing.Literal:
         parts.append("one of " + ", ".join(str(a) for a in typing.get_args(tp)))
     elif typing.get_origin(tp) is list:
@@ -238,7 +228,7 @@ def parameter_table() -> str:
     -------
     str
         Columns: key, default, constraints, description, source; one row per field of
-        :class:`pipesim.config.Scenario`, nested blocks included.
+        :class:`pipesim.scenario.schema.Scenario`, nested blocks included.
     """
     lines = [
         "| key | default | constraints | description | source |",

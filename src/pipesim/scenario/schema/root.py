@@ -1,0 +1,80 @@
+"""The root of the schema: :class:`Scenario`, which gathers every block of a scenario.
+
+Its fields come in the order a scenario file (and its dump) lists them.
+"""
+
+from __future__ import annotations
+
+from pipesim.scenario.schema.base import Spec, param
+from pipesim.scenario.schema.forecast import Economics, OpenOpportunities, Target, Uncertainty
+from pipesim.scenario.schema.market import Choice, Competitor, Journey, Segment, Vendor
+from pipesim.scenario.schema.sales import (
+    Campaign,
+    Engagement,
+    Flanking,
+    Leads,
+    Qualification,
+    Reps,
+)
+
+
+class Scenario(Spec):
+    """A complete, validated scenario: market, vendors, team, lead sources, policy and target."""
+
+    name: str = param(
+        ..., "Scenario name (used for output folders and reports).", "user data", min_length=1
+    )
+    description: str = param("", "Free-text description of the scenario.", "user data")
+    target: Target
+    segments: dict[str, Segment] = param(
+        {
+            "S1": Segment(),
+            "S2": Segment(),
+            "S3": Segment(),
+            "S4": Segment(),
+        },
+        "Market segments by name.",
+        "domain.md §3 (000, 002)",
+    )
+    criteria: list[str] = param(
+        ["functionality", "price", "service", "risk"],
+        "Purchase criteria buyers weigh.",
+        "domain.md §2 (003)",
+    )
+    us: Vendor = Vendor()
+    competitors: dict[str, Competitor] = param({}, "Competitors by name.", "domain.md §2 (003)")
+    journey: Journey = Journey()
+    engagement: Engagement = Engagement()
+    choice: Choice = Choice()
+    reps: Reps = Reps()
+    qualification: Qualification = Qualification()
+    flanking: Flanking = Flanking()
+    leads: Leads = Leads()
+    campaigns: dict[str, Campaign] = param({}, "Marketing campaigns by name.", "domain.md §3")
+    open_pipeline: list[OpenOpportunities] = param(
+        [], "Opportunities open at the start of the horizon.", "user data"
+    )
+    economics: Economics = Economics()
+    uncertainty: dict[str, Uncertainty] = param(
+        {},
+        "Parameter uncertainty by dotted path (e.g. segments.S1.deal_size.mean): with "
+        "`pipesim run --parameter-uncertainty` each replication draws these parameters first, "
+        "so P(target) reflects how little history there is. Written by `pipesim calibrate`.",
+        "calibration (pipesim calibrate)",
+    )
+    prehistory_days: float = param(
+        400.0,
+        "Days of buyer arrivals simulated before day 0 so inbound flow is in steady state.",
+        "judgement",
+        ge=0,
+    )
+
+    @property
+    def horizon_days(self) -> float:
+        """Horizon length in days."""
+        return self.target.horizon_weeks * 7.0
+
+    @property
+    def rep_quota(self) -> float:
+        """Quota per seat over the horizon."""
+        return self.target.rep_quota or self.target.revenue / self.reps.seats

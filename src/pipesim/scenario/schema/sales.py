@@ -1,0 +1,345 @@
+"""The sales side of a scenario.
+
+When we engage buyers and how we flank competitors, the lead sources (campaigns, prospecting,
+referrals, outbound) and their follow-up, the reps, and how reps qualify leads.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pipesim.scenario.schema.base import BetaShare, Spec, param
+
+
+class Engagement(Spec):
+    """When a buyer contacts vendors, as a fraction of its journey (domain.md §1, 003)."""
+
+    mean_fraction: float = param(
+        0.55,
+        "Mean journey fraction at which an average-impact inbound buyer contacts vendors. "
+        "Tuned so the *observed* mean over the baseline's inbound leads is the 57% point "
+        "(buyers who would engage late stall more often first; low-impact segments engage later).",
+        "domain.md §1 (003: 57%)",
+        gt=0,
+        lt=1,
+    )
+    concentration: float = param(
+        10.0, "Beta concentration of the engagement fraction across buyers.", "judgement", gt=0
+    )
+    impact_effect: float = param(
+        -1.0,
+        "Shift of the engagement fraction's logit per unit of impact above 0.5 "
+        "(negative: high-impact purchases engage earlier).",
+        "domain.md §1 (003)",
+    )
+    frequency_effect: float = param(
+        1.0,
+        "Shift of the logit per unit of purchase frequency above 0.5 (frequent = later).",
+        "domain.md §1 (003: copier paper never needs a seller)",
+    )
+    policy: str = param(
+        "reactive",
+        "Engagement-timing policy: 'reactive' (wait for the buyer's contact) or 'proactive' "
+        "(account planning reaches a share of inbound buyers earlier).",
+        "domain.md §1 (003: engage first rather than react)",
+    )
+    proactive_share: float = param(
+        0.3,
+        "Proactive policy: share of inbound buyers our account planning reaches early.",
+        "judgement",
+        ge=0,
+        le=1,
+    )
+    proactive_fraction: BetaShare = param(
+        BetaShare(mean=0.25, concentration=6.0),
+        "Proactive policy: journey fraction at which account planning reaches a buyer.",
+        "domain.md §1 (003: awareness or interest, before the preference forms)",
+    )
+    proactive_hours_per_week: float = param(
+        3.0, "Proactive policy: account-planning hours per rep per week.", "judgement", ge=0
+    )
+
+
+class Flanking(Spec):
+    """Flanking: shift a buyer who prefers a competitor toward our unique value (003)."""
+
+    policy: str = param(
+        "none",
+        "Flanking policy: 'none' or 'flank' (attempt when a competitor is preferred).",
+        "domain.md §2 (003: flanking)",
+    )
+    sponsor_probability: float = param(
+        0.4,
+        "Probability the buyer has a supporter who backs our reframing (executive sponsor).",
+        "domain.md §2 (003: someone to flank with)",
+        ge=0,
+        le=1,
+    )
+    max_success: float = param(
+        0.6,
+        "Success probability of a flank with a sponsor and a large uniqueness gap.",
+        "judgement",
+        ge=0,
+        le=1,
+    )
+    gap_scale: float = param(
+        1.0,
+        "Uniqueness gap (score points) at which success reaches 63% of its maximum.",
+        "domain.md §2 (003: something the competitor cannot match)",
+        gt=0,
+    )
+    weight_shift: float = param(
+        0.3,
+        "Share of the buyer's criteria weight moved onto our unique criterion by a success.",
+        "domain.md §2 (003: efficacy+safety 70%, duration 10% -> duration key)",
+        ge=0,
+        le=1,
+    )
+    hours_per_week: float = param(
+        2.0, "Extra rep hours per week while a flank is under way.", "judgement", ge=0
+    )
+    move_last: bool = param(
+        True,
+        "Flank at the decision stage (move last) rather than as soon as the preference forms.",
+        "domain.md §2 (003: make your move last)",
+    )
+    early_move_success: float = param(
+        0.5,
+        "Multiplier on success when flanking early: the competitor has time to respond.",
+        "domain.md §2 (003: make your move last)",
+        ge=0,
+        le=1,
+    )
+
+
+class Campaign(Spec):
+    """A marketing campaign that reaches segments and generates leads (domain.md §3)."""
+
+    segments: dict[str, float] = param(
+        {}, "Share of the campaign's responses per segment (normalised).", "domain.md §3 (000, 002)"
+    )
+    budget_per_week: float = param(
+        2000.0, "Spend per week while active (currency).", "judgement", ge=0
+    )
+    cost_per_lead: float = param(400.0, "Spend per responding buyer (currency).", "judgement", gt=0)
+    fit_shift: float = param(
+        0.0, "Shift of responders' mean fit (profile match of the campaign).", "domain.md §3 (002)"
+    )
+    engagement: BetaShare = param(
+        BetaShare(mean=0.4, concentration=6.0),
+        "Journey fraction at which responders are reached (campaigns reach buyers earlier).",
+        "domain.md §1 (003)",
+    )
+    start_week: float = param(0.0, "Week the campaign starts.", "judgement", ge=0)
+    end_week: float | None = param(None, "Week the campaign ends (default: horizon).", "judgement")
+
+
+class Prospecting(Spec):
+    """Cold leads the reps find themselves: cost rep hours, lower quality (domain.md §2-3)."""
+
+    hours_per_week: float = param(
+        4.0, "Hours per rep per week spent prospecting.", "judgement", ge=0
+    )
+    hours_per_lead: float = param(5.0, "Prospecting hours per lead found.", "judgement", gt=0)
+    fit_shift: float = param(
+        -0.15, "Shift of prospects' mean fit (cold leads fit worse).", "domain.md §2 (003)"
+    )
+    engagement: BetaShare = param(
+        BetaShare(mean=0.35, concentration=3.0),
+        "Journey fraction at which a prospect is reached.",
+        "judgement",
+    )
+
+
+class Referrals(Spec):
+    """Warm leads from referrals and champions who change jobs (domain.md §2, 001)."""
+
+    per_week: float = param(0.6, "Referral leads per week, team-wide.", "domain.md §2 (001)", ge=0)
+    fit_shift: float = param(0.15, "Shift of referral leads' mean fit.", "domain.md §2 (001)")
+    engagement: BetaShare = param(
+        BetaShare(mean=0.3, concentration=6.0),
+        "Journey fraction at which a referral reaches us.",
+        "domain.md §2 (001)",
+    )
+    segments: dict[str, float] | None = param(
+        None, "Share of referrals per segment (default: in proportion to buyer flow).", "judgement"
+    )
+
+
+class Outbound(Spec):
+    """Opportunities each rep opens from its own outbound work (account planning, calls).
+
+    The planner's lever "new opportunities per rep per week" (domain.md §4, 001): each rep opens
+    this many opportunities a week, already qualified, which it pursues itself. Finding and
+    opening each costs rep hours, taken from the time left for new leads.
+    """
+
+    opportunities_per_rep_week: float = param(
+        0.0,
+        "Opportunities each rep opens per week from outbound work, on top of qualified leads; "
+        "per segment at most the segment's buyers_per_week x (1 - inbound_share), the buyers "
+        "who do not come to us by themselves.",
+        "domain.md §4 (001: 9 new opportunities a week instead of 7)",
+        ge=0,
+    )
+    hours_per_opportunity: float = param(
+        3.0, "Rep hours to find and open one outbound opportunity.", "judgement", ge=0
+    )
+    fit_shift: float = param(
+        0.05,
+        "Shift of outbound opportunities' mean fit (reps pick accounts they can serve).",
+        "domain.md §2 (004: stop chasing customers you can't help)",
+    )
+    engagement: BetaShare = param(
+        BetaShare(mean=0.35, concentration=5.0),
+        "Journey fraction at which the rep opens the opportunity (account planning is early).",
+        "domain.md §1 (003: engage before the 57% point)",
+    )
+    segments: dict[str, float] | None = param(
+        None, "Share of outbound opportunities per segment (default: by buyer flow).", "judgement"
+    )
+
+
+class Leads(Spec):
+    """Lead sources other than campaigns, and lead follow-up."""
+
+    prospecting: Prospecting = Prospecting()
+    referrals: Referrals = Referrals()
+    outbound: Outbound = Outbound()
+    max_wait_days: float = param(
+        5.0,
+        "A lead not picked up by a rep within this many days goes cold (uncaptured).",
+        "domain.md §2 (003: follow up promptly)",
+        gt=0,
+    )
+    follow_up: str = param(
+        "fifo",
+        "Follow-up policy: 'fifo' (first come, first served) or 'inbound_first' (leads from "
+        "buyers who contacted us, and referrals, before campaign and prospecting leads).",
+        "domain.md §2 (003: inbound converts better; follow up promptly)",
+    )
+    response_days: float = param(
+        0.0,
+        "Days before a new lead enters the reps' queue (slow routing or follow-up).",
+        "domain.md §2 (003: reps must follow up promptly and sometimes do not)",
+        ge=0,
+    )
+
+
+class RepSpec(Spec):
+    """One named rep, overriding the team's drawn attributes."""
+
+    name: str = param(..., "Rep's name, used in reps.csv and reports (unique).", "user data")
+    skill: float | None = param(
+        None, "Skill multiplier (1.0 = team average).", "domain.md §2 (000)", ge=0
+    )
+    qualification_noise: float | None = param(
+        None, "Sd of the rep's perceived-fit error.", "domain.md §2 (003)", ge=0
+    )
+    tenure_weeks: float | None = param(
+        None, "Weeks since hire at the start (drives ramp-up).", "domain.md §2 (004)", ge=0
+    )
+
+
+class Reps(Spec):
+    """The sales team: finite hours, uneven skill, ramp-up, attrition (domain.md §2)."""
+
+    count: int = param(
+        15, "Number of rep seats (ignored when members are listed).", "judgement", ge=1
+    )
+    members: list[RepSpec] | None = param(None, "Explicit reps (names and overrides).", "judgement")
+    hours_per_week: float = param(40.0, "Working hours per rep per week.", "judgement", gt=0)
+    admin_share: float = param(
+        0.25, "Share of hours lost to admin and internal work.", "judgement", ge=0, lt=1
+    )
+    skill_mean: float = param(1.0, "Mean rep skill multiplier.", "domain.md §2 (000, 001)", ge=0)
+    skill_sd: float = param(
+        0.2,
+        "Sd of rep skill across reps (uneven skill; a top seller at 1.3).",
+        "domain.md §2 (001, 002: top seller at 130% of average)",
+        ge=0,
+    )
+    qualification_noise_mean: float = param(
+        0.15,
+        "Mean sd of a rep's error when judging a lead's fit.",
+        "domain.md §2 (003: 80% think they qualify well, 51% of forecast deals do not close)",
+        ge=0,
+    )
+    qualification_noise_sd: float = param(
+        0.05, "Sd of that error level across reps.", "judgement", ge=0
+    )
+    check_accuracy: float = param(
+        0.6,
+        "Probability a rep notices a failed budget/authority/timing check.",
+        "domain.md §2 (003: 61% good at uncovering problems, 54% reach key players)",
+        ge=0,
+        le=1,
+    )
+    ramp_weeks: float = param(
+        16.0, "Weeks for a new hire to reach full productivity.", "domain.md §2 (004)", ge=0
+    )
+    ramp_start: float = param(
+        0.3, "Productivity of a new hire on day one (share of full).", "judgement", ge=0, le=1
+    )
+    tenure_weeks: float = param(
+        104.0, "Weeks since hire of the initial team (unless set per member).", "judgement", ge=0
+    )
+    attrition_per_year: float = param(
+        0.3,
+        "Rate per year at which a rep leaves (constant hazard: exponential tenure with mean "
+        "1/rate years; 0.3 means 26% leave within a year).",
+        "domain.md §2 (004: rep churn is high)",
+        ge=0,
+    )
+    backfill_weeks: float = param(
+        8.0, "Weeks a seat stays empty after a rep leaves.", "judgement", ge=0
+    )
+    qualify_hours: float = param(2.0, "Mean rep hours to qualify one lead.", "judgement", gt=0)
+    qualify_hours_cv: float = param(
+        0.5, "Coefficient of variation of qualification hours (1 = exponential).", "judgement", ge=0
+    )
+    pursue_hours_per_week: float = param(
+        1.6, "Rep hours per week each open opportunity takes.", "judgement", ge=0
+    )
+    min_lead_hours_per_week: float = param(
+        4.0, "Hours a rep always keeps for new leads, however loaded.", "judgement", gt=0
+    )
+    cost_per_hour: float = param(
+        60.0, "Fully loaded cost of a rep hour (currency).", "judgement", ge=0
+    )
+
+    @property
+    def seats(self) -> int:
+        """Number of rep seats."""
+        return len(self.members) if self.members else self.count
+
+    def labels(self) -> list[str]:
+        """Each seat's label: the member's name, else rep01, rep02, ..."""
+        names = [m.name for m in self.members or []]
+        return [names[k] if k < len(names) else f"rep{k + 1:02d}" for k in range(self.seats)]
+
+
+class Qualification(Spec):
+    """How a rep decides to pursue or disqualify a lead (pluggable policy)."""
+
+    policy: str = param(
+        "threshold",
+        "Policy name: 'threshold' (perceived fit and checks, never deviate), 'discretion' "
+        "(the rep sometimes pursues a lead the rule rejects) or 'pursue_all'.",
+        "domain.md §2 (000, 002: never deviate)",
+    )
+    deviation_rate: float = param(
+        0.3,
+        "Discretion policy: probability the rep pursues a lead the rule rejects.",
+        "domain.md §2 (003: 80% believe they qualify well, 51% of forecast deals do not close)",
+        ge=0,
+        le=1,
+    )
+    threshold: float = param(
+        0.45, "Pursue when perceived fit is at least this.", "domain.md §2 (002)", ge=0, le=1
+    )
+    checks: list[Literal["budget", "authority", "timing"]] = param(
+        ["budget", "authority", "timing"],
+        "Checks that must pass (as the rep perceives them).",
+        "domain.md §2 (003)",
+    )
