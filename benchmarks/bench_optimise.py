@@ -3,7 +3,7 @@
 A synthetic :class:`pipesim.optimise.problem.Problem` of the real shape (rep groups x segments
 of outbound variables, prospecting per group, campaigns with piecewise-linear concave response
 curves, the shared lead queue, quotas with a fairness band, a strategic segment and the revenue
-target) is built with :func:`pipesim.optimise.model.build_model` and solved through PuLP:
+target) is built with :func:`pipesim.optimise.constraints.build_model` and solved through PuLP:
 
 (a) build time (Python objects: variables, named constraints, objective), median of repeats;
 (b) LP solve time with HiGHS (highspy, in-process; PuLP's transfer of the model included) and
@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 import pulp
 
+from pipesim.optimise.constraints import build_model
 from pipesim.optimise.curves import ResponseCurve
 from pipesim.optimise.levers import Lever
-from pipesim.optimise.model import build_model, solve
 from pipesim.optimise.problem import CampaignInput, LeadCosts, Problem, RepGroup
+from pipesim.optimise.solver import solve
 
 
 def synthetic_problem(groups: int, segments: int, campaigns: int, seed: int = 0) -> Problem:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipesim.optimise.constraints import build_model
 from pipesim.optimise.curves import (
     ResponseCurve,
     concave_fit,
@@ -17,9 +18,10 @@ from pipesim.optimise.curves import (
     greedy_allocation,
     judgement_curve,
 )
+from pipesim.optimise.explain import InfeasiblePlan
 from pipesim.optimise.levers import Lever
-from pipesim.optimise.model import InfeasiblePlan, build_model, evaluate, solve
 from pipesim.optimise.problem import CampaignInput, LeadCosts, Problem, RepGroup
+from pipesim.optimise.solver import evaluate, solve
 
 SEGMENTS = ("S1", "S2")
 

@@ -10,21 +10,27 @@ The pieces, in the order data flows through them:
   pilot points, or judgmental CALLPLAN-style points) and the greedy reference allocation;
 * :mod:`~pipesim.optimise.problem` assembles the narrow interface the LP sees (index sets,
   curves, coefficients, bounds) from a scenario;
-* :mod:`~pipesim.optimise.model` builds the PuLP model with named constraint builders, solves it
-  (HiGHS by default), checks the status and explains infeasibility in scenario keys;
+* :mod:`~pipesim.optimise.model` holds the PuLP model and what each named constraint means;
+  :mod:`~pipesim.optimise.constraints` builds it with named constraint builders;
+* :mod:`~pipesim.optimise.solver` solves it (HiGHS by default), checks the status and reads the
+  solution; :mod:`~pipesim.optimise.explain` says what binds and, when no plan exists, why, in
+  scenario keys;
 * :mod:`~pipesim.optimise.plan` writes the plan as a scenario overlay (``plan.yaml``) and a
   per-rep table (``plan.csv``);
 * :mod:`~pipesim.optimise.loop` simulates the plan and raises the LP's revenue requirement until
-  P(target) reaches the asked confidence;
+  P(target) reaches the asked confidence; :mod:`~pipesim.optimise.result` holds what it found
+  and :mod:`~pipesim.optimise.report` draws it (``optimise.html``);
 * :mod:`~pipesim.optimise.required` finds the smallest value of one lever that reaches it;
 * :mod:`~pipesim.cli.optimise` is the command line (``optimise``, ``required``).
 """
 
 from __future__ import annotations
 
+from pipesim.optimise.constraints import build_model
 from pipesim.optimise.curves import ResponseCurve, greedy_allocation
-from pipesim.optimise.model import InfeasiblePlan, build_model, solve
+from pipesim.optimise.explain import InfeasiblePlan
 from pipesim.optimise.problem import Problem
+from pipesim.optimise.solver import solve
 
 __all__ = [
     "InfeasiblePlan",

@@ -22,95 +22,30 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from pipesim.optimise.constraints import build_model
 from pipesim.optimise.curves import ResponseCurve, judgement_curve
-from pipesim.optimise.levers import levers_of
-from pipesim.optimise.model import (
-    InfeasiblePlan,
-    Solution,
-    build_model,
-    evaluate,
-    group_bindings,
-    more_text,
-    solve,
-)
-from pipesim.optimise.pilot import LoadProfile, measure_load, pilot_curves
+from pipesim.optimise.explain import InfeasiblePlan
+from pipesim.optimise.levers import apply_overlay, levers_of
+from pipesim.optimise.pilot import measure_load, pilot_curves
 from pipesim.optimise.plan import plan_overlay, plan_table, write_plan_csv, write_plan_yaml
-from pipesim.optimise.problem import Problem, build_problem
+from pipesim.optimise.problem import build_problem
+from pipesim.optimise.report import write_report
+from pipesim.optimise.result import Attempt, Check, OptimiseResult
 from pipesim.optimise.settings import OptimiseSettings, check_references
-from pipesim.optimise.text import interval, money, pct
+from pipesim.optimise.solver import evaluate, solve
+from pipesim.optimise.text import interval, money
 from pipesim.runs.runner import run
 from pipesim.scenario.loader import load_scenario
 from pipesim.scenario.schema import Scenario
 
 Echo = Callable[[str], None]
-
-
-@dataclass
-class Check:
-    """A simulated plan (or today's scenario): its summary and per-replication revenue."""
-
-    label: str
-    summary: dict[str, Any]
-    revenue: np.ndarray
-    new_opportunities: float
-
-    @property
-    def p(self) -> float:
-        """Estimated P(target)."""
-        return float(self.summary["p_target"]["estimate"])
-
-    def quantile(self, q: float) -> float:
-        """Revenue quantile over replications."""
-        return float(np.quantile(self.revenue, q))
-
-
-@dataclass
-class Attempt:
-    """One pass of the loop: the LP's requirement, its plan, and the plan's simulation."""
-
-    index: int
-    required_revenue: float
-    solution: Solution
-    overlay: dict[str, Any]
-    check: Check
-    plan_file: Path
-
-
-@dataclass
-class OptimiseResult:
-    """Everything ``pipesim optimise`` reports."""
-
-    scenario: Scenario
-    settings: OptimiseSettings
-    problem: Problem
-    curves: dict[str, ResponseCurve]
-    load: LoadProfile
-    before: Check
-    today: Solution
-    attempts: list[Attempt] = field(default_factory=list)
-    final: Attempt | None = None
-    reached: bool = False
-    infeasible: InfeasiblePlan | None = None
-    out: Path | None = None
-    runtime_s: float = 0.0
-
-    @property
-    def curve_source(self) -> str:
-        """Which kind of curves the plan used, in words."""
-        kinds = {c.source for c in self.curves.values()}
-        if kinds == {"pilot"}:
-            return "pilot simulations"
-        if kinds == {"judgement"}:
-            return "judgmental points"
-        return "pilot simulations and judgmental points"
 
 
 def _check(label: str, scenario: Scenario, settings: OptimiseSettings, workers: int) -> Check:
@@ -182,14 +117,10 @@ def optimise(
         When not even the first LP (expected revenue at least the target) has a solution. When a
         later, raised requirement has none, the loop stops and the result says so instead.
     """
-    import time
-
     started = time.perf_counter()
     scenario = load_scenario(scenario_path, overrides)
     check_references(settings, scenario)
     if settings.target is not None:
-        from pipesim.optimise.levers import apply_overlay
-
         scenario = apply_overlay(scenario, {"target": {"revenue": settings.target}})
     workers = settings.workers or os.cpu_count() or 1
     n_check = settings.loop.replications
@@ -273,8 +204,6 @@ def optimise(
 
 def write_outputs(result: OptimiseResult, scenario_path: Path) -> None:
     """``plan.yaml``, ``plan.csv``, ``curves.csv``, ``optimise.json`` and ``optimise.html``."""
-    from pipesim.optimise.report import write_report
-
     out = result.out
     assert out is not None and result.final is not None
     final = result.final
@@ -372,32 +301,3 @@ def summary_json(result: OptimiseResult) -> dict[str, Any]:
         "unreachable": None if result.infeasible is None else result.infeasible.message,
         "runtime_s": round(result.runtime_s, 1),
     }
-
-
-def conclusion(result: OptimiseResult) -> str:
-    """The closing statement: reached, or why not."""
-    final = result.final
-    assert final is not None
-    conf = pct(result.settings.confidence, 0)
-    p = final.check.summary["p_target"]
-    if result.reached:
-        return (
-            f"plan {final.index} reaches P(target) = {interval(p)} >= {conf} "
-            f"(before: {interval(result.before.summary['p_target'])})."
-        )
-    lines = [
-        f"P(target) >= {conf} cannot be reached within capacity and budget: the best plan "
-        f"found (plan {final.index}) gives {interval(p)}."
-    ]
-    if result.infeasible is not None:
-        lines.append(result.infeasible.message)
-    else:
-        lines.append(
-            f"the loop stopped after {len(result.attempts)} plans "
-            f"(optimise.loop.max_iterations); binding in the last plan:"
-        )
-        lines.extend(
-            "  - " + b.describe(result.problem.currency, result.settings.objective) + more_text(n)
-            for b, n in group_bindings(result.attempts[-1].solution.binding)
-        )
-    return "\n".join(lines)

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from pipesim.engine.model import run_replication, simulate
+from pipesim.engine.model import simulate
+from pipesim.engine.replication import run_replication
+from pipesim.market.sources import SOURCES
 from pipesim.optimise.curves import ResponseCurve, curve_from_points
 from pipesim.optimise.levers import Lever, apply_overlay, outbound_key, overlay
 from pipesim.optimise.settings import Pilot
+from pipesim.policies.engagement import make_engagement
+from pipesim.runs.executors import map_tasks
 from pipesim.scenario.rng import replication_seeds
 from pipesim.scenario.schema import TERMINAL_STATES, Scenario
 
@@ -94,8 +97,6 @@ class LoadProfile:
 
 
 def _source_key(source_code: int, campaign: int, campaign_names: list[str]) -> str:
-    from pipesim.market.sources import SOURCES
-
     name = SOURCES[source_code]
     if name == "campaign" and 0 <= campaign < len(campaign_names):
         return f"campaign:{campaign_names[campaign]}"
@@ -138,7 +139,7 @@ def measure_load(scenario: Scenario, replications: int, seed: int) -> LoadProfil
             if model.pursued[i]:
                 acc[1] += 1
                 acc[2] += float(open_weeks[i])
-        flank_hours += float(getattr(model, "flank_hours", 0.0))
+        flank_hours += float(model.flank_hours)
     sources = {}
     for key, (n_cap, n_opp, w_sum) in counts.items():
         share = n_opp / n_cap if n_cap else 0.0
@@ -148,12 +149,7 @@ def measure_load(scenario: Scenario, replications: int, seed: int) -> LoadProfil
             open_weeks=w_sum / n_opp if n_opp else 0.0,
             observed=int(n_opp),
         )
-    try:
-        from pipesim.policies.engagement import make_engagement
-
-        planning = float(make_engagement(scenario.engagement).hours_per_week)
-    except (ImportError, AttributeError):  # older engines have no engagement policies
-        planning = 0.0
+    planning = float(make_engagement(scenario.engagement).hours_per_week)
     seats = scenario.reps.seats
     return LoadProfile(
         sources=sources,
@@ -188,7 +184,9 @@ def pilot_levels(lever: Lever, settings: Pilot) -> list[float]:
 _COLUMNS = ("replication", "revenue", "hit_target", "new_opportunities_per_rep_week")
 
 
-def _run_chunk(task: tuple[int, Scenario, int, list[int]]) -> tuple[int, list[dict[str, float]]]:
+def _run_chunk(
+    _shared: None, task: tuple[int, Scenario, int, list[int]]
+) -> tuple[int, list[dict[str, float]]]:
     point, scenario, start, seeds = task
     rows = []
     for k, seed in enumerate(seeds):
@@ -227,14 +225,8 @@ def run_points(
             table = pd.DataFrame(parts.pop(point)).sort_values("replication")
             done(point, table.reset_index(drop=True))
 
-    if workers <= 1:
-        for task in tasks:
-            collect(*_run_chunk(task))
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run_chunk, task) for task in tasks]
-        for fut in as_completed(futures):
-            collect(*fut.result())
+    for point, rows in map_tasks(_run_chunk, None, tasks, min(workers, len(tasks))):
+        collect(point, rows)
 
 
 def pilot_curves(

@@ -23,8 +23,8 @@ import pandas as pd
 import yaml
 
 from pipesim.optimise.levers import overlay
-from pipesim.optimise.model import Solution, iter_hours
 from pipesim.optimise.problem import ACTIVITIES, Problem
+from pipesim.optimise.solver import Solution, iter_hours
 from pipesim.scenario.schema import Scenario
 
 HOUR_COLUMNS = [f"{a}_hours" for a in ACTIVITIES]

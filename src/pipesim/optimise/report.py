@@ -12,19 +12,17 @@ import html
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from pipesim.optimise.curves import ResponseCurve
-from pipesim.optimise.model import group_bindings, more_text
+from pipesim.optimise.explain import group_bindings, more_text
+from pipesim.optimise.plan import plan_table
 from pipesim.optimise.problem import ACTIVITIES
+from pipesim.optimise.result import OptimiseResult, conclusion
 from pipesim.optimise.text import interval, money, number, pct
-
-if TYPE_CHECKING:
-    from pipesim.optimise.loop import OptimiseResult
 
 PAGE = "optimise.html"
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999"]
@@ -172,8 +170,6 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], ident: str = ""
 
 def tidy_tables(result: OptimiseResult) -> dict[str, pd.DataFrame]:
     """Tidy tables of today's and the plan's allocation, for the charts."""
-    from pipesim.optimise.plan import plan_table
-
     p = result.problem
     assert result.final is not None
     tables = {"today": plan_table(p, result.today), "plan": plan_table(p, result.final.solution)}
@@ -208,8 +204,6 @@ def tidy_tables(result: OptimiseResult) -> dict[str, pd.DataFrame]:
 
 def write_report(result: OptimiseResult, scenario_path: Path) -> Path:
     """Write ``optimise.html`` and ``charts/*.png`` into the result's folder."""
-    from pipesim.optimise.loop import conclusion
-
     out = result.out
     final = result.final
     assert out is not None and final is not None

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipesim.optimise.levers import levers_of
 from pipesim.scenario.schema import Scenario
 
 
@@ -224,8 +225,6 @@ def with_options(settings: OptimiseSettings, **options: Any) -> OptimiseSettings
 
 def check_references(settings: OptimiseSettings, scenario: Scenario) -> None:
     """Names in the settings must exist in the scenario (segments, campaigns, lever keys)."""
-    from pipesim.optimise.levers import levers_of
-
     problems = []
     for name in settings.strategic_segments:
         if name not in scenario.segments:

@@ -1,0 +1,111 @@
+"""What one run of the optimiser's closed loop found: today's check, each plan tried, the outcome.
+
+:class:`OptimiseResult` is what ``pipesim optimise`` reports (the summary, the page, the command
+line); :func:`conclusion` is its closing statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipesim.optimise.curves import ResponseCurve
+from pipesim.optimise.explain import InfeasiblePlan, group_bindings, more_text
+from pipesim.optimise.pilot import LoadProfile
+from pipesim.optimise.problem import Problem
+from pipesim.optimise.settings import OptimiseSettings
+from pipesim.optimise.solver import Solution
+from pipesim.optimise.text import interval, pct
+from pipesim.scenario.schema import Scenario
+
+
+@dataclass
+class Check:
+    """A simulated plan (or today's scenario): its summary and per-replication revenue."""
+
+    label: str
+    summary: dict[str, Any]
+    revenue: np.ndarray
+    new_opportunities: float
+
+    @property
+    def p(self) -> float:
+        """Estimated P(target)."""
+        return float(self.summary["p_target"]["estimate"])
+
+    def quantile(self, q: float) -> float:
+        """Revenue quantile over replications."""
+        return float(np.quantile(self.revenue, q))
+
+
+@dataclass
+class Attempt:
+    """One pass of the loop: the LP's requirement, its plan, and the plan's simulation."""
+
+    index: int
+    required_revenue: float
+    solution: Solution
+    overlay: dict[str, Any]
+    check: Check
+    plan_file: Path
+
+
+@dataclass
+class OptimiseResult:
+    """Everything ``pipesim optimise`` reports."""
+
+    scenario: Scenario
+    settings: OptimiseSettings
+    problem: Problem
+    curves: dict[str, ResponseCurve]
+    load: LoadProfile
+    before: Check
+    today: Solution
+    attempts: list[Attempt] = field(default_factory=list)
+    final: Attempt | None = None
+    reached: bool = False
+    infeasible: InfeasiblePlan | None = None
+    out: Path | None = None
+    runtime_s: float = 0.0
+
+    @property
+    def curve_source(self) -> str:
+        """Which kind of curves the plan used, in words."""
+        kinds = {c.source for c in self.curves.values()}
+        if kinds == {"pilot"}:
+            return "pilot simulations"
+        if kinds == {"judgement"}:
+            return "judgmental points"
+        return "pilot simulations and judgmental points"
+
+
+def conclusion(result: OptimiseResult) -> str:
+    """The closing statement: reached, or why not."""
+    final = result.final
+    assert final is not None
+    conf = pct(result.settings.confidence, 0)
+    p = final.check.summary["p_target"]
+    if result.reached:
+        return (
+            f"plan {final.index} reaches P(target) = {interval(p)} >= {conf} "
+            f"(before: {interval(result.before.summary['p_target'])})."
+        )
+    lines = [
+        f"P(target) >= {conf} cannot be reached within capacity and budget: the best plan "
+        f"found (plan {final.index}) gives {interval(p)}."
+    ]
+    if result.infeasible is not None:
+        lines.append(result.infeasible.message)
+    else:
+        lines.append(
+            f"the loop stopped after {len(result.attempts)} plans "
+            f"(optimise.loop.max_iterations); binding in the last plan:"
+        )
+        lines.extend(
+            "  - " + b.describe(result.problem.currency, result.settings.objective) + more_text(n)
+            for b, n in group_bindings(result.attempts[-1].solution.binding)
+        )
+    return "\n".join(lines)
