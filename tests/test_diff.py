@@ -13,13 +13,8 @@ from click.testing import CliRunner
 
 from pipesim import load_scenario
 from pipesim.cli.main import main
-from pipesim.experiments.diff import (
-    MISSING,
-    apply_changes,
-    attribute,
-    format_setting,
-    scenario_changes,
-)
+from pipesim.experiments.attribution import attribute
+from pipesim.experiments.diff import MISSING, apply_changes, format_setting, scenario_changes
 from pipesim.runs.catalogue import list_runs, record_run
 from pipesim.runs.runner import run
 from pipesim.scenario.loader import validate

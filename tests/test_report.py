@@ -13,8 +13,8 @@ from PIL import Image
 
 from pipesim.cli.main import main
 from pipesim.report import load_run, write_run_report
+from pipesim.report.answer import headline_words
 from pipesim.report.data import money, pct
-from pipesim.report.html import headline_words
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"

@@ -10,7 +10,7 @@ import pytest
 
 import pipesim
 from pipesim.report import load_run, write_run_report
-from pipesim.report.html import TOP_DEALS
+from pipesim.report.drivers import TOP_DEALS
 from pipesim.runs.catalogue import record_run
 from pipesim.runs.runner import run
 

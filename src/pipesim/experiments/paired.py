@@ -7,8 +7,8 @@ and only what the scenarios change differs. The difference of a metric is estima
 runs were independent, is reported beside it so the gain from pairing is visible.
 
 :func:`replicate` runs replications and returns the ``replications.csv`` row of each plus a few
-detail columns computed from the per-lead arrays of :func:`pipesim.engine.simulate` (flanking
-attempts and hours, late-engaged deals lost to a competitor, uncaptured campaign leads, ...).
+detail columns of the replication summary (:data:`pipesim.engine.summary.DETAIL_COLUMNS`:
+flanking attempts and hours, late-engaged deals lost to a competitor, uncaptured campaign leads).
 :func:`run_points` does the same for many scenarios at once in one process pool (used by sweeps
 and sensitivity analysis).
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +26,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from pipesim.engine.model import LOST, NO_DECISION, UNCAPTURED, WON, simulate, summarise_replication
-from pipesim.market.sources import SOURCE_CODE
+from pipesim.engine.replication import run_replication
 from pipesim.report import charts
 from pipesim.report.compare import pair_tables, paired_difference
+from pipesim.runs.executors import map_tasks
 from pipesim.scenario.rng import replication_seeds
 from pipesim.scenario.schema import Scenario
 
@@ -90,68 +89,13 @@ DEFAULT_METRICS: tuple[str, ...] = (
 )
 """The comparison the issue asks for: P(target), revenue, rates, cycle time, quota, uncaptured."""
 
-DETAIL_COLUMNS: tuple[str, ...] = (
-    "lost_rate",
-    "late_opportunities",
-    "late_resolved",
-    "late_won",
-    "late_lost",
-    "late_win_rate",
-    "flank_attempts",
-    "flank_successes",
-    "flank_wins",
-    "flank_hours",
-    "uncaptured_inbound",
-    "uncaptured_campaign",
-    "wasted_campaign_spend",
-)
-"""Columns :func:`replicate` adds to the ``replications.csv`` row."""
-
 
 # --------------------------------------------------------------------------- running
-def detailed_replication(scenario: Scenario, replication: int, seed: int) -> dict[str, Any]:
-    """One replication's ``replications.csv`` row plus :data:`DETAIL_COLUMNS`.
-
-    A pure, top-level function (picklable), like :func:`pipesim.engine.run_replication`, whose
-    row it reproduces exactly; the detail columns come from the per-lead arrays.
-    """
-    m = simulate(scenario, seed)
-    row = dict(summarise_replication(scenario, replication, seed, m.leads, m).row)
-    status = m.status
-    resolved = m.pursued & np.isin(status, (WON, LOST, NO_DECISION))
-    late = m.pursued & ~m.early
-    late_resolved = late & resolved
-    src = m.leads.source
-    uncaptured = status == UNCAPTURED
-    campaign = src == SOURCE_CODE["campaign"]
-    n_campaign = int(campaign.sum())
-    row["lost_rate"] = _ratio(int((status == LOST).sum()), int(resolved.sum()))
-    row["late_opportunities"] = int(late.sum())
-    row["late_resolved"] = int(late_resolved.sum())
-    row["late_won"] = int((late_resolved & (status == WON)).sum())
-    row["late_lost"] = int((late_resolved & (status == LOST)).sum())
-    row["late_win_rate"] = _ratio(row["late_won"], row["late_resolved"])
-    row["flank_attempts"] = int(m.flanked.sum())
-    row["flank_successes"] = int(m.flank_won.sum())
-    row["flank_wins"] = int((m.flank_won & (status == WON)).sum())
-    row["flank_hours"] = float(m.flank_hours)
-    row["uncaptured_inbound"] = int((uncaptured & (src == SOURCE_CODE["inbound"])).sum())
-    row["uncaptured_campaign"] = int((uncaptured & campaign).sum())
-    # spend is per response, so each uncaptured response wasted an average response's cost
-    row["wasted_campaign_spend"] = (
-        row["campaign_cost"] * row["uncaptured_campaign"] / n_campaign if n_campaign else 0.0
-    )
-    return row
-
-
-def _ratio(num: float, den: float) -> float:
-    return num / den if den > 0 else math.nan
-
-
-def _run_task(task: tuple[Scenario, Any, int, list[int]]) -> list[dict[str, Any]]:
+def _run_task(_shared: None, task: tuple[Scenario, Any, int, list[int]]) -> list[dict[str, Any]]:
     scenario, key, start, seeds = task
     return [
-        {"point": key, **detailed_replication(scenario, start + k, s)} for k, s in enumerate(seeds)
+        {"point": key, **run_replication(scenario, start + k, s, detail=True).row}
+        for k, s in enumerate(seeds)
     ]
 
 
@@ -193,11 +137,8 @@ def run_points(
         for key, sc in points
         for i in range(0, replications, chunk_size)
     ]
-    if workers <= 1 or len(tasks) <= 1:
-        rows = [row for task in tasks for row in _run_task(task)]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            rows = [row for chunk in pool.map(_run_task, tasks) for row in chunk]
+    workers = min(workers, len(tasks))
+    rows = [row for chunk in map_tasks(_run_task, None, tasks, workers) for row in chunk]
     return pd.DataFrame(rows)
 
 

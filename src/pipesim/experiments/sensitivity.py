@@ -257,7 +257,7 @@ def tornado_chart(tornado: pd.DataFrame, currency: str = "EUR") -> Figure:
                         linewidth=0.5)  # fmt: skip
         ax.axvline(0, color=charts.INK, linewidth=1)
         ax.set_xlabel(title)
-        charts._style(ax)
+        charts.style_axes(ax)
         ax.grid(False, axis="y")
     axes[0].set_yticks(range(len(labels)), [f"{lab} ({ranges[lab]})" for lab in labels])
     axes[1].bar([0], [0], color=charts.ORANGE, hatch="//", label="low end")
@@ -282,6 +282,7 @@ def sobol_indices(
     problem: dict[str, Any], outputs: dict[str, np.ndarray], labels: Sequence[str], seed: int
 ) -> pd.DataFrame:
     """First-order and total Sobol indices of each output (SALib, no second order)."""
+    # lazy: SALib is slow to import and only Sobol indices need it
     from SALib.analyze import sobol
 
     rows = []
@@ -328,7 +329,7 @@ def sobol_chart(indices: pd.DataFrame) -> Figure:
                 capsize=2)  # fmt: skip
         ax.axvline(0, color=charts.INK, linewidth=1)
         ax.set_xlabel(f"Sobol index of {out.replace('_', ' ')}")
-        charts._style(ax)
+        charts.style_axes(ax)
         ax.grid(False, axis="y")
     axes[0].set_yticks(y, labels)
     axes[-1].legend(frameon=False, loc="lower right", fontsize=8)
@@ -409,6 +410,7 @@ def run_sensitivity(
 
     sobol = sobol_points = None
     if samples > 0:
+        # lazy: SALib is slow to import and only Sobol indices need it
         from SALib.sample import sobol as sobol_sample
 
         problem = sobol_problem(resolved)

@@ -356,7 +356,7 @@ def frontier_chart(points: pd.DataFrame, param: str, currency: str = "EUR") -> F
     a.set_ylabel("P(target)\n95% interval")
     a.set_xlabel(param)
     for a in ax.flat:
-        charts._style(a)
+        charts.style_axes(a)
     fig.suptitle(f"Sweep of {param} (common random numbers)", fontsize=11)
     return fig
 
@@ -397,7 +397,7 @@ def tradeoff_chart(points: pd.DataFrame, param: str, currency: str = "EUR") -> F
     ax.set_ylabel("win rate")
     ax.set_title(f"Volume against win rate; dot size and label: mean revenue ({currency})",
                  fontsize=10)  # fmt: skip
-    charts._style(ax)
+    charts.style_axes(ax)
     return fig
 
 
@@ -432,7 +432,7 @@ def scatter_chart(points: pd.DataFrame, params: Sequence[str]) -> Figure:
         ax[1, j].scatter(points[prm], points["revenue_mean"] / 1e6, color=charts.GREEN, s=18)
         ax[1, j].set_xlabel(prm)
         for a in ax[:, j]:
-            charts._style(a)
+            charts.style_axes(a)
     ax[0, 0].set_ylabel("P(target)")
     ax[1, 0].set_ylabel("mean revenue (M)")
     return fig
@@ -459,6 +459,7 @@ def write_table(df: pd.DataFrame, path: Path) -> list[Path]:
     df.to_csv(path, index=False)
     written = [path]
     try:
+        # lazy: optional and heavy; only the Parquet copy needs it
         import pyarrow  # noqa: F401
     except ImportError:
         return written

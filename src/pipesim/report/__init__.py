@@ -3,7 +3,9 @@
 ``pipesim run`` writes ``report.html`` (and ``charts/*.png``) into its output folder;
 ``pipesim report DIR`` rebuilds it from the saved files; ``pipesim compare`` runs scenarios with
 common random numbers and writes ``compare.html``. The plot functions live in
-:mod:`pipesim.report.charts`, page assembly in :mod:`pipesim.report.html`, paired statistics in
+:mod:`pipesim.report.charts`, the page shell and HTML helpers in :mod:`pipesim.report.page`, the
+run report's sections in :mod:`pipesim.report.answer`, :mod:`pipesim.report.drivers` and
+:mod:`pipesim.report.context`, their assembly in :mod:`pipesim.report.html`, paired statistics in
 :mod:`pipesim.report.compare`.
 """
 

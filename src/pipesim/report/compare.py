@@ -27,16 +27,8 @@ import pandas as pd
 
 from pipesim.report import charts
 from pipesim.report.data import RunData, day_text, from_results, load_run, money, money_unit, pct
-from pipesim.report.html import (
-    Chart,
-    esc,
-    html_table,
-    img_tag,
-    page,
-    render_chart,
-    write_files,
-    write_run_report,
-)
+from pipesim.report.html import write_run_report
+from pipesim.report.page import Chart, esc, html_table, img_tag, page, render_chart, write_files
 from pipesim.runs.runner import run, write_json_atomic
 from pipesim.scenario.schema import Scenario
 

@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from pipesim.runs.runner import Results
-from pipesim.scenario.loader import ScenarioError, load_scenario
+from pipesim.scenario.errors import ScenarioError
+from pipesim.scenario.loader import load_scenario
 from pipesim.scenario.schema import Scenario
 
 CURRENCY_SYMBOLS: dict[str, str] = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}

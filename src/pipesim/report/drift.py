@@ -1,9 +1,9 @@
 """Forecast drift: how P(target) and the revenue forecast of a scenario moved from run to run.
 
 :func:`load_runs` reads the run catalogue (:mod:`pipesim.runs.catalogue`) into a tidy table, one
-row per recorded run; :func:`drift_figure` draws it over calendar time: P(target) with its 95% interval
-on top, revenue P50 with the P10-P90 band below, one line per scenario, notes written beside
-their runs. Interrupted (partial) runs are left out of the chart. The run report calls
+row per recorded run; :func:`drift_figure` draws it over calendar time: P(target) with its 95%
+interval on top, revenue P50 with the P10-P90 band below, one line per scenario, notes written
+beside their runs. Interrupted (partial) runs are left out of the chart. The run report calls
 ``drift_figure(load_runs(catalogue, scenario=name))`` when there is more than one run to show.
 """
 
@@ -138,7 +138,7 @@ def drift_figure(records: pd.DataFrame, *, title: str | None = None) -> Figure:
         bottom.plot([], [], color=charts.INK, linewidth=0.9, linestyle=(0, (2, 2)), label="target")
     bottom.legend(frameon=False, loc="best", fontsize=8.5)
     bottom.set_ylabel(money_axis_label("Revenue", currency, div))
-    bottom.yaxis.set_major_formatter(charts._money_formatter(div))
+    bottom.yaxis.set_major_formatter(charts.money_formatter(div))
     locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
     bottom.xaxis.set_major_locator(locator)
     bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -148,7 +148,7 @@ def drift_figure(records: pd.DataFrame, *, title: str | None = None) -> Figure:
         pad = pd.Timedelta(hours=12)
         bottom.set_xlim(when - pad, when + pad)
     for ax in (top, bottom):
-        charts._style(ax)
+        charts.style_axes(ax)
     fig.suptitle(title or "Forecast drift: each recorded run", fontsize=11)
     return fig
 

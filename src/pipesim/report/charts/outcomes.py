@@ -1,0 +1,232 @@
+"""Where leads end and how far pursued opportunities get: outcome shares and the stage funnel.
+
+:func:`outcome_shares` and :func:`funnel_counts` compute the numbers from the replications
+table; :func:`outcome_chart` and :func:`funnel_chart` draw them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+from pipesim.report.charts.style import (
+    BLUE,
+    GREEN,
+    GREY,
+    INK,
+    ORANGE,
+    PURPLE,
+    SKY,
+    VERMILLION,
+    WIDE,
+    YELLOW,
+    figure_and_axes,
+    require_columns,
+    style_axes,
+)
+from pipesim.scenario.schema import STAGES
+
+OUTCOMES: dict[str, tuple[str, str, str]] = {
+    # state: (label, colour, hatch)
+    "won": ("won", GREEN, ""),
+    "lost": ("lost to a competitor", VERMILLION, "//"),
+    "no_decision_status_quo": ("no decision: kept status quo", ORANGE, ".."),
+    "no_decision_indecision": ("no decision: stalled", YELLOW, "xx"),
+    "no_decision": ("no decision (causes not split)", ORANGE, ".."),
+    "disqualified": ("disqualified by rep", SKY, ""),
+    "uncaptured": ("never picked up", PURPLE, "\\\\"),
+    "open_at_end": ("still open at horizon end", GREY, "--"),
+}
+"""Display label, colour and hatch of each outcome, in stacking order."""
+
+
+def outcome_shares(table: pd.DataFrame, segments: Sequence[str] = ()) -> pd.DataFrame:
+    """Where leads end: mean count and share per outcome, overall and per segment.
+
+    Parameters
+    ----------
+    table
+        One row per replication with the outcome columns (``won``, ``lost``, ``no_decision``,
+        ``no_decision_status_quo``, ``no_decision_indecision``, ``disqualified``, ``uncaptured``,
+        ``open_at_end``) and, per segment, ``<SEG>_<outcome>``.
+    segments
+        Segment names to break down (may be empty).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long table with columns ``group`` ("All leads" then each segment), ``outcome`` (keys of
+        :data:`OUTCOMES`), ``mean`` (count per replication) and ``share`` (of the group's leads).
+        Overall, no decision is split by cause; per segment it is split when the table has
+        ``<SEG>_no_decision_status_quo`` columns and shown whole otherwise.
+    """
+    base = ["won", "lost", "disqualified", "uncaptured", "open_at_end"]
+    rows: list[dict[str, object]] = []
+
+    def add(group: str, prefix: str) -> None:
+        causes = [f"{prefix}no_decision_status_quo", f"{prefix}no_decision_indecision"]
+        split = all(c in table.columns for c in causes)
+        nd = ["no_decision_status_quo", "no_decision_indecision"] if split else ["no_decision"]
+        outcomes = ["won", "lost", *nd, "disqualified", "uncaptured", "open_at_end"]
+        require_columns(table, [prefix + o for o in base + nd], "outcome_shares")
+        means = {o: float(table[prefix + o].mean()) for o in outcomes}
+        total = sum(means.values())
+        for o in outcomes:
+            rows.append(
+                {
+                    "group": group,
+                    "outcome": o,
+                    "mean": means[o],
+                    "share": means[o] / total if total > 0 else float("nan"),
+                }
+            )
+
+    add("All leads", "")
+    for seg in segments:
+        add(seg, f"{seg}_")
+    return pd.DataFrame(rows, columns=["group", "outcome", "mean", "share"])
+
+
+def funnel_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Pursued opportunities reaching each buying stage, then won (mean per replication).
+
+    Parameters
+    ----------
+    table
+        Columns ``funnel_<stage>`` for each stage in :data:`pipesim.scenario.schema.STAGES` and
+        ``won_opportunities``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``step``, ``mean``, ``share_of_first`` and ``drop_from_previous`` (share lost
+        since the step before; 0 for the first).
+    """
+    cols = [f"funnel_{s}" for s in STAGES] + ["won_opportunities"]
+    require_columns(table, cols, "funnel_counts")
+    means = np.array([float(table[c].mean()) for c in cols])
+    prev = np.concatenate([[means[0]], means[:-1]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = means / means[0] if means[0] > 0 else np.full_like(means, np.nan)
+        drop = np.where(prev > 0, 1 - means / prev, np.nan)
+    return pd.DataFrame(
+        {
+            "step": [*STAGES, "won"],
+            "mean": means,
+            "share_of_first": share,
+            "drop_from_previous": drop,
+        }
+    )
+
+
+def outcome_chart(
+    table: pd.DataFrame,
+    segments: Sequence[str] = (),
+    *,
+    period: str = "year",
+    ax: Axes | None = None,
+) -> Figure:
+    """Stacked bars: the share of leads ending in each outcome, overall and per segment.
+
+    Parameters
+    ----------
+    table
+        Replications table with the outcome columns (see :func:`outcome_shares`).
+    segments
+        Segments to show under the overall bar.
+    period
+        What one replication simulates (``year``, ``quarter``, ...), for the axis label.
+    ax
+        Axes to draw into; a new figure when None.
+    """
+    shares = outcome_shares(table, segments)
+    groups = list(dict.fromkeys(shares["group"]))
+    fig, ax = figure_and_axes(ax, (WIDE[0], 1.4 + 0.55 * len(groups)))
+    y = np.arange(len(groups))[::-1].astype(float)
+    present: list[str] = []
+    for outcome in OUTCOMES:
+        sub = shares[shares["outcome"] == outcome]
+        if sub.empty:
+            continue
+        present.append(outcome)
+    left = np.zeros(len(groups))
+    for outcome in present:
+        label, colour, hatch = OUTCOMES[outcome]
+        sub = shares[shares["outcome"] == outcome].set_index("group")["share"]
+        vals = np.array([float(sub.get(g, 0.0)) for g in groups])
+        vals = np.nan_to_num(vals)
+        ax.barh(
+            y,
+            vals,
+            left=left,
+            color=colour,
+            hatch=hatch,
+            edgecolor="white",
+            linewidth=0.8,
+            height=0.62,
+            label=label,
+        )
+        for yi, li, v in zip(y, left, vals, strict=True):
+            if v >= 0.045:
+                ax.text(
+                    li + v / 2,
+                    yi,
+                    f"{v:.0%}",
+                    ha="center",
+                    va="center",
+                    fontsize=8.5,
+                    color="white" if colour in (GREEN, VERMILLION, BLUE) else INK,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": colour, "ec": "none"},
+                )
+        left += vals
+    ax.set_yticks(y, groups)
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel(f"Share of leads (mean over simulated {period}s)")
+    ax.legend(
+        frameon=False,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.2 - 0.5 / len(groups)),
+        ncol=4,
+        fontsize=8.5,
+    )
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def funnel_chart(table: pd.DataFrame, *, period: str = "year", ax: Axes | None = None) -> Figure:
+    """Pursued opportunities reaching awareness -> interest -> preference -> decision -> won.
+
+    Parameters
+    ----------
+    table
+        Replications table with ``funnel_<stage>`` and ``won_opportunities`` columns.
+    period
+        What one replication simulates (``year``, ``quarter``, ...), for the axis label.
+    ax
+        Axes to draw into; a new figure when None.
+    """
+    f = funnel_counts(table)
+    fig, ax = figure_and_axes(ax, (WIDE[0], 3.4))
+    y = np.arange(len(f))[::-1].astype(float)
+    colours = [BLUE] * (len(f) - 1) + [GREEN]
+    ax.barh(y, f["mean"], color=colours, height=0.62)
+    first = float(f["mean"].iloc[0]) or 1.0
+    for yi, row in zip(y, f.itertuples(index=False), strict=True):
+        text = f"{row.mean:,.0f}  ({row.share_of_first:.0%})"
+        if row.step != STAGES[0] and not np.isnan(row.drop_from_previous):
+            text += f"   −{row.drop_from_previous:.0%} from previous step"
+        ax.text(float(row.mean) + first * 0.01, yi, text, va="center", fontsize=9, color=INK)
+    labels = [s.capitalize() for s in f["step"]]
+    labels[0] = "Awareness (pursued)"
+    ax.set_yticks(y, labels)
+    ax.set_xlim(0, first * 1.55)
+    ax.set_xlabel(f"Pursued opportunities per simulated {period} reaching the step")
+    style_axes(ax)
+    ax.grid(False, axis="y")
+    return fig

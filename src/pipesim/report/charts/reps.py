@@ -1,0 +1,82 @@
+"""Quota attainment per rep seat across replications: the table and the box-plot chart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+from pipesim.report.charts.style import (
+    INK,
+    SKY,
+    VERMILLION,
+    figure_and_axes,
+    require_columns,
+    style_axes,
+)
+
+
+def attainment_by_seat(reps: pd.DataFrame) -> pd.DataFrame:
+    """Quota attainment per seat across replications.
+
+    Parameters
+    ----------
+    reps
+        Columns ``seat``, ``rep``, ``attainment`` (1.0 = quota), one row per replication and seat.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per seat, sorted by median attainment (highest first): ``seat``, ``rep``,
+        ``median``, ``p10``, ``p90`` and ``p_quota`` (share of replications at or above quota).
+    """
+    require_columns(reps, ["seat", "rep", "attainment"], "attainment_by_seat")
+    g = reps.groupby(["seat", "rep"], sort=False)["attainment"]
+    out = pd.DataFrame(
+        {
+            "median": g.median(),
+            "p10": g.quantile(0.1),
+            "p90": g.quantile(0.9),
+            "p_quota": g.apply(lambda a: float(np.mean(a >= 1.0))),
+        }
+    ).reset_index()
+    return out.sort_values(["median", "seat"], ascending=[False, True], ignore_index=True)
+
+
+def attainment_chart(reps: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+    """Box plots of quota attainment per rep seat across replications, against 100%.
+
+    Parameters
+    ----------
+    reps
+        Columns ``seat``, ``rep``, ``attainment`` (1.0 = quota), one row per replication and seat.
+    ax
+        Axes to draw into; a new figure when None.
+    """
+    order = attainment_by_seat(reps)
+    fig, ax = figure_and_axes(ax)
+    data = [reps.loc[reps["seat"] == s, "attainment"].to_numpy(float) for s in order["seat"]]
+    ax.boxplot(
+        data,
+        tick_labels=list(order["rep"].astype(str)),
+        whis=(10, 90),
+        showfliers=False,
+        patch_artist=True,
+        widths=0.6,
+        boxprops={"facecolor": SKY, "edgecolor": INK},
+        medianprops={"color": INK, "linewidth": 2},
+        whiskerprops={"color": INK},
+        capprops={"color": INK},
+    )
+    ax.axhline(1.0, color=VERMILLION, linestyle="--", linewidth=1.5, label="quota (100%)")
+    ax.legend(frameon=False, loc="lower left")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("Quota attainment")
+    ax.set_xlabel("Rep seat (sorted by median; box P25-P75, whiskers P10-P90)")
+    ax.tick_params(axis="x", labelrotation=45 if len(data) > 10 else 0)
+    style_axes(ax)
+    ax.grid(False, axis="x")
+    return fig

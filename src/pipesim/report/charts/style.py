@@ -1,0 +1,98 @@
+"""The shared look of the report charts: palette, series styles, figure creation and PNG output.
+
+Colours follow the Okabe-Ito palette (safe for colour-blind readers) and every series also
+differs in lightness, line style or hatch, so the charts read in greyscale print. Figures are
+built with :class:`matplotlib.figure.Figure` directly (Agg canvas, no pyplot state and no global
+backend switch), so plotting never opens a window or leaks figures.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+# Okabe-Ito, ordered so neighbours differ in lightness as well as hue.
+BLUE = "#0072B2"
+ORANGE = "#E69F00"
+SKY = "#56B4E9"
+GREEN = "#009E73"
+YELLOW = "#F0E442"
+VERMILLION = "#D55E00"
+PURPLE = "#CC79A7"
+GREY = "#8C8C8C"
+INK = "#222222"
+
+LineStyle = str | tuple[int, tuple[int, ...]]
+
+SERIES_STYLES: tuple[tuple[str, LineStyle], ...] = (
+    (BLUE, "-"),
+    (VERMILLION, "--"),
+    (GREEN, "-."),
+    (PURPLE, ":"),
+    (ORANGE, (0, (5, 1, 1, 1, 1, 1))),
+    (INK, (0, (1, 1))),
+)
+"""Colour and line style of the k-th overlaid series (scenarios in a comparison)."""
+
+WIDE = (9.6, 4.2)
+"""Default size (inches) of a full-width chart."""
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    """Raise :class:`ValueError` when ``df`` lacks any of ``columns``.
+
+    Parameters
+    ----------
+    df
+        The table handed to a plot.
+    columns
+        Column names the plot reads.
+    what
+        The plot's name, for the message.
+    """
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{what} needs columns {', '.join(missing)}; got {', '.join(map(str, df.columns))}"
+        )
+
+
+def figure_and_axes(ax: Axes | None, size: tuple[float, float] = WIDE) -> tuple[Figure, Axes]:
+    """The figure of ``ax``, or a new figure (Agg canvas) of ``size`` inches with one axes."""
+    if ax is not None:
+        fig = ax.get_figure()
+        assert isinstance(fig, Figure)
+        return fig, ax
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def style_axes(ax: Axes) -> None:
+    """The house style: no top and right spines, a light grid behind the data."""
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(True, color="#dddddd", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+
+def money_formatter(div: float) -> FuncFormatter:
+    """Tick labels of an amount axis in units of ``div``: one decimal below 100 unless whole."""
+
+    def fmt(x: float, _pos: int | None) -> str:
+        v = x / div
+        return f"{v:,.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:,.1f}"
+
+    return FuncFormatter(fmt)
+
+
+def figure_png(fig: Figure, dpi: int = 150) -> bytes:
+    """Render a figure to PNG bytes (no timestamps in the metadata, so output is repeatable)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, facecolor="white")
+    return buf.getvalue()

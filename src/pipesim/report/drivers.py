@@ -1,0 +1,242 @@
+"""The sections of the run report on what drives the answer: deals, indicators, outcomes, reps.
+
+The open deals with the largest swing and the leading indicators of the open pipeline (both only
+when the run had one), where leads end with the stage funnel, and quota attainment per rep seat.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pipesim.report import charts
+from pipesim.report.data import RunData, money, pct
+from pipesim.report.page import Chart, esc, html_table, img_tag
+
+
+def _outcome_table(data: RunData) -> str:
+    shares = charts.outcome_shares(data.table, data.segments)
+    groups = list(dict.fromkeys(shares["group"]))
+    rows = []
+    for outcome, (label, _, _) in charts.OUTCOMES.items():
+        by = shares[shares["outcome"] == outcome].set_index("group")
+        if by.empty:
+            continue
+        cells = [
+            f"{by.loc[g, 'mean']:,.0f} ({pct(by.loc[g, 'share'])})" if g in by.index else "–"
+            for g in groups
+        ]
+        rows.append([label, *cells])
+    numeric = range(1, len(groups) + 1)
+    return html_table(["Outcome", *groups], rows, numeric=numeric, id_="outcome-table")
+
+
+def outcomes_section(data: RunData, outcome_chart: Chart, funnel_chart: Chart) -> str:
+    """Where deals go: outcome shares overall and per segment, and the stage funnel."""
+    period = esc(data.period)
+    overall = charts.outcome_shares(data.table).set_index("outcome")["share"]
+    no_decision = float(overall[overall.index.str.startswith("no_decision")].sum())
+    f = charts.funnel_counts(data.table)
+    worst_i = int(np.nanargmax(f["drop_from_previous"].to_numpy()[1:])) + 1
+    worst_from, worst_to = f["step"].iloc[worst_i - 1], f["step"].iloc[worst_i]
+    worst_drop = pct(f["drop_from_previous"].iloc[worst_i])
+    funnel_rows = [
+        [
+            row.step.capitalize(),
+            f"{row.mean:,.0f}",
+            pct(row.share_of_first),
+            "–" if i == 0 else f"−{pct(row.drop_from_previous)}",
+        ]
+        for i, row in enumerate(f.itertuples(index=False))
+    ]
+    funnel_table = html_table(
+        ["Step", f"Opportunities / {period}", "Of pursued", "Drop from previous"],
+        funnel_rows,
+        numeric=(1, 2, 3),
+        id_="funnel-table",
+    )
+    outcome_figure = img_tag(
+        outcome_chart,
+        f"Share of leads by final state, all leads and per segment (mean over simulated "
+        f"{period}s).",
+    )
+    funnel_figure = img_tag(
+        funnel_chart,
+        "Pursued opportunities whose buyer reached each stage of the buying journey within the "
+        "horizon, then those won.",
+    )
+    reach_decision = pct(f["share_of_first"].iloc[-2])
+    won_share = pct(f["share_of_first"].iloc[-1])
+    return f"""
+<section id="outcomes" class="chart">
+  <h2>Where deals go</h2>
+  <p class="lead">Every lead ends the {period} in one state: {esc(pct(overall["won"]))} are
+  won, {esc(pct(overall["lost"]))} lost to a competitor and {esc(pct(no_decision))} end in no
+  decision. Segment rows show each segment's own leads.</p>
+  {outcome_figure}
+  {_outcome_table(data)}
+  <div class="keep">
+  <h3>Stage funnel of pursued opportunities</h3>
+  <p class="lead">Of the opportunities reps pursue, {esc(reach_decision)} reach the decision
+  stage and {esc(won_share)} are won; the largest drop is from {esc(worst_from)} to
+  {esc(worst_to)} (−{esc(worst_drop)}).</p>
+  {funnel_figure}
+  </div>
+  {funnel_table}
+</section>"""
+
+
+def reps_section(data: RunData, chart: Chart) -> str:
+    """Reps and quota: attainment per rep seat."""
+    by_seat = charts.attainment_by_seat(data.reps)
+    at_quota = data.reps.assign(at=data.reps["attainment"] >= 1.0)
+    share_per_run = at_quota.groupby("replication")["at"].mean()
+    seats = len(by_seat)
+    lo, hi = np.percentile(share_per_run * seats, [10, 90])
+    rows = [
+        [r.rep, pct(r.median), pct(r.p10), pct(r.p90), pct(r.p_quota)]
+        for r in by_seat.itertuples(index=False)
+    ]
+    table = html_table(
+        ["Rep seat", "Median attainment", "P10", "P90", "Chance to reach quota"],
+        rows,
+        numeric=(1, 2, 3, 4),
+        id_="reps-table",
+    )
+    quota = esc(money(data.summary["target"]["rep_quota"], data.currency))
+    share = esc(pct(float(share_per_run.mean())))
+    figure = img_tag(
+        chart,
+        f"Quota attainment per rep seat across simulated {esc(data.period)}s (a seat keeps its "
+        "bookings when a rep leaves and is backfilled).",
+    )
+    return f"""
+<section id="reps" class="chart">
+  <h2>Reps and quota</h2>
+  <p class="lead">On average <strong id="reps-at-quota">{share}</strong> of the {seats} rep
+  seats reach quota ({quota}); in 8 of 10 simulated {esc(data.period)}s between {lo:.0f} and
+  {hi:.0f} seats do.</p>
+  {figure}
+  <details><summary>Attainment table per seat</summary>{table}</details>
+</section>"""
+
+
+TOP_DEALS = 10
+"""Deals listed in the report's swing table (all of them are in deals.csv)."""
+
+FLAG_WORDS = {
+    "stalled": "stalled",
+    "engaged_late": "engaged late",
+    "competitor_preferred": "competitor preferred",
+    "large_buying_group": "large buying group",
+    "no_activity": "no activity",
+}
+
+
+def _flag_text(flags: Any) -> str:
+    if not isinstance(flags, str) or not flags.strip():
+        return ""
+    return ", ".join(FLAG_WORDS.get(f.strip(), f.strip()) for f in flags.split(";") if f.strip())
+
+
+def _swing_text(row: Any) -> str:
+    if not np.isfinite(row.swing):
+        return "n/a"
+    lo, hi = row.swing_ci_low, row.swing_ci_high
+    if np.isfinite(lo) and np.isfinite(hi):
+        return f"{row.swing * 100:+.0f} pts ({lo * 100:+.0f} to {hi * 100:+.0f})"
+    return f"{row.swing * 100:+.0f} pts"
+
+
+def deals_section(data: RunData) -> str:
+    """The open deals that decide the period, by swing (empty without an open pipeline)."""
+    deals = data.deals
+    if deals is None or deals.empty:
+        return ""
+    cur = data.currency
+    top = deals.head(TOP_DEALS)
+    rows = [
+        [
+            r.deal_id + (f" · {r.name}" if isinstance(r.name, str) and r.name else ""),
+            r.owner,
+            r.stage,
+            money(r.value, cur),
+            pct(r.p_won),
+            r.close_p50 if isinstance(r.close_p50, str) and r.close_p50 else "after horizon",
+            _swing_text(r),
+            _flag_text(r.flags),
+        ]
+        for r in top.itertuples(index=False)
+    ]
+    table = html_table(
+        ["Deal", "Owner", "Stage", "Value", "P(won)", "Median close", "Swing", "Risk flags"],
+        rows,
+        numeric=(3, 4, 6),
+        id_="deals-table",
+    )
+    flagged = int((deals["flags"].fillna("").astype(str).str.len() > 0).sum())
+    first = top.iloc[0]
+    lead = (
+        f"{len(deals)} deals are open at the start. <strong>{esc(first.deal_id)}</strong> "
+        f"matters most: the chance of reaching target is "
+        f"{esc(pct(first.p_target_if_won))} if it is won and "
+        f"{esc(pct(first.p_target_if_not_won))} if not."
+        if np.isfinite(first.swing)
+        else f"{len(deals)} deals are open at the start."
+    )
+    return f"""
+<section id="deals">
+  <h2>The deals that decide the {esc(data.period)}</h2>
+  <p class="lead">{lead} {flagged} carry a risk flag.</p>
+  {table}
+  <p class="note">Swing = P(target | deal won) − P(target | not won), in percentage points,
+  with its 95% interval: the larger it is, the more the {esc(data.period)} rides on that deal.
+  A small deal's swing is mostly noise. Every open deal, with P(lost), P(no decision),
+  P(still open) and P10/P90 close dates, is in <code>deals.csv</code>.</p>
+</section>"""
+
+
+def indicators_section(data: RunData) -> str:
+    """Leading indicators of the open pipeline (empty when the run has none)."""
+    ind = data.summary.get("indicators")
+    if not ind:
+        return ""
+    cur = data.currency
+
+    def num(key: str, digits: int = 1) -> str:
+        v = ind.get(key)
+        return "n/a" if v is None else f"{v:.{digits}f}"
+
+    def cash(key: str) -> str:
+        v = ind.get(key)
+        return "n/a" if v is None else money(v, cur)
+
+    cards = [
+        ("Pipeline coverage", f"{num('pipeline_coverage', 2)}×",
+         f"weighted pipeline {cash('weighted_pipeline')} ÷ target {cash('remaining_target')}"
+         f" (unweighted {num('unweighted_coverage', 2)}×)"),
+        ("Pipeline velocity", f"{cash('pipeline_velocity_per_week')}/wk",
+         f"{ind.get('open_deals')} deals × {pct(ind.get('win_rate'))} win rate × "
+         f"{cash('average_open_deal')} ÷ {num('mean_cycle_days', 0)}-day cycle"),
+        ("New opportunities needed", f"{num('new_opportunities_needed_per_rep_week')}/rep/wk",
+         f"to close the {cash('gap_after_open_pipeline')} gap the open deals leave "
+         f"(today {num('new_opportunities_per_rep_week')}/rep/wk)"),
+        ("Expected bookings", cash("expected_bookings_open_pipeline"),
+         f"from open deals, plus {cash('expected_bookings_new_opportunities')} from new ones"),
+    ]  # fmt: skip
+    body = "".join(
+        f'<div class="card" id="indicator-{i}"><p class="label">{esc(label)}</p>'
+        f'<p class="value">{esc(value)}</p><p class="expl">{esc(expl)}</p></div>'
+        for i, (label, value, expl) in enumerate(cards)
+    )
+    return f"""
+<section id="indicators">
+  <h2>Leading indicators</h2>
+  <p class="lead">What the pipeline says before the {esc(data.period)} is decided
+  (expected values over the simulated {esc(data.period)}s).</p>
+  <div class="cards">{body}</div>
+  <p class="note">New opportunities needed = the gap ÷ the bookings one new opportunity
+  brings within the horizon in this run; it closes the gap on average. For a chance of
+  reaching target, use <code>pipesim required</code>.</p>
+</section>"""
