@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from pipesim import load_scenario
 from pipesim.cli.research import cli
-from pipesim.engine.model import run_replication
+from pipesim.engine.replication import run_replication
+from pipesim.engine.summary import DETAIL_COLUMNS
 from pipesim.experiments.paired import (
     compare_scenarios,
-    detailed_replication,
     format_value,
     paired_differences,
     run_points,
@@ -105,11 +105,12 @@ def test_wildcard_paths_expand_to_each_key_that_has_the_rest():
 
 
 # --------------------------------------------------------------------------- paired
-def test_detailed_replication_reproduces_the_engine_row():
+def test_detailed_row_extends_the_engine_row():
     sc = load_scenario(BASE, SHORT)
-    row = detailed_replication(sc, 3, 12345)
+    row = run_replication(sc, 3, 12345, detail=True).row
     plain = run_replication(sc, 3, 12345).row
     assert {k: row[k] for k in plain} == plain
+    assert list(row)[len(plain) :] == list(DETAIL_COLUMNS)
     assert row["late_won"] + row["late_lost"] <= row["late_resolved"] <= row["late_opportunities"]
     assert row["flank_attempts"] == 0 and row["flank_hours"] == 0
 
@@ -284,7 +285,7 @@ def test_commands_run_as_a_module():
     import sys
 
     res = subprocess.run(
-        [sys.executable, "-m", "pipesim.cli.research", "sweep", "--help"],
+        [sys.executable, "-m", "pipesim.cli", "sweep", "--help"],
         capture_output=True,
         text=True,
         check=False,

@@ -16,18 +16,9 @@ from matplotlib.figure import Figure
 from pipesim import load_scenario
 from pipesim.cli.main import main
 from pipesim.report.drift import RUN_COLUMNS, drift_figure, load_runs
-from pipesim.runs.catalogue import (
-    SCHEMA_VERSION,
-    CatalogueError,
-    RunFolderError,
-    RunNotFound,
-    find_run,
-    list_runs,
-    read_run_folder,
-    rebuild,
-    record_run,
-    resolve_catalogue,
-)
+from pipesim.runs.catalogue import RunNotFound, find_run, list_runs, rebuild, record_run
+from pipesim.runs.database import SCHEMA_VERSION, CatalogueError, resolve_catalogue
+from pipesim.runs.records import RunFolderError, read_run_folder
 from pipesim.runs.runner import run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -157,10 +157,10 @@ def test_results_stream_to_disk_in_order(tmp_path, monkeypatch):
 
 
 def test_interrupted_run_keeps_finished_rows(tmp_path, monkeypatch):
-    from pipesim.runs import runner
+    from pipesim.runs import executors, runner
 
     sc = pipesim.load_scenario(BASELINE, ["target.horizon_weeks=4"])
-    real = runner.run_replication
+    real = executors.run_replication
     calls = {"n": 0}
 
     def flaky(scenario, replication, seed, uncertain=False):
@@ -169,7 +169,7 @@ def test_interrupted_run_keeps_finished_rows(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(scenario, replication, seed, uncertain)
 
-    monkeypatch.setattr(runner, "run_replication", flaky)
+    monkeypatch.setattr(executors, "run_replication", flaky)
     with pytest.raises(runner.RunInterrupted) as info:
         runner.run(sc, replications=40, seed=1, workers=1, out=tmp_path)
     summary = json.loads((tmp_path / "summary.json").read_text())

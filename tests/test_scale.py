@@ -11,7 +11,7 @@ import pytest
 
 import pipesim
 from pipesim.results.statistics import wilson_interval
-from pipesim.runs import runner
+from pipesim.runs import executors, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
@@ -52,7 +52,7 @@ def test_precision_run_respects_the_cap(quick):
 
 
 def _interrupt_after(monkeypatch, count: int) -> None:
-    real = runner.run_replication
+    real = executors.run_replication
     calls = {"n": 0}
 
     def flaky(scenario, replication, seed, uncertain=False):
@@ -61,7 +61,7 @@ def _interrupt_after(monkeypatch, count: int) -> None:
             raise KeyboardInterrupt
         return real(scenario, replication, seed, uncertain)
 
-    monkeypatch.setattr(runner, "run_replication", flaky)
+    monkeypatch.setattr(executors, "run_replication", flaky)
 
 
 def test_interrupted_run_resumes_to_identical_files(quick, tmp_path, monkeypatch):

@@ -12,23 +12,32 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from pipesim.calibrate.backtest import Window, as_of_series, parse_every
-from pipesim.cli.main import (
-    _guarded,
+from pipesim.calibrate.backtest import (
+    Window,
+    as_of_series,
+    data_span,
+    parse_every,
+    run_backtest,
+    write_backtest,
+)
+from pipesim.calibrate.crm import CrmError, read_crm
+from pipesim.cli.options import (
+    guarded,
     out_option,
     progress_bar,
     replications_option,
     resolve_workers,
     scenario_options,
     seed_option,
+    stdout,
     workers_option,
 )
-
-console = Console()
-err = Console(stderr=True)
+from pipesim.report.data import money_axis_label, money_unit
+from pipesim.scenario.loader import load_scenario
 
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -182,9 +191,6 @@ def backtest(
     debug: bool,
 ) -> None:
     """Backtest SCENARIO against a CRM export; the command help is :data:`BACKTEST_HELP`."""
-    from pipesim.calibrate.backtest import data_span, run_backtest, write_backtest
-    from pipesim.calibrate.crm import CrmError, read_crm
-    from pipesim.scenario.loader import load_scenario
 
     def go() -> None:
         sc = load_scenario(scenario, overrides)
@@ -232,22 +238,19 @@ def backtest(
         paths = write_backtest(result, folder, meta)
         _print(result, sc.economics.currency)
         if data.history is None:
-            console.print(
+            stdout.print(
                 "stages on the as-of dates are estimated from each deal's last stage and the "
                 "scenario's mean stage dwells (no --stage-history)",
                 highlight=False,
                 soft_wrap=True,
             )
-        console.print(result.summary["verdict"], highlight=False, soft_wrap=True)
-        console.print(f"results in {paths['csv'].parent}/", highlight=False, soft_wrap=True)
+        stdout.print(result.summary["verdict"], highlight=False, soft_wrap=True)
+        stdout.print(f"results in {paths['csv'].parent}/", highlight=False, soft_wrap=True)
 
-    _guarded(debug, go)
+    guarded(debug, go)
 
 
 def _print(result: Any, currency: str) -> None:
-    from rich import box
-
-    from pipesim.report.data import money_axis_label, money_unit
 
     t = result.table
     top = float(max(t[["open_value", "actual", "sim_p90"]].max().max(), 1.0))
@@ -274,5 +277,5 @@ def _print(result: Any, currency: str) -> None:
             "yes" if r.inside_p10_p90 else "no",
         )
     # piped or captured output has no width of its own: give the table room for its dates
-    out = console if console.is_terminal else Console(width=max(console.width, 100))
+    out = stdout if stdout.is_terminal else Console(width=max(stdout.width, 100))
     out.print(table)

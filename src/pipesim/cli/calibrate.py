@@ -19,9 +19,10 @@ import click
 import pandas as pd
 import yaml
 
+from pipesim._version import __version__
 from pipesim.calibrate.crm import CrmData, CrmError, read_crm
 from pipesim.calibrate.fit import Calibration, calibrated_scenario, default_base, fit_all
-from pipesim.cli.main import EXIT_BAD_INPUT, _guarded, err, stdout
+from pipesim.cli.options import EXIT_BAD_INPUT, err, guarded, stdout
 from pipesim.scenario.loader import load_scenario
 
 
@@ -45,8 +46,6 @@ def report_paths(out: Path) -> tuple[Path, Path, Path]:
 
 def report_dict(cal: Calibration, data: CrmData, inputs: dict[str, Any]) -> dict[str, Any]:
     """The content of ``<stem>.calibration.json``."""
-    from pipesim._version import __version__
-
     fits = cal.fits
     return {
         "pipesim_version": __version__,
@@ -329,4 +328,4 @@ def calibrate(
         click.echo(f"kept from the base: {len(cal.kept)} groups (see {md_path.name})")
         stdout.print(f"scenario: {out}\nreport: {json_path}, {md_path}", highlight=False)
 
-    _guarded(debug, go)
+    guarded(debug, go)

@@ -1,7 +1,8 @@
 """Command line of the run history: ``pipesim history`` and ``pipesim diff``.
 
 ``history`` lists the runs recorded in the catalogue (:mod:`pipesim.runs.catalogue`), draws the
-forecast's drift over time (``--chart``) and rebuilds the catalogue from the run folders (``--rebuild``).
+forecast's drift over time (``--chart``) and rebuilds the catalogue from the run folders
+(``--rebuild``).
 ``diff`` explains the move between two runs: the settings that changed and, re-simulated under
 common random numbers, how much of the change in P(target) each accounts for
 (:mod:`pipesim.experiments.diff`). Exit codes follow ``pipesim``: 0 success, 2 bad input (an
@@ -21,33 +22,25 @@ from rich import box
 from rich.measure import Measurement
 from rich.table import Table
 
-from pipesim.cli.main import (
+from pipesim.cli.options import (
     EXIT_BAD_INPUT,
-    _fail,
-    _guarded,
-    _money,
     err,
+    fail,
+    guarded,
+    money,
     out_option,
     replications_option,
     resolve_workers,
     stdout,
     workers_option,
 )
-from pipesim.cli.main import catalogue_option as shared_catalogue_option
-from pipesim.runs.catalogue import (
-    CatalogueError,
-    RunFolderError,
-    RunNotFound,
-    RunRecord,
-    find_run,
-    list_runs,
-    rebuild,
-    resolve_catalogue,
-    scenario_names,
-)
+from pipesim.cli.options import catalogue_option as shared_catalogue_option
+from pipesim.runs.catalogue import RunNotFound, find_run, list_runs, rebuild, scenario_names
+from pipesim.runs.database import CatalogueError, resolve_catalogue
+from pipesim.runs.records import RunFolderError, RunRecord
 
 if TYPE_CHECKING:
-    from pipesim.experiments.diff import RunDiff
+    from pipesim.experiments.attribution import RunDiff
 
 catalogue_option = shared_catalogue_option()
 
@@ -112,7 +105,7 @@ def _runs_table(runs: list[RunRecord], title: str, wide: bool) -> Table:
             r.scenario,
             _pct(r.p_target),
             *ci,
-            _money(r.revenue_p50, r.currency or ""),
+            money(r.revenue_p50, r.currency or ""),
             f"{r.replications}" + (" (partial)" if r.partial else ""),
             r.note or "",
             _shown_folder(r.folder),
@@ -176,16 +169,16 @@ def history(
             else:
                 _list(path, scenario)
         except CatalogueError as exc:
-            _fail(str(exc), EXIT_BAD_INPUT)
+            fail(str(exc), EXIT_BAD_INPUT)
         except RunFolderError as exc:
-            _fail(str(exc), EXIT_BAD_INPUT)
+            fail(str(exc), EXIT_BAD_INPUT)
 
-    _guarded(debug, go)
+    guarded(debug, go)
 
 
 def _rebuild(root: Path, path: Path) -> None:
     if not root.is_dir():
-        _fail(f"--root {root} is not a folder (where are the run folders?)", EXIT_BAD_INPUT)
+        fail(f"--root {root} is not a folder (where are the run folders?)", EXIT_BAD_INPUT)
     result = rebuild(root, path)
     if result.moved_aside is not None:
         err.print(
@@ -249,6 +242,7 @@ def _print_table(build: Callable[[bool], Table]) -> None:
 
 
 def _chart(path: Path, scenario: str | None, out: Path | None) -> None:
+    # lazy: start-up speed (the chart pulls in matplotlib and pandas; listing runs needs neither)
     from pipesim.report.charts import figure_png
     from pipesim.report.drift import drift_figure, load_runs
 
@@ -256,7 +250,7 @@ def _chart(path: Path, scenario: str | None, out: Path | None) -> None:
     complete = records[~records["partial"]] if len(records) else records
     if complete.empty:
         what = f"of scenario '{scenario}' " if scenario else ""
-        _fail(f"no complete runs {what}recorded in {path}: nothing to chart", EXIT_BAD_INPUT)
+        fail(f"no complete runs {what}recorded in {path}: nothing to chart", EXIT_BAD_INPUT)
     target = out or path.parent / (f"drift-{scenario}.png" if scenario else "drift.png")
     title = f"Forecast drift: {scenario}" if scenario else "Forecast drift: every scenario"
     fig = drift_figure(records, title=title)
@@ -306,14 +300,16 @@ def diff(
     exactly to the total, each with a paired 95% interval. Writes diff.json, diff.csv and a
     waterfall chart.
     """
-    from pipesim.experiments.diff import diff_runs, write_outputs
+    # lazy: start-up speed (re-simulating pulls in the runner, pandas and matplotlib)
+    from pipesim.experiments.attribution import diff_runs
+    from pipesim.experiments.waterfall import write_outputs
 
     def go() -> None:
         try:
             a = find_run(run_a, catalogue)
             b = find_run(run_b, catalogue)
         except (RunNotFound, RunFolderError, CatalogueError) as exc:
-            _fail(str(exc).strip("'\""), EXIT_BAD_INPUT)
+            fail(str(exc).strip("'\""), EXIT_BAD_INPUT)
             return
         n_workers = resolve_workers(workers)
         err.print(
@@ -328,7 +324,7 @@ def diff(
         _print_diff(result)
         stdout.print("wrote " + ", ".join(str(f) for f in files), highlight=False, soft_wrap=True)
 
-    _guarded(debug, go)
+    guarded(debug, go)
 
 
 def _points(x: float) -> str:
@@ -347,6 +343,7 @@ def _interval(lo: float | None, hi: float | None) -> str:
 
 
 def _print_diff(result: RunDiff) -> None:
+    # lazy: start-up speed (the diff modules pull in the runner, pandas and matplotlib)
     from pipesim.experiments.diff import format_setting
 
     a, b, at = result.run_a, result.run_b, result.attribution

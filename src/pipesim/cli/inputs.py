@@ -40,7 +40,9 @@ from typing import Any
 
 from pipesim.calibrate.backtest import open_pipeline_as_of
 from pipesim.calibrate.crm import CrmError, read_crm
-from pipesim.scenario.loader import KeyPath, Problem, ScenarioError, validate
+from pipesim.scenario.edit import KeyPath
+from pipesim.scenario.errors import Problem, ScenarioError
+from pipesim.scenario.loader import validate
 from pipesim.scenario.schema import Scenario
 
 COLUMNS: dict[str, str] = {

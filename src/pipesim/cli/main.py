@@ -1,132 +1,45 @@
-"""The ``pipesim`` command line.
+"""The ``pipesim`` command line: the click group and its commands run, validate, report, compare.
 
-Exit codes: 0 success, 2 bad input (scenario or arguments), 1 anything else,
+The group also holds ``anchors``; the other commands live in their own modules of
+:mod:`pipesim.cli` and are imported only when used (the group's lazy table). Exit codes
+(:mod:`pipesim.cli.options`): 0 success, 2 bad input (scenario or arguments), 1 anything else,
 130 interrupted (finished replications and a partial summary are kept).
 """
 
 from __future__ import annotations
 
-import os
+import importlib
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.markup import escape
 from rich.table import Table
 
 from pipesim._version import __version__
-from pipesim.cli.inputs import with_pipeline
-from pipesim.scenario.loader import ScenarioError, load_scenario
-
-EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-F = TypeVar("F", bound=Callable[..., Any])
-
-err = Console(stderr=True)
-stdout = Console()
-
-
-def _fail(message: str, code: int) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    sys.exit(code)
-
-
-def _guarded(debug: bool, fn: Callable[[], None]) -> None:
-    """Run ``fn`` turning known failures into clean messages and exit codes."""
-    try:
-        fn()
-    except ScenarioError as exc:
-        err.print("[bold red]invalid scenario:[/]", highlight=False)
-        err.print(str(exc), markup=False, highlight=False, emoji=False, soft_wrap=True)
-        if debug:
-            traceback.print_exc()
-        sys.exit(EXIT_BAD_INPUT)
-    except (click.exceptions.Exit, click.ClickException, SystemExit):
-        raise
-    except Exception as exc:  # a clean message, a traceback only on request
-        if debug:
-            traceback.print_exc()
-        _fail(f"{type(exc).__name__}: {exc} (use --debug for the traceback)", EXIT_ERROR)
-
-
-workers_option = click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes [default: number of CPUs].",
+from pipesim.cli.options import (
+    EXIT_BAD_INPUT,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    catalogue_option,
+    err,
+    fail,
+    guarded,
+    money,
+    out_option,
+    progress_bar,
+    replications_option,
+    resolve_workers,
+    scenario_options,
+    seed_option,
+    stdout,
+    workers_option,
 )
-"""The ``--workers`` option every simulating command shares."""
-
-
-def resolve_workers(workers: int | None) -> int:
-    """``--workers`` as given, else the number of CPUs."""
-    return workers or os.cpu_count() or 1
-
-
-def progress_bar(quiet: bool) -> Progress:
-    """The progress bar every simulating command shows on stderr (none with ``--quiet``)."""
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-        transient=True,
-    )
-
-
-def replications_option(
-    default: int, help: str = "Monte Carlo replications.", minimum: int = 1
-) -> Callable[[F], F]:
-    """The ``-n/--replications`` option, with a command's own default and help."""
-    return click.option(
-        "-n",
-        "--replications",
-        type=click.IntRange(min=minimum),
-        default=default,
-        show_default=True,
-        help=help,
-    )
-
-
-def seed_option(help: str = "Root seed.") -> Callable[[F], F]:
-    """The ``--seed`` option (default 0)."""
-    return click.option(
-        "--seed", type=click.IntRange(min=0), default=0, show_default=True, help=help
-    )
-
-
-def out_option(help: str) -> Callable[[F], F]:
-    """The ``--out`` folder option; ``help`` says what goes there and the default."""
-    return click.option(
-        "--out", type=click.Path(file_okay=False, path_type=Path), default=None, help=help
-    )
-
-
-def catalogue_option(
-    help: str = "Run catalogue (SQLite) [default: $PIPESIM_CATALOGUE, else reports/runs.sqlite].",
-) -> Callable[[F], F]:
-    """The ``--catalogue`` option of the commands that read or write the run catalogue."""
-    return click.option(
-        "--catalogue", type=click.Path(dir_okay=False, path_type=Path), default=None, help=help
-    )
-
-
-def scenario_options(fn: F) -> F:
-    """Options shared by commands that read a scenario."""
-    fn = click.option(
-        "--set",
-        "overrides",
-        multiple=True,
-        metavar="KEY=VALUE",
-        help="Override a scenario value by dotted path, e.g. reps.count=12 (repeatable).",
-    )(fn)
-    fn = click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(fn)
-    return fn
+from pipesim.runs.catalogue import record_or_explain
+from pipesim.runs.records import saved_note
+from pipesim.scenario.loader import load_scenario
 
 
 class _LazyGroup(click.Group):
@@ -150,9 +63,8 @@ class _LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
         if command is None and cmd_name in self.lazy:
-            import importlib
-
             module, _, attr = self.lazy[cmd_name].partition(":")
+            # lazy: start-up speed (a command's module and its libraries load only when it runs)
             command = getattr(importlib.import_module(module), attr)
         return command
 
@@ -179,7 +91,7 @@ def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
             highlight=False,
         )
 
-    _guarded(debug, go)
+    guarded(debug, go)
 
 
 @main.command(name="run")
@@ -283,6 +195,7 @@ def run_cmd(
     debug: bool,
 ) -> None:
     """Run SCENARIO as Monte Carlo; print P(target) and write results to --out."""
+    # lazy: start-up speed (the runner pulls in the engine and pandas)
     from pipesim.runs.runner import ResumeMismatch, RunInterrupted, run
 
     if executor == "dask" and not scheduler:
@@ -290,8 +203,6 @@ def run_cmd(
     if resume is not None and out is not None and out != resume:
         raise click.UsageError("--resume DIR writes to DIR: leave out --out or make it the same")
     if resume is not None and note is None:  # the runner rewrites run.json: keep the note
-        from pipesim.runs.catalogue import saved_note
-
         note = saved_note(resume)
 
     def go() -> None:
@@ -299,9 +210,12 @@ def run_cmd(
             raise click.UsageError("--pipeline-history and --pipeline-mapping need --pipeline")
         sc = load_scenario(scenario, overrides, plan=plan)
         if pipeline is not None:
+            # lazy: start-up speed (a CRM export's reader pulls in scipy.stats)
+            from pipesim.cli.inputs import with_pipeline
+
             sc = with_pipeline(sc, pipeline, pipeline_history, pipeline_mapping)
         if parameter_uncertainty and not sc.uncertainty:
-            _fail(
+            fail(
                 f"{scenario}: --parameter-uncertainty needs an uncertainty block in the "
                 "scenario (pipesim calibrate writes one; see docs/calibration.md)",
                 EXIT_BAD_INPUT,
@@ -327,7 +241,7 @@ def run_cmd(
                 )
             except ResumeMismatch as exc:
                 bar.stop()
-                _fail(str(exc), EXIT_BAD_INPUT)
+                fail(str(exc), EXIT_BAD_INPUT)
                 return
             except RunInterrupted as exc:
                 bar.stop()
@@ -351,7 +265,7 @@ def run_cmd(
             )
         _write_report(folder, res, debug, catalogue)
 
-    _guarded(debug, go)
+    guarded(debug, go)
 
 
 @main.command()
@@ -369,6 +283,7 @@ def anchors(
     debug: bool,
 ) -> None:
     """Compare SCENARIO's simulated outputs with the seed figures (calibration table)."""
+    # lazy: start-up speed (the runner pulls in the engine and pandas)
     from pipesim.results.anchors import anchor_table, to_markdown
     from pipesim.runs.runner import run
 
@@ -381,23 +296,14 @@ def anchors(
         if not df["passes"].all():
             sys.exit(EXIT_ERROR)
 
-    _guarded(debug, go)
-
-
-def _money(x: float | None, currency: str) -> str:
-    if x is None:
-        return "n/a"
-    for unit, div in (("M", 1e6), ("k", 1e3)):
-        if abs(x) >= div:
-            return f"{x / div:,.2f}{unit} {currency}"
-    return f"{x:,.0f} {currency}"
+    guarded(debug, go)
 
 
 def _print_summary(s: dict[str, Any], folder: Path) -> None:
     cur = s["target"]["currency"]
     p = s["p_target"]
     stdout.print(
-        f"[bold]{s['scenario']}[/]: P(target {_money(s['target']['amount'], cur)} in "
+        f"[bold]{s['scenario']}[/]: P(target {money(s['target']['amount'], cur)} in "
         f"{s['target']['horizon_weeks']:g} weeks) = [bold]{p['estimate']:.1%}[/] "
         f"(95% CI {p['ci_low']:.1%}-{p['ci_high']:.1%}), {s['replications']} replications, "
         f"seed {s['seed']}",
@@ -405,8 +311,8 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
     )
     r = s["revenue"]
     stdout.print(
-        f"revenue P10 {_money(r['p10'], cur)} | P50 {_money(r['p50'], cur)} | "
-        f"P90 {_money(r['p90'], cur)} | mean {_money(r['mean'], cur)}",
+        f"revenue P10 {money(r['p10'], cur)} | P50 {money(r['p50'], cur)} | "
+        f"P90 {money(r['p90'], cur)} | mean {money(r['mean'], cur)}",
         highlight=False,
     )
     table = Table(title="leads per replication by final state", title_justify="left")
@@ -421,10 +327,6 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
 
 def _record_run(folder: Path, catalogue: Path | None, note: str | None) -> None:
     """Record the run in the catalogue; if that fails the run's files stand, with a warning."""
-    from rich.markup import escape
-
-    from pipesim.runs.catalogue import record_or_explain
-
     record, problem = record_or_explain(folder, catalogue, note)
     if record is None:
         err.print(f"[yellow]warning:[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
@@ -439,6 +341,7 @@ def _record_run(folder: Path, catalogue: Path | None, note: str | None) -> None:
 
 def _write_report(folder: Path, res: Any, debug: bool, catalogue: Path | None = None) -> None:
     """Write report.html for a finished run; the results stay on disk if this fails."""
+    # lazy: start-up speed (the report pulls in matplotlib and the runner)
     from pipesim.report import from_results, write_run_report
 
     try:
@@ -446,7 +349,7 @@ def _write_report(folder: Path, res: Any, debug: bool, catalogue: Path | None = 
     except Exception as exc:  # the run itself succeeded: say so, and how to retry
         if debug:
             traceback.print_exc()
-        _fail(
+        fail(
             f"results saved in {folder}/ but the report failed ({type(exc).__name__}: {exc}); "
             f"retry with `pipesim report {folder}`",
             EXIT_ERROR,
@@ -468,23 +371,24 @@ def report(folder: Path, catalogue: Path | None, debug: bool) -> None:
     FOLDER is a run folder (summary.json, replications.csv, ...) or a comparison folder
     written by `pipesim compare` (compare.json), whose compare.html is rebuilt.
     """
+    # lazy: start-up speed (the report pulls in matplotlib and the runner)
     from pipesim.report import load_run, write_run_report
     from pipesim.report.compare import COMPARE_JSON, load_comparison, write_compare_report
 
     def go() -> None:
         if not folder.is_dir():
-            _fail(f"{folder} is not a folder", EXIT_BAD_INPUT)
+            fail(f"{folder} is not a folder", EXIT_BAD_INPUT)
         if (folder / COMPARE_JSON).is_file():
             path = write_compare_report(folder, load_comparison(folder))
         else:
             try:
                 path = write_run_report(folder, load_run(folder, catalogue))
             except FileNotFoundError as exc:
-                _fail(str(exc), EXIT_BAD_INPUT)
+                fail(str(exc), EXIT_BAD_INPUT)
                 return
         stdout.print(f"report: {path}", highlight=False, soft_wrap=True)
 
-    _guarded(debug, go)
+    guarded(debug, go)
 
 
 @main.command(name="compare")
@@ -513,11 +417,12 @@ def compare_cmd(
     estimated on pairs: P(target) per scenario, overlaid exceedance curves, and the paired
     difference in P(target) and mean revenue with its interval. --set applies to every scenario.
     """
+    # lazy: start-up speed (the comparison pulls in the runner and matplotlib)
     from pipesim.report.compare import run_comparison
 
     def go() -> None:
         if len(scenarios) < 2:
-            _fail("compare needs at least two scenario files", EXIT_BAD_INPUT)
+            fail("compare needs at least two scenario files", EXIT_BAD_INPUT)
         loaded = [load_scenario(p, overrides) for p in scenarios]
         folder = out or Path("reports") / ("compare-" + "-vs-".join(s.name for s in loaded))
         n_workers = resolve_workers(workers)
@@ -533,7 +438,7 @@ def compare_cmd(
             )
         _print_comparison(comparison, path)
 
-    _guarded(debug, go)
+    guarded(debug, go)
 
 
 def _print_comparison(comparison: Any, path: Path) -> None:
@@ -546,7 +451,7 @@ def _print_comparison(comparison: Any, path: Path) -> None:
             r.name,
             f"{p['estimate']:.1%}",
             f"{p['ci_low']:.1%}-{p['ci_high']:.1%}",
-            _money(r.summary["revenue"]["mean"], r.currency),
+            money(r.summary["revenue"]["mean"], r.currency),
         )
     stdout.print(table)
     for d in comparison.differences:
@@ -562,9 +467,9 @@ def _print_comparison(comparison: Any, path: Path) -> None:
         else:
             cur = comparison.reference.currency
             stdout.print(
-                f"{d.scenario} - {d.reference}: mean revenue {_money(d.estimate, cur)}, paired "
-                f"95% interval {_money(d.paired_low, cur)} to {_money(d.paired_high, cur)} "
-                f"(width {_money(d.paired_width, cur)}; unpaired {_money(d.unpaired_width, cur)})",
+                f"{d.scenario} - {d.reference}: mean revenue {money(d.estimate, cur)}, paired "
+                f"95% interval {money(d.paired_low, cur)} to {money(d.paired_high, cur)} "
+                f"(width {money(d.paired_width, cur)}; unpaired {money(d.unpaired_width, cur)})",
                 highlight=False,
                 soft_wrap=True,
             )

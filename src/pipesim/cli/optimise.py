@@ -1,10 +1,10 @@
 """Command line of the optimiser: ``optimise`` and ``required``.
 
-They are registered on the ``pipesim`` group (``pipesim optimise``, ``pipesim required``);
-``python -m pipesim.cli.optimise optimise ...`` runs them too. Exit codes: 0 success,
-2 bad input (scenario, settings or options), 3 the target cannot be reached at the asked
-confidence within capacity and budget (the message names the binding constraints), 1 anything
-else, 130 interrupted. No tracebacks unless ``--debug``.
+They are registered lazily on the ``pipesim`` group (``pipesim optimise``, ``pipesim required``);
+:func:`cli` groups the two on their own. Exit codes: 0 success, 2 bad input (scenario, settings
+or options), 3 the target cannot be reached at the asked confidence within capacity and budget
+(the message names the binding constraints), 1 anything else, 130 interrupted. No tracebacks
+unless ``--debug``.
 """
 
 from __future__ import annotations
@@ -16,18 +16,26 @@ from pathlib import Path
 
 import click
 
-from pipesim.cli.main import resolve_workers, workers_option
-from pipesim.optimise.model import (
-    InfeasiblePlan,
-    SolverFailed,
-    UnknownSolver,
-    group_bindings,
-    more_text,
+from pipesim.cli.options import (
+    EXIT_BAD_INPUT,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    resolve_workers,
+    workers_option,
 )
+from pipesim.optimise.explain import InfeasiblePlan, group_bindings, more_text
+from pipesim.optimise.required import BadLever, TargetUnreachable, message
+from pipesim.optimise.required import required as search
+from pipesim.optimise.result import conclusion
 from pipesim.optimise.settings import SettingsError, load_settings, with_options
-from pipesim.scenario.loader import ScenarioError, load_scenario
+from pipesim.optimise.solver import SolverFailed, UnknownSolver, make_solver
+from pipesim.optimise.text import interval, money
+from pipesim.scenario.errors import ScenarioError
+from pipesim.scenario.loader import load_scenario
 
-EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_INFEASIBLE = 3
+"""Exit code when the target cannot be reached at the confidence within capacity and budget."""
 
 
 def _err(text: str) -> None:
@@ -36,8 +44,6 @@ def _err(text: str) -> None:
 
 def _report(exc: Exception) -> int:
     """Print a known failure in plain words and return its exit code."""
-    from pipesim.optimise.required import BadLever, TargetUnreachable
-
     if isinstance(exc, ScenarioError):
         _err("invalid scenario:")
         _err(str(exc))
@@ -58,7 +64,7 @@ def _report(exc: Exception) -> int:
     return EXIT_ERROR
 
 
-def guarded(debug: bool, fn: Callable[[], int]) -> None:
+def guarded_exit(debug: bool, fn: Callable[[], int]) -> None:
     """Run ``fn`` and exit with its code, turning known failures into messages and exit codes."""
     try:
         code = fn()
@@ -195,9 +201,8 @@ def optimise(
     optimise.json and optimise.html (before/after charts). Exit 3 when the target cannot be
     reached at the confidence within capacity and budget.
     """
-    from pipesim.optimise.loop import conclusion
+    # lazy: start-up speed (the loop pulls in matplotlib and the runner; `required` needs neither)
     from pipesim.optimise.loop import optimise as run_loop
-    from pipesim.optimise.text import interval, money
 
     def go() -> int:
         settings = with_options(
@@ -216,8 +221,6 @@ def optimise(
             seed=seed,
             workers=workers,
         )
-        from pipesim.optimise.model import make_solver
-
         make_solver(settings.solver)  # fail early on an unknown solver
         name = load_scenario(scenario, overrides).name
         folder = out or Path("reports") / f"{name}-plan"
@@ -259,7 +262,7 @@ def optimise(
         )
         return EXIT_OK if res.reached else EXIT_INFEASIBLE
 
-    guarded(debug, go)
+    guarded_exit(debug, go)
 
 
 @click.command(name="required")
@@ -340,8 +343,6 @@ def required(
     Prints, e.g., "each rep needs N new opportunities per week (today M) for an X% chance
     (interval)", with P(target) at the answer and one grid step below it.
     """
-    from pipesim.optimise.required import message
-    from pipesim.optimise.required import required as search
 
     def go() -> int:
         sc = load_scenario(scenario, overrides)
@@ -360,7 +361,7 @@ def required(
         click.echo(message(result))
         return EXIT_OK
 
-    guarded(debug, go)
+    guarded_exit(debug, go)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -370,6 +371,3 @@ def cli() -> None:
 
 cli.add_command(optimise)
 cli.add_command(required)
-
-if __name__ == "__main__":  # pragma: no cover
-    cli()

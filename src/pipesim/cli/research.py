@@ -1,9 +1,8 @@
 """Command line of the experiments: ``paired``, ``sweep`` and ``sensitivity``.
 
-The commands are click commands meant to be registered on the ``pipesim`` group
-(``main.add_command(paired)`` and so on); until then they run as
-``python -m pipesim.cli.research sweep ...``. Exit codes follow ``pipesim``: 0 success,
-2 bad input (a scenario problem, an unknown parameter path, a bad range), 1 anything else.
+The commands are registered lazily on the ``pipesim`` group (``pipesim sweep ...``); :func:`cli`
+groups the three on their own. Exit codes follow ``pipesim``: 0 success, 2 bad input (a scenario
+problem, an unknown parameter path, a bad range), 1 anything else.
 """
 
 from __future__ import annotations
@@ -12,15 +11,15 @@ from pathlib import Path
 
 import click
 import pandas as pd
-from rich.console import Console
 
-from pipesim.cli.main import (
-    _guarded,
+from pipesim.cli.options import (
+    guarded,
     out_option,
     replications_option,
     resolve_workers,
     scenario_options,
     seed_option,
+    stdout,
     workers_option,
 )
 from pipesim.experiments.paired import (
@@ -30,10 +29,9 @@ from pipesim.experiments.paired import (
     differences_text,
     paired_chart,
 )
+from pipesim.experiments.sensitivity import run_sensitivity
 from pipesim.experiments.sweep import BadParameter, run_sweep, save_figure, write_table
 from pipesim.scenario.loader import load_scenario
-
-console = Console()
 
 
 def _bad_input(exc: Exception) -> click.UsageError:
@@ -89,7 +87,7 @@ def paired(
         comp = compare_scenarios(
             ref, alt, replications, seed, resolve_workers(workers), metrics or DEFAULT_METRICS
         )
-        console.print(
+        stdout.print(
             f"{alt.name} - {ref.name}: {replications} paired replications, seed {seed}",
             highlight=False,
         )
@@ -101,9 +99,9 @@ def paired(
             write_table(comp.alternative_table, folder / "alternative_replications.csv")
             fig = paired_chart(comp.differences, title=f"{alt.name} − {ref.name}")
             save_figure(fig, folder / "paired.png")
-            console.print(f"results in {folder}/", highlight=False)
+            stdout.print(f"results in {folder}/", highlight=False)
 
-    _guarded(debug, go)
+    guarded(debug, go)
 
 
 @cli.command()
@@ -163,10 +161,10 @@ def sweep(
             raise _bad_input(exc) from None
         cols = [r.path for r in res.params]
         _echo_table(res.points, cols)
-        console.print(f"{len(res.points)} points x {replications} replications; results in "
+        stdout.print(f"{len(res.points)} points x {replications} replications; results in "
                   f"{folder}/", highlight=False)  # fmt: skip
 
-    _guarded(debug, go)
+    guarded(debug, go)
 
 
 def _echo_table(points: pd.DataFrame, cols: list[str]) -> None:
@@ -225,7 +223,6 @@ def sensitivity(
     Writes tornado.csv, sobol.csv, sobol_points.csv (and Parquet copies), sensitivity.json and
     charts/tornado.png, charts/sobol.png.
     """
-    from pipesim.experiments.sensitivity import run_sensitivity
 
     def go() -> None:
         name = load_scenario(scenario, overrides).name
@@ -260,12 +257,9 @@ def sensitivity(
             s = res.sobol.pivot(index="label", columns="output", values="ST")
             for lab, row in s.sort_values("revenue", ascending=False).iterrows():
                 click.echo(f"  {lab:<32} {row['revenue']:.2f} / {row['p_target']:.2f}")
-        console.print(f"results in {folder}/", highlight=False)
+        stdout.print(f"results in {folder}/", highlight=False)
 
-    _guarded(debug, go)
+    guarded(debug, go)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    cli()
 
 __all__ = ["cli", "paired", "sensitivity", "sweep"]

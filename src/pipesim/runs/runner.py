@@ -1,8 +1,9 @@
-"""Monte Carlo runner: seeds, executors, streaming results to disk.
+"""Monte Carlo runner: seeds, streaming results to disk, precision targets, resume.
 
-One root seed gives one seed per replication (:func:`pipesim.rng.replication_seeds`); chunks of
-replications run in a process pool (or in-process with one worker) and come back in replication
-order, so the files are byte-identical whatever the number of workers. Rows are appended to the
+One root seed gives one seed per replication (:func:`pipesim.scenario.rng.replication_seeds`);
+chunks of replications run where :mod:`pipesim.runs.executors` sends them (in this process, a
+process pool or a Dask cluster) and come back in replication order, so the files are
+byte-identical whatever the number of workers. Rows are appended to the
 output files as chunks finish, so memory does not grow with the number of replications (the
 summary reads the rows back from ``replications.csv``), and an interrupted run keeps every
 finished replication and a summary marked ``partial``.
@@ -19,9 +20,7 @@ import os
 import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +29,10 @@ from typing import Any
 import pandas as pd
 
 from pipesim._version import __version__
-from pipesim.engine.model import DealOutcomes, ReplicationResult, outcome_columns, run_replication
+from pipesim.engine.summary import DealOutcomes, ReplicationResult, outcome_columns
 from pipesim.market.choice import CHOICES
 from pipesim.results.statistics import summarise, wilson_interval
+from pipesim.runs.executors import iterate_replications
 from pipesim.scenario.loader import dump_scenario
 from pipesim.scenario.rng import replication_seeds
 from pipesim.scenario.schema import TERMINAL_STATES, Scenario
@@ -98,136 +98,6 @@ class Results:
     def p_target(self) -> float:
         """Estimated probability of reaching the revenue target."""
         return float(self.summary["p_target"]["estimate"])
-
-
-# --------------------------------------------------------------------------- workers
-_WORKER_SCENARIO: Scenario | None = None
-_WORKER_UNCERTAIN = False
-
-
-def _init_worker(scenario: Scenario, uncertain: bool = False) -> None:
-    global _WORKER_SCENARIO, _WORKER_UNCERTAIN
-    # Ctrl-C goes to the parent, which cancels pending work and keeps what finished.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER_SCENARIO = scenario
-    _WORKER_UNCERTAIN = uncertain
-
-
-def _run_chunk(task: tuple[int, list[int]]) -> list[ReplicationResult]:
-    start, seeds = task
-    assert _WORKER_SCENARIO is not None
-    return [
-        run_replication(_WORKER_SCENARIO, start + k, s, _WORKER_UNCERTAIN)
-        for k, s in enumerate(seeds)
-    ]
-
-
-def _run_chunk_with(
-    scenario: Scenario, task: tuple[int, list[int]], uncertain: bool = False
-) -> list[ReplicationResult]:
-    """Run one chunk of replications (the unit of work sent to a Dask worker)."""
-    start, seeds = task
-    return [run_replication(scenario, start + k, s, uncertain) for k, s in enumerate(seeds)]
-
-
-def _chunks(seeds: list[int], size: int, start: int = 0) -> list[tuple[int, list[int]]]:
-    return [(start + i, seeds[i : i + size]) for i in range(0, len(seeds), size)]
-
-
-def iterate_replications(
-    scenario: Scenario,
-    seeds: list[int],
-    workers: int,
-    chunk_size: int | None = None,
-    start: int = 0,
-    executor: str = "process",
-    scheduler: Any = None,
-    uncertain: bool = False,
-) -> Iterator[ReplicationResult]:
-    """Yield results of replications ``start, start + 1, ...`` in order.
-
-    ``executor`` is ``"process"`` (a local process pool of ``workers``; 1 runs in this process)
-    or ``"dask"`` (a Dask distributed cluster at ``scheduler``: an address such as
-    ``tcp://host:8786`` or a ``distributed.Client``). Replications travel in chunks so per-task
-    overhead stays small; results come back in replication order either way.
-    """
-    n = len(seeds)
-    if n == 0:
-        return
-    if executor == "dask":
-        size = chunk_size or max(1, min(50, n // 16 or 1))
-        yield from _iterate_dask(scenario, _chunks(seeds, size, start), scheduler, uncertain)
-        return
-    if executor != "process":
-        raise ValueError(f"unknown executor {executor!r}; allowed: process, dask")
-    # small chunks: the scenario travels once (pool initializer), so chunks cost little, and
-    # small ones keep both workers busy to the end
-    size = chunk_size or max(1, min(10, math.ceil(n / (workers * 32))))
-    tasks = _chunks(seeds, size, start)
-    if workers <= 1:
-        for first, chunk in tasks:
-            for k, s in enumerate(chunk):
-                yield run_replication(scenario, first + k, s, uncertain)
-        return
-    window = workers * 3
-    pool = ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_worker, initargs=(scenario, uncertain)
-    )
-    pending: deque[Future[list[ReplicationResult]]] = deque()
-    try:
-        queue = iter(tasks)
-        for task in queue:
-            pending.append(pool.submit(_run_chunk, task))
-            if len(pending) >= window:
-                break
-        while pending:
-            done = pending.popleft().result()
-            nxt = next(queue, None)
-            if nxt is not None:
-                pending.append(pool.submit(_run_chunk, nxt))
-            yield from done
-    finally:
-        # on Ctrl-C: drop work not started, let running chunks finish, keep nothing half-done
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _iterate_dask(
-    scenario: Scenario, tasks: list[tuple[int, list[int]]], scheduler: Any, uncertain: bool
-) -> Iterator[ReplicationResult]:
-    try:
-        from distributed import Client
-    except ImportError:  # pragma: no cover - depends on the optional extra
-        raise RuntimeError(
-            "the dask executor needs the optional extra: pip install 'pipesim[dask]'"
-        ) from None
-    own = not isinstance(scheduler, Client)
-    if own and not scheduler:
-        raise ValueError("the dask executor needs --scheduler tcp://HOST:PORT")
-    client = Client(scheduler) if own else scheduler
-    try:
-        window = max(4, 3 * len(client.scheduler_info().get("workers", {}) or [0]))
-        [shared] = client.scatter([scenario], broadcast=True)
-        pending: deque[Any] = deque()
-        queue = iter(tasks)
-        for task in queue:
-            pending.append(client.submit(_run_chunk_with, shared, task, uncertain, pure=False))
-            if len(pending) >= window:
-                break
-        try:
-            while pending:
-                done = pending.popleft().result()
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.append(
-                        client.submit(_run_chunk_with, shared, nxt, uncertain, pure=False)
-                    )
-                yield from done
-        finally:
-            for fut in pending:
-                fut.cancel()
-    finally:
-        if own:
-            client.close()
 
 
 # --------------------------------------------------------------------------- output files
@@ -575,6 +445,7 @@ def _write_deals(
     """The deal-level forecast (deals.csv) and leading indicators, when there is a pipeline."""
     if not sink.deals or table.empty:
         return None
+    # lazy: the deal forecast pulls in scipy.stats (about a second); runs without a pipeline skip it
     from pipesim.results.deals import deal_forecast, write_deals
 
     outcomes: pd.DataFrame | Iterator[pd.DataFrame]

@@ -1,0 +1,383 @@
+"""The run catalogue's SQLite file: schema, validated connections, and every statement on it.
+
+The ``runs`` table holds one row per :class:`~pipesim.runs.records.RunRecord`; the ``meta`` table
+says the file is a pipesim run catalogue and which schema version it has. Safety:
+
+- one ``INSERT`` per run inside a transaction, so a crash never leaves half a record; the database
+  runs in WAL mode with a busy timeout (and a few retries), so runs that finish at the same moment
+  are all recorded;
+- a file at the catalogue path that is not SQLite, or SQLite without this schema, raises
+  :class:`CatalogueError` naming the path and the remedy; it is never written to (only
+  :func:`move_aside` moves it, for a rebuild);
+- the schema carries a version (``meta`` table); a catalogue from a newer pipesim is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from pipesim.runs.records import RunRecord, utc_now
+
+SCHEMA_VERSION = 1
+"""Version of the catalogue's tables; stored in ``meta`` under ``schema_version``."""
+
+APPLICATION = "pipesim run catalogue"
+"""Stored in ``meta`` under ``application``: tells our catalogue from other SQLite files."""
+
+DEFAULT_CATALOGUE = Path("reports") / "runs.sqlite"
+"""Where the catalogue lives unless ``--catalogue`` or ``PIPESIM_CATALOGUE`` says otherwise."""
+
+ENV_VAR = "PIPESIM_CATALOGUE"
+"""Environment variable naming the catalogue file."""
+
+
+BUSY_TIMEOUT_S = 30.0
+"""How long a writer waits for another writer's transaction before retrying."""
+
+RETRIES = 5
+"""Attempts to write a record when the database stays locked past the busy timeout."""
+
+
+REBUILD_REMEDY = "`pipesim history --rebuild --root <folder holding the runs>`"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    key             TEXT NOT NULL UNIQUE,
+    finished_at     TEXT NOT NULL,
+    recorded_at     TEXT NOT NULL,
+    scenario        TEXT NOT NULL,
+    scenario_sha256 TEXT NOT NULL,
+    scenario_yaml   TEXT NOT NULL,
+    seed            INTEGER NOT NULL,
+    replications    INTEGER NOT NULL,
+    p_target        REAL,
+    p_target_low    REAL,
+    p_target_high   REAL,
+    revenue_p10     REAL,
+    revenue_p50     REAL,
+    revenue_p90     REAL,
+    revenue_mean    REAL,
+    target          REAL,
+    currency        TEXT,
+    horizon_weeks   REAL,
+    partial         INTEGER NOT NULL DEFAULT 0,
+    note            TEXT,
+    folder          TEXT NOT NULL,
+    pipesim_version TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_scenario ON runs (scenario, finished_at);
+CREATE INDEX IF NOT EXISTS runs_by_folder ON runs (folder);
+"""
+
+_COLUMNS = (
+    "key",
+    "finished_at",
+    "recorded_at",
+    "scenario",
+    "scenario_sha256",
+    "scenario_yaml",
+    "seed",
+    "replications",
+    "p_target",
+    "p_target_low",
+    "p_target_high",
+    "revenue_p10",
+    "revenue_p50",
+    "revenue_p90",
+    "revenue_mean",
+    "target",
+    "currency",
+    "horizon_weeks",
+    "partial",
+    "note",
+    "folder",
+    "pipesim_version",
+)
+
+
+class CatalogueError(Exception):
+    """The catalogue file cannot be used (corrupt, foreign, newer, locked, unwritable).
+
+    Attributes
+    ----------
+    path
+        The catalogue file.
+    problem
+        What is wrong, and what to do about it.
+    replaceable
+        True when the file is not a usable catalogue at all (not SQLite, another schema,
+        damaged): :func:`~pipesim.runs.catalogue.rebuild` may move it aside.
+    """
+
+    def __init__(self, path: Path, problem: str, *, replaceable: bool = False) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+        self.replaceable = replaceable
+
+
+def resolve_catalogue(path: str | Path | None = None) -> Path:
+    """The catalogue file: ``path`` if given, else ``$PIPESIM_CATALOGUE``, else the default."""
+    if path is not None and str(path):
+        return Path(path)
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else DEFAULT_CATALOGUE
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise CatalogueError(path, f"cannot be opened ({exc})") from None
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def _bad_file(path: Path, what: str) -> CatalogueError:
+    return CatalogueError(
+        path,
+        f"{what}. Nothing was changed in it. Move it away or choose another file with "
+        f"--catalogue (or {ENV_VAR}); {REBUILD_REMEDY} moves it aside and rebuilds the "
+        "catalogue from the run folders",
+        replaceable=True,
+    )
+
+
+def _tables(con: sqlite3.Connection, path: Path) -> set[str]:
+    try:
+        return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and _locked(exc):
+            raise  # busy, not broken: the caller retries
+        raise _bad_file(path, f"is not an SQLite database ({exc})") from None
+
+
+def _check_schema(con: sqlite3.Connection, path: Path, tables: set[str]) -> None:
+    if "meta" not in tables or "runs" not in tables:
+        raise _bad_file(
+            path,
+            "is an SQLite database but not a pipesim run catalogue (no meta/runs tables)",
+        )
+    try:
+        meta = {r[0]: r[1] for r in con.execute("SELECT key, value FROM meta")}
+    except sqlite3.DatabaseError as exc:
+        raise _bad_file(path, f"has an unreadable meta table ({exc})") from None
+    if meta.get("application") != APPLICATION or "schema_version" not in meta:
+        raise _bad_file(path, "is an SQLite database but not a pipesim run catalogue")
+    try:
+        version = int(meta["schema_version"])
+    except ValueError:
+        raise _bad_file(path, f"has an unknown schema version {meta['schema_version']!r}") from None
+    if version > SCHEMA_VERSION:
+        raise CatalogueError(
+            path,
+            f"was written by a newer pipesim (catalogue schema {version}; this pipesim reads "
+            f"{SCHEMA_VERSION}). Upgrade pipesim, or use another --catalogue",
+        )
+
+
+def _create_schema(con: sqlite3.Connection) -> None:
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                con.execute(statement)
+        con.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('application', ?), "
+            "('schema_version', ?), ('created_at', ?)",
+            (APPLICATION, str(SCHEMA_VERSION), utc_now()),
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _retrying(path: Path, action: str) -> Iterator[int]:
+    """Attempt numbers for an operation retried while the database stays locked."""
+    for attempt in range(RETRIES):
+        yield attempt
+        time.sleep(0.05 * 2**attempt)
+    raise CatalogueError(
+        path,
+        f"stayed locked by another process; could not {action} after {RETRIES} attempts",
+    )
+
+
+@contextmanager
+def open_catalogue(path: str | Path | None = None, *, create: bool) -> Iterator[sqlite3.Connection]:
+    """A validated connection to the catalogue (created with its schema when ``create``).
+
+    Parameters
+    ----------
+    path
+        Catalogue file; None resolves ``$PIPESIM_CATALOGUE`` or ``reports/runs.sqlite``.
+    create
+        Create the file and its tables if absent. Without it, a missing file raises
+        :class:`FileNotFoundError`.
+
+    Raises
+    ------
+    CatalogueError
+        The file is not SQLite, is SQLite without this schema, is from a newer pipesim, or
+        cannot be opened.
+    """
+    file = resolve_catalogue(path)
+    if file.is_dir():
+        raise CatalogueError(file, "is a folder; --catalogue takes a file such as runs.sqlite")
+    is_new = not file.exists() or file.stat().st_size == 0
+    if is_new and not create:
+        raise FileNotFoundError(file)
+    if is_new:
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CatalogueError(file, f"its folder cannot be created ({exc})") from None
+    with closing(_connect(file)) as con:
+        for attempt in _retrying(file, "read the schema"):
+            try:
+                tables = _tables(con, file)
+                if not tables and create:
+                    _create_schema(con)
+                    tables = _tables(con, file)
+                break
+            except sqlite3.OperationalError as exc:
+                if not _locked(exc) or attempt == RETRIES - 1:
+                    raise CatalogueError(file, f"cannot be initialised ({exc})") from None
+        if not tables:  # an empty SQLite file: nothing recorded yet
+            raise FileNotFoundError(file)
+        _check_schema(con, file, tables)
+        yield con
+
+
+def _locked(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _row_values(record: RunRecord) -> tuple[Any, ...]:
+    values = asdict(record)
+    values["partial"] = int(record.partial)
+    return tuple(values[c] for c in _COLUMNS)
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    data = {k: row[k] for k in row.keys()}
+    data["partial"] = bool(data["partial"])
+    return RunRecord(**data)
+
+
+_INSERT = (
+    f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+    "ON CONFLICT (key) DO UPDATE SET note = excluded.note, folder = excluded.folder"
+)
+
+
+def store_record(con: sqlite3.Connection, path: Path, record: RunRecord) -> RunRecord:
+    """Insert (or refresh the note and folder of) one record in one transaction."""
+    for attempt in _retrying(path, "record the run"):
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if not record.partial:
+                    # a completed (e.g. resumed) run replaces the partial record of its folder
+                    con.execute(
+                        "DELETE FROM runs WHERE folder = ? AND partial = 1 AND "
+                        "scenario_sha256 = ? AND seed = ?",
+                        (record.folder, record.scenario_sha256, record.seed),
+                    )
+                con.execute(_INSERT, _row_values(record))
+                row = con.execute("SELECT * FROM runs WHERE key = ?", (record.key,)).fetchone()
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            return _record(row)
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc) or attempt == RETRIES - 1:
+                raise CatalogueError(path, f"the run could not be recorded ({exc})") from None
+        except sqlite3.DatabaseError as exc:
+            raise _bad_file(path, f"is damaged ({exc})") from None
+    raise AssertionError("unreachable")  # pragma: no cover - _retrying raises
+
+
+def partial_note(con: sqlite3.Connection, record: RunRecord) -> str | None:
+    """The note of the latest partial record of ``record``'s run (same folder, scenario, seed).
+
+    A resumed run whose ``run.json`` was rewritten keeps the note of the interrupted run.
+    """
+    row = con.execute(
+        "SELECT note FROM runs WHERE folder = ? AND partial = 1 AND scenario_sha256 = ? "
+        "AND seed = ? AND note IS NOT NULL ORDER BY id DESC LIMIT 1",
+        (record.folder, record.scenario_sha256, record.seed),
+    ).fetchone()
+    return None if row is None else row["note"]
+
+
+def select_runs(con: sqlite3.Connection, path: Path, scenario: str | None) -> list[RunRecord]:
+    """The stored records (only ``scenario``'s when given), oldest first by finish time."""
+    sql = "SELECT * FROM runs"
+    args: tuple[Any, ...] = ()
+    if scenario is not None:
+        sql += " WHERE scenario = ?"
+        args = (scenario,)
+    try:
+        rows = con.execute(sql + " ORDER BY finished_at, id", args).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise _bad_file(path, f"cannot be read ({exc})") from None
+    return [_record(r) for r in rows]
+
+
+def replace_runs(con: sqlite3.Connection, path: Path, records: Sequence[RunRecord]) -> None:
+    """Empty the ``runs`` table and store ``records`` in order, in one transaction."""
+    for attempt in _retrying(path, "rebuild the catalogue"):
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute("DELETE FROM runs")
+                con.execute("DELETE FROM sqlite_sequence WHERE name = 'runs'")
+                con.executemany(_INSERT, [_row_values(r) for r in records])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            break
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc) or attempt == RETRIES - 1:
+                raise CatalogueError(path, f"could not be rebuilt ({exc})") from None
+
+
+def move_aside(path: Path) -> Path:
+    """Rename an unusable catalogue file (and its WAL and journal files) to a free name.
+
+    The new name is ``<name>.unusable-<time>`` (with ``-2``, ``-3``... if taken); returns it.
+    """
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.unusable-{stamp}")
+    k = 2
+    while target.exists():
+        target = path.with_name(f"{path.name}.unusable-{stamp}-{k}")
+        k += 1
+    try:
+        os.replace(path, target)
+        for suffix in ("-wal", "-shm", "-journal"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                os.replace(side, target.with_name(target.name + suffix))
+    except OSError as exc:
+        raise CatalogueError(path, f"could not be moved aside for the rebuild ({exc})") from None
+    return target

@@ -1,0 +1,269 @@
+"""A run's record, read from the files of its run folder.
+
+A folder written by ``pipesim run`` holds ``run.json`` (the manifest, with the note given by
+``--note``), ``summary.json`` and ``scenario.yaml`` (the resolved scenario). :func:`read_run_folder`
+turns them into a :class:`RunRecord`, the row the run catalogue (:mod:`pipesim.runs.catalogue`)
+holds; every value comes from these files, so the catalogue can be rebuilt from the folders at any
+time. Each run has a stable key (:func:`run_key`), whose first 8 hex digits are its short id,
+identical after a rebuild.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+RUN_JSON, SUMMARY_JSON, SCENARIO_YAML = "run.json", "summary.json", "scenario.yaml"
+RUN_FILES = (RUN_JSON, SUMMARY_JSON, SCENARIO_YAML)
+"""Files that make a folder a recordable run."""
+
+SHORT_ID_LENGTH = 8
+"""Hex digits of a run's key shown and accepted as its short id."""
+
+
+class RunFolderError(ValueError):
+    """A folder that does not hold a complete, consistent run (missing or unreadable files)."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the catalogue holds it (every value read from the run folder's files).
+
+    Attributes
+    ----------
+    key
+        SHA-256 (hex) of the scenario hash, seed, replications, finish time and run time; its
+        first 8 digits are the short id.
+    finished_at
+        When the run finished (``summary.json``'s ``finished_at``, ISO 8601, UTC).
+    recorded_at
+        When the record was written (ISO 8601, UTC); a rebuild writes it anew.
+    scenario, scenario_sha256, scenario_yaml
+        Scenario name, hash of the resolved scenario and the resolved scenario (YAML text).
+    seed, replications
+        Root seed and finished replications.
+    p_target, p_target_low, p_target_high
+        Estimated P(target) and its 95% interval.
+    revenue_p10, revenue_p50, revenue_p90, revenue_mean
+        Revenue over the horizon, in ``currency``.
+    target, currency, horizon_weeks
+        The revenue target and its horizon.
+    partial
+        True for an interrupted run (a ``summary.json`` marked partial).
+    note
+        Free text given with ``--note``.
+    folder
+        Absolute path of the run folder.
+    pipesim_version
+        Version that made the run.
+    id
+        Integer id in this catalogue (None before the record is stored).
+    """
+
+    key: str
+    finished_at: str
+    recorded_at: str
+    scenario: str
+    scenario_sha256: str
+    scenario_yaml: str
+    seed: int
+    replications: int
+    p_target: float | None
+    p_target_low: float | None
+    p_target_high: float | None
+    revenue_p10: float | None
+    revenue_p50: float | None
+    revenue_p90: float | None
+    revenue_mean: float | None
+    target: float | None
+    currency: str | None
+    horizon_weeks: float | None
+    partial: bool
+    note: str | None
+    folder: str
+    pipesim_version: str | None
+    id: int | None = field(default=None)
+
+    @property
+    def short_id(self) -> str:
+        """The first 8 hex digits of :attr:`key`: what ``pipesim diff`` accepts."""
+        return self.key[:SHORT_ID_LENGTH]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a plain dict (with ``short_id``)."""
+        return {**asdict(self), "short_id": self.short_id}
+
+
+def utc_now() -> str:
+    """The current time in UTC, ISO 8601 to the second (how records and catalogues stamp it)."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RunFolderError(
+            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return None if math.isnan(float(value)) else float(value)
+    return None
+
+
+def _need(data: dict[str, Any], keys: Sequence[str], path: Path) -> Any:
+    """``data[k0][k1]...``, or a :class:`RunFolderError` naming the file and the key."""
+    cur: Any = data
+    for depth, k in enumerate(keys):
+        if not isinstance(cur, dict) or k not in cur:
+            raise RunFolderError(f"{path}: missing key {'.'.join(keys[: depth + 1])}")
+        cur = cur[k]
+    return cur
+
+
+def run_key(
+    scenario_sha256: str,
+    seed: int,
+    replications: int,
+    finished_at: str,
+    runtime_s: Any,
+    partial: bool,
+) -> str:
+    """The stable key of a run (hex SHA-256); the same files always give the same key."""
+    text = "|".join(
+        [scenario_sha256, str(seed), str(replications), finished_at, repr(runtime_s), str(partial)]
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_run_folder(folder: str | Path, note: str | None = None) -> RunRecord:
+    """Read a run folder's ``run.json``, ``summary.json`` and ``scenario.yaml`` into a record.
+
+    Parameters
+    ----------
+    folder
+        A folder written by ``pipesim run`` (or :func:`pipesim.run` with ``out``).
+    note
+        Note for the record; None takes the ``note`` saved in ``run.json`` (if any).
+
+    Raises
+    ------
+    RunFolderError
+        When a file is missing or unreadable, a required value is absent, or the files
+        disagree (``scenario.yaml`` is not the scenario ``run.json`` names).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RunFolderError(f"{folder}: not a folder")
+    missing = [name for name in RUN_FILES if not (folder / name).is_file()]
+    if missing:
+        raise RunFolderError(f"{folder}: not a finished run folder (missing {', '.join(missing)})")
+    manifest_path, summary_path = folder / RUN_JSON, folder / SUMMARY_JSON
+    manifest = _read_json(manifest_path)
+    summary = _read_json(summary_path)
+    try:
+        yaml_bytes = (folder / SCENARIO_YAML).read_bytes()
+        scenario_yaml = yaml_bytes.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"{folder / SCENARIO_YAML}: unreadable ({exc})") from None
+    sha = str(_need(manifest, ["scenario_sha256"], manifest_path))
+    if hashlib.sha256(yaml_bytes).hexdigest() != sha:
+        raise RunFolderError(
+            f"{folder / SCENARIO_YAML}: does not match the scenario_sha256 in {manifest_path} "
+            "(edited after the run, or left from another run)"
+        )
+    seed = _need(summary, ["seed"], summary_path)
+    if manifest.get("seed") is not None and manifest["seed"] != seed:
+        raise RunFolderError(
+            f"{summary_path}: seed {seed} differs from {manifest_path}'s seed {manifest['seed']} "
+            "(the summary is left from another run)"
+        )
+    replications = int(_need(summary, ["replications"], summary_path))
+    finished_at = summary.get("finished_at")
+    if not isinstance(finished_at, str) or not finished_at:
+        finished_at = dt.datetime.fromtimestamp(summary_path.stat().st_mtime, dt.UTC).isoformat(
+            timespec="seconds"
+        )
+    partial = bool(summary.get("partial", False))
+    p = _need(summary, ["p_target"], summary_path)
+    revenue = _need(summary, ["revenue"], summary_path)
+    target = summary.get("target") or {}
+    if note is None:
+        saved = manifest.get("note")
+        note = saved if isinstance(saved, str) and saved else None
+    return RunRecord(
+        key=run_key(sha, int(seed), replications, finished_at, summary.get("runtime_s"), partial),
+        finished_at=finished_at,
+        recorded_at=utc_now(),
+        scenario=str(_need(summary, ["scenario"], summary_path)),
+        scenario_sha256=sha,
+        scenario_yaml=scenario_yaml,
+        seed=int(seed),
+        replications=replications,
+        p_target=_number(p.get("estimate")),
+        p_target_low=_number(p.get("ci_low")),
+        p_target_high=_number(p.get("ci_high")),
+        revenue_p10=_number(revenue.get("p10")),
+        revenue_p50=_number(revenue.get("p50")),
+        revenue_p90=_number(revenue.get("p90")),
+        revenue_mean=_number(revenue.get("mean")),
+        target=_number(target.get("amount")),
+        currency=target.get("currency"),
+        horizon_weeks=_number(target.get("horizon_weeks")),
+        partial=partial,
+        note=note,
+        folder=str(folder.resolve()),
+        pipesim_version=summary.get("pipesim_version") or manifest.get("pipesim_version"),
+    )
+
+
+def saved_note(folder: str | Path) -> str | None:
+    """The note stored in a run folder's ``run.json``, if any (None when absent or unreadable)."""
+    try:
+        manifest = _read_json(Path(folder) / RUN_JSON)
+    except RunFolderError:
+        return None
+    note = manifest.get("note")
+    return note if isinstance(note, str) and note else None
+
+
+def save_note(folder: str | Path, note: str | None) -> None:
+    """Store ``note`` in the run folder's ``run.json`` so a rebuild keeps it.
+
+    The file is rewritten atomically (a temporary file renamed over it, as
+    :func:`pipesim.runner.write_json_atomic` does), so a crash leaves the old or the new file.
+    """
+    path = Path(folder) / RUN_JSON
+    manifest = _read_json(path)
+    if note:
+        manifest["note"] = note
+    else:
+        manifest.pop("note", None)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def find_run_folders(root: str | Path) -> list[Path]:
+    """Folders under ``root`` (``root`` included) that hold a ``run.json``, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise RunFolderError(f"{root}: not a folder")
+    return sorted({p.parent for p in root.rglob(RUN_JSON) if p.is_file()})
