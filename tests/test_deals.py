@@ -21,7 +21,7 @@ from pipesim.engine.model import OPEN, simulate
 from pipesim.market.sources import SOURCE_CODE, _dwell_beyond
 from pipesim.results.deals import DEAL_COLUMNS, deal_list
 from pipesim.runs.runner import run
-from pipesim.scenario.loader import ScenarioError
+from pipesim.scenario.errors import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipesim.engine.model import OPEN, UNCAPTURED, WON, run_replication, simulate
+from pipesim.engine.model import OPEN, UNCAPTURED, WON, simulate
+from pipesim.engine.replication import run_replication
 from pipesim.scenario.loader import load_scenario
 from pipesim.scenario.schema import TERMINAL_STATES
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pipesim.engine.model import run_replication
+from pipesim.engine.replication import run_replication
 from pipesim.market.choice import choice_probabilities
 from pipesim.scenario.rng import replication_seeds
 from pipesim.scenario.schema import (

@@ -1,20 +1,25 @@
-"""One replication: leads meet reps in a SimPy model; the result is one tidy record.
+"""The SimPy model of one replication: where buyers meet reps.
 
-``run_replication(scenario, replication, seed)`` is a pure, top-level (picklable) function, so
-any executor can run it. Inside, the buyers' own clocks come pre-drawn from
-:mod:`pipesim.market.sources`; SimPy handles only where buyers and reps interact:
+The buyers' own clocks (stage dwells, stall and decision times, utilities, fit, failed checks)
+come pre-drawn, one lead per row of a :class:`~pipesim.market.sources.LeadTable`; SimPy handles
+only the meetings (:class:`PipelineModel`):
 
-* a lead waits for a free rep (a ``simpy.Store`` of free reps, FIFO) and goes cold
-  (*uncaptured*) if nobody picks it up within ``leads.max_wait_days``;
-* the rep qualifies it (rep hours, stretched when the rep's open deals eat its week) and the
-  qualification policy pursues or disqualifies it;
-* a pursued opportunity occupies the rep's pursuit hours until the buyer decides or stalls; the
-  buyer's choice (us, a competitor, the status quo) is a logit whose our-side utility the rep
-  shaped if engaged before the preference formed;
-* seats lose reps to attrition and are backfilled by new hires who ramp up.
+* open-pipeline and outbound opportunities go straight to their rep when due (``arrivals``);
+  other leads join a waiting heap ordered by the follow-up policy's priority class, then arrival;
+* idle reps wait in a FIFO queue and take the first waiting lead still warm; a lead not picked up
+  within ``leads.max_wait_days`` is closed as *uncaptured* at its deadline;
+* qualifying is a timeout (rep hours stretched by the rep's open-deal load); the qualification
+  policy then pursues or disqualifies on the rep's noisy judgement
+  (:func:`pipesim.policies.qualification.noticed_failures`);
+* a pursuit fixes the buyer's choice (us, a competitor, the status quo: a logit whose our-side
+  utility the rep shaped if engaged before the preference formed; flanking when a competitor is
+  preferred) and its close day at once, so it needs no event: the close is a pending change to
+  the rep's load;
+* seats lose reps to attrition and are backfilled by new hires who ramp up (one process a seat).
 
-Every lead ends in exactly one terminal state (:data:`pipesim.config.TERMINAL_STATES`).
-Statistics are computed once after the run from the per-lead arrays.
+Every lead ends in exactly one terminal state (:data:`pipesim.scenario.schema.TERMINAL_STATES`).
+:func:`simulate` runs one replication and returns the model with its per-lead record arrays;
+statistics are computed after the run (:mod:`pipesim.engine.summary`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Generator
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -36,9 +40,9 @@ from pipesim.market.sources import SOURCE_CODE, SOURCES, LeadTable, build_leads
 from pipesim.policies.engagement import make_engagement
 from pipesim.policies.flanking import make_flanking
 from pipesim.policies.followup import make_follow_up
-from pipesim.policies.qualification import Judgement, make_policy
+from pipesim.policies.qualification import Judgement, judge, make_policy, noticed_failures
 from pipesim.scenario.rng import Streams
-from pipesim.scenario.schema import QUALIFICATION_CHECKS, TERMINAL_STATES, Scenario
+from pipesim.scenario.schema import Scenario
 
 WON, LOST, NO_DECISION, DISQUALIFIED, UNCAPTURED, OPEN = range(6)
 CAUSE_NONE, CAUSE_STATUS_QUO, CAUSE_INDECISION = range(3)
@@ -47,27 +51,6 @@ _INBOUND = SOURCE_CODE["inbound"]
 _OUTBOUND = SOURCE_CODE["outbound"]
 _DIRECT = (_OPEN_PIPELINE, _OUTBOUND)  # pursued at once, never queued
 _QUEUED = tuple(code for code in range(len(SOURCES)) if code not in _DIRECT)
-
-
-@dataclass
-class DealOutcomes:
-    """What happened to each open-pipeline deal in one replication (deal order)."""
-
-    status: np.ndarray  # outcome code (WON ... OPEN)
-    t_close: np.ndarray  # day it closed (nan while open)
-    value: np.ndarray
-    preferred: np.ndarray  # whom the buyer preferred (choice code; -1 if it stalled first)
-    coverage: np.ndarray  # share of the pursuit hours the owner could give it at day 0
-
-
-@dataclass
-class ReplicationResult:
-    """One replication's output: a flat row, weekly cumulative bookings, bookings per seat."""
-
-    row: dict[str, Any]
-    bookings: np.ndarray  # cumulative bookings at the end of each week
-    rep_bookings: np.ndarray  # bookings per seat over the horizon
-    deals: DealOutcomes | None = None  # open-pipeline deals, when the scenario has any
 
 
 class PipelineModel:
@@ -115,14 +98,9 @@ class PipelineModel:
         self._preference_start: list[float] = leads.t_stage[:, 2].tolist()
         flank_stage = 3 if scenario.flanking.move_last else 2
         self._flank_start: list[float] = leads.t_stage[:, flank_stage].tolist()
-        accuracy = scenario.reps.check_accuracy
-        noticed = leads.failed_checks & (leads.check_noticed < accuracy)
-        mask = noticed @ (1 << np.arange(len(QUALIFICATION_CHECKS)))
-        combos = [
-            tuple(name for k, name in enumerate(QUALIFICATION_CHECKS) if m >> k & 1)
-            for m in range(1 << len(QUALIFICATION_CHECKS))
-        ]
-        self._noticed: list[tuple[str, ...]] = [combos[m] for m in mask.tolist()]
+        self._noticed = noticed_failures(
+            leads.failed_checks, leads.check_noticed, scenario.reps.check_accuracy
+        )
         self._fit: list[float] = leads.fit.tolist()
         self._fit_noise: list[float] = leads.fit_noise.tolist()
         self._u_deviate: list[float] = leads.u_deviate.tolist()
@@ -294,8 +272,8 @@ class PipelineModel:
             self.next_lead(rep)
 
     def _judge(self, i: int, rep: Rep) -> Judgement:
-        return Judgement(
-            self._fit[i] + rep.noise * self._fit_noise[i], self._noticed[i], self._u_deviate[i]
+        return judge(
+            self._fit[i], rep.noise, self._fit_noise[i], self._noticed[i], self._u_deviate[i]
         )
 
     def start_pursuit(self, i: int, rep: Rep, early: bool) -> None:
@@ -479,173 +457,3 @@ def simulate(scenario: Scenario, seed: int) -> PipelineModel:
     model = PipelineModel(scenario, leads, streams)
     model.run()
     return model
-
-
-def run_replication(
-    scenario: Scenario, replication: int, seed: int, uncertain: bool = False
-) -> ReplicationResult:
-    """Simulate one replication of ``scenario`` from ``seed``; a pure, picklable function.
-
-    With ``uncertain`` the scenario's ``uncertainty`` parameters are drawn first (from the same
-    seed, :func:`pipesim.uncertainty.draw_parameters`).
-    """
-    if uncertain and scenario.uncertainty:
-        from pipesim.engine.uncertainty import draw_parameters
-
-        scenario, _ = draw_parameters(scenario, seed)
-    model = simulate(scenario, seed)
-    return summarise_replication(scenario, replication, seed, model.leads, model)
-
-
-def outcome_columns(scenario: Scenario) -> list[str]:
-    """The columns of ``replications.csv``, in order."""
-    cols = [
-        "replication",
-        "seed",
-        "revenue",
-        "hit_target",
-        "leads",
-        *TERMINAL_STATES[:5],
-        "open_at_end",
-        "no_decision_status_quo",
-        "no_decision_indecision",
-        *(f"leads_{s}" for s in SOURCES),
-        "opportunities",
-        "new_opportunities_per_rep_week",
-        "opportunities_engaged_early",
-        "resolved_opportunities",
-        "won_opportunities",
-        "no_decision_opportunities",
-        "win_rate",
-        "no_decision_rate",
-        "funnel_awareness",
-        "funnel_interest",
-        "funnel_preference",
-        "funnel_decision",
-        "mean_cycle_days",
-        "mean_wait_days",
-        "inbound_engagement_fraction",
-        "campaign_cost",
-        "rep_cost",
-        "gross_margin",
-        "reps_at_quota",
-        "rep_departures",
-        "revenue_open_pipeline",
-    ]
-    for seg in scenario.segments:
-        cols += [f"{seg}_leads", f"{seg}_revenue", *(f"{seg}_{state}" for state in TERMINAL_STATES)]
-        cols += [f"{seg}_no_decision_status_quo", f"{seg}_no_decision_indecision"]
-    return cols
-
-
-def _ratio(num: float, den: float) -> float:
-    return num / den if den > 0 else math.nan
-
-
-def summarise_replication(
-    scenario: Scenario, replication: int, seed: int, leads: LeadTable, m: PipelineModel
-) -> ReplicationResult:
-    """The replication's ``replications.csv`` row, weekly bookings and bookings per seat."""
-    horizon = scenario.horizon_days
-    status = m.status
-    counts = np.bincount(status, minlength=6)
-    won = status == WON
-    revenue = float(leads.value[won].sum())
-
-    weeks = math.ceil(scenario.target.horizon_weeks - 1e-9)
-    week_of = np.minimum((m.t_close[won] // 7.0).astype(int), weeks - 1)
-    weekly = np.bincount(week_of, weights=leads.value[won], minlength=weeks)
-    bookings = np.cumsum(weekly)
-    seats = scenario.reps.seats
-    rep_bookings = np.bincount(m.seat_of[won], weights=leads.value[won], minlength=seats)
-
-    pursued = m.pursued
-    resolved = pursued & np.isin(status, (WON, LOST, NO_DECISION))
-    end_seen = np.minimum(np.minimum(leads.t_exit, leads.t_decide), horizon)
-    funnel = [int(pursued.sum())] + [
-        int((pursued & (leads.t_stage[:, s] <= end_seen)).sum()) for s in (1, 2, 3)
-    ]
-    inbound = leads.source == _INBOUND
-    cycle = (m.t_close - leads.t_lead)[won]
-
-    campaign_cost = 0.0
-    for camp in scenario.campaigns.values():
-        end = camp.end_week if camp.end_week is not None else scenario.target.horizon_weeks
-        end = min(end, scenario.target.horizon_weeks)
-        campaign_cost += camp.budget_per_week * max(0.0, end - camp.start_week)
-    rs = scenario.reps
-    staffed_days = seats * horizon - m.vacant_days
-    rep_cost = staffed_days / 7.0 * rs.hours_per_week * rs.cost_per_hour
-    target = scenario.target.revenue
-
-    row: dict[str, Any] = {
-        "replication": replication,
-        "seed": seed,
-        "revenue": revenue,
-        "hit_target": bool(revenue >= target),
-        "leads": len(leads),
-    }
-    for code, state in enumerate(TERMINAL_STATES):
-        row[state] = int(counts[code])
-    nd = status == NO_DECISION
-    row["no_decision_status_quo"] = int((nd & (m.cause == CAUSE_STATUS_QUO)).sum())
-    row["no_decision_indecision"] = int((nd & (m.cause == CAUSE_INDECISION)).sum())
-    src_counts = np.bincount(leads.source, minlength=len(SOURCES))
-    for code, src in enumerate(SOURCES):
-        row[f"leads_{src}"] = int(src_counts[code])
-    row["opportunities"] = int(pursued.sum())
-    row["new_opportunities_per_rep_week"] = (
-        int((pursued & (leads.source != _OPEN_PIPELINE)).sum())
-        / seats
-        / scenario.target.horizon_weeks
-    )
-    row["opportunities_engaged_early"] = int((pursued & m.early).sum())
-    row["resolved_opportunities"] = int(resolved.sum())
-    row["won_opportunities"] = int((resolved & won).sum())
-    row["no_decision_opportunities"] = int((resolved & nd).sum())
-    row["win_rate"] = _ratio(row["won_opportunities"], row["resolved_opportunities"])
-    row["no_decision_rate"] = _ratio(
-        row["no_decision_opportunities"], row["resolved_opportunities"]
-    )
-    for name, value in zip(
-        ("awareness", "interest", "preference", "decision"), funnel, strict=True
-    ):
-        row[f"funnel_{name}"] = value
-    row["mean_cycle_days"] = float(cycle.mean()) if cycle.size else math.nan
-    waits = m.wait[~np.isnan(m.wait)]
-    row["mean_wait_days"] = float(waits.mean()) if waits.size else math.nan
-    row["inbound_engagement_fraction"] = (
-        float(leads.fraction[inbound].mean()) if inbound.any() else math.nan
-    )
-    row["campaign_cost"] = campaign_cost
-    row["rep_cost"] = rep_cost
-    row["gross_margin"] = revenue * scenario.economics.gross_margin - campaign_cost - rep_cost
-    row["reps_at_quota"] = float((rep_bookings >= scenario.rep_quota).mean())
-    row["rep_departures"] = m.departures
-    row["revenue_open_pipeline"] = float(leads.value[won & (leads.source == _OPEN_PIPELINE)].sum())
-    seg_counts = np.zeros((len(scenario.segments), 6), dtype=np.int64)
-    np.add.at(seg_counts, (leads.segment, status), 1)
-    seg_revenue = np.bincount(
-        leads.segment[won], weights=leads.value[won], minlength=len(scenario.segments)
-    )
-    for k, seg in enumerate(scenario.segments):
-        row[f"{seg}_leads"] = int(seg_counts[k].sum())
-        row[f"{seg}_revenue"] = float(seg_revenue[k])
-        for code, state in enumerate(TERMINAL_STATES):
-            row[f"{seg}_{state}"] = int(seg_counts[k, code])
-        in_seg = nd & (leads.segment == k)
-        row[f"{seg}_no_decision_status_quo"] = int((in_seg & (m.cause == CAUSE_STATUS_QUO)).sum())
-        row[f"{seg}_no_decision_indecision"] = int((in_seg & (m.cause == CAUSE_INDECISION)).sum())
-    deals = None
-    in_deal = leads.deal >= 0
-    if in_deal.any():
-        idx = np.flatnonzero(in_deal)
-        idx = idx[np.argsort(leads.deal[idx], kind="stable")]
-        deals = DealOutcomes(
-            status=status[idx],
-            t_close=m.t_close[idx],
-            value=leads.value[idx],
-            preferred=m.pref[idx],
-            coverage=m.coverage[idx],
-        )
-    return ReplicationResult(row=row, bookings=bookings, rep_bookings=rep_bookings, deals=deals)

@@ -17,8 +17,9 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from pipesim.scenario.edit import parse_path, set_value
+from pipesim.scenario.references import resolve_path
 from pipesim.scenario.rng import Streams
-from pipesim.scenario.schema import Scenario, Uncertainty, resolve_path
+from pipesim.scenario.schema import Scenario, Uncertainty
 
 MAX_REDRAWS = 1000
 """Redraws of a normal parameter that falls outside its bounds before giving up."""

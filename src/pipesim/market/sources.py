@@ -27,8 +27,9 @@ from pipesim.agents.buyers import (
 )
 from pipesim.market.choice import CHOICES
 from pipesim.policies.engagement import make_engagement
+from pipesim.policies.qualification import judge, make_policy, noticed_failures
 from pipesim.scenario.rng import Streams
-from pipesim.scenario.schema import STAGES, BetaShare, Scenario
+from pipesim.scenario.schema import QUALIFICATION_CHECKS, STAGES, BetaShare, Scenario
 
 SOURCES: tuple[str, ...] = (
     "inbound",
@@ -324,6 +325,7 @@ def _dwell_beyond(
     S(elapsed) underflows, the residual is taken as exponential with the gamma's scale (the
     tail's limit for shape >= 1).
     """
+    # lazy: scipy.stats costs about a second to import, and only open pipelines need it
     from scipy import stats
 
     n = len(elapsed)
@@ -352,9 +354,6 @@ def _qualified_buyers(scenario: Scenario, segment: str, n: int, rng: np.random.G
     that the scenario's policy pursues when a rep with the team's mean perception noise and
     check accuracy judges them (rejection sampling from one stream).
     """
-    from pipesim.policies.qualification import Judgement, make_policy
-    from pipesim.scenario.schema import QUALIFICATION_CHECKS
-
     policy = make_policy(scenario.qualification)
     noise = scenario.reps.qualification_noise_mean
     accuracy = scenario.reps.check_accuracy
@@ -362,17 +361,14 @@ def _qualified_buyers(scenario: Scenario, segment: str, n: int, rng: np.random.G
     need, batch = n, max(2 * n, 16)
     for _ in range(MAX_QUALIFY_ROUNDS):
         cand = draw_buyers(scenario, segment, batch, rng)
-        perceived = cand.fit + noise * rng.standard_normal(batch)
-        noticed = cand.failed_checks & (rng.random((batch, 3)) < accuracy)
-        deviate = rng.random(batch)
+        fit_noise = rng.standard_normal(batch).tolist()
+        noticed = noticed_failures(
+            cand.failed_checks, rng.random((batch, len(QUALIFICATION_CHECKS))), accuracy
+        )
+        deviate = rng.random(batch).tolist()
+        fit = cand.fit.tolist()
         ok = [
-            policy.pursue(
-                Judgement(
-                    float(perceived[k]),
-                    tuple(c for j, c in enumerate(QUALIFICATION_CHECKS) if noticed[k, j]),
-                    float(deviate[k]),
-                )
-            )
+            policy.pursue(judge(fit[k], noise, fit_noise[k], noticed[k], deviate[k]))
             for k in range(batch)
         ]
         take = np.flatnonzero(ok)[:need]

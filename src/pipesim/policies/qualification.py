@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from pipesim.scenario.registry import Registry, policy_registry
 from pipesim.scenario.schema import QUALIFICATION_CHECKS, Qualification
 
@@ -25,6 +27,30 @@ class Judgement:
     perceived_fit: float
     noticed_failures: tuple[str, ...]
     deviation_draw: float = 1.0
+
+
+def noticed_failures(
+    failed: np.ndarray, draws: np.ndarray, accuracy: float
+) -> list[tuple[str, ...]]:
+    """Per lead, the failed checks a rep notices: each failed check with probability ``accuracy``.
+
+    ``failed`` and ``draws`` are ``(leads, checks)`` arrays (booleans, uniform draws) over
+    :data:`QUALIFICATION_CHECKS`; a failed check is noticed when its draw is below ``accuracy``.
+    """
+    noticed = failed & (draws < accuracy)
+    mask = noticed @ (1 << np.arange(len(QUALIFICATION_CHECKS)))
+    combos = [
+        tuple(name for k, name in enumerate(QUALIFICATION_CHECKS) if m >> k & 1)
+        for m in range(1 << len(QUALIFICATION_CHECKS))
+    ]
+    return [combos[m] for m in mask.tolist()]
+
+
+def judge(
+    fit: float, noise: float, z: float, noticed: tuple[str, ...], deviation_draw: float
+) -> Judgement:
+    """A rep's judgement of a lead: perceived fit ``fit + noise * z`` and the noticed failures."""
+    return Judgement(fit + noise * z, noticed, deviation_draw)
 
 
 class QualificationPolicy(Protocol):
@@ -101,6 +127,8 @@ __all__ = [
     "PursueAllPolicy",
     "QualificationPolicy",
     "ThresholdPolicy",
+    "judge",
     "make_policy",
+    "noticed_failures",
     "register",
 ]
