@@ -2,7 +2,7 @@
 
 Measures, on this machine:
 
-(a) replications per second with 1 worker (in-process) and 2 workers (``pipesim.runner.run``
+(a) replications per second with 1 worker (in-process) and 2 workers (``pipesim.runs.runner.run``
     with ``workers=2, out=None``), per worker, and the parallel efficiency
     ``rate2 / (2 * rate1)``;
 (b) SimPy events processed per replication (counted by an :class:`simpy.Environment` subclass
@@ -165,7 +165,7 @@ class CpuMeter:
 def replication_rate(
     scenario: Scenario, replications: int, workers: int, seed: int
 ) -> dict[str, Any]:
-    """Replications per second of ``pipesim.runner.run`` (everything in memory, ``out=None``)."""
+    """Replications per second of ``pipesim.runs.runner.run`` (everything in memory, ``out=None``)."""
     with CpuMeter() as m:
         run(scenario, replications=replications, seed=seed, workers=workers, out=None)
     return {

@@ -19,17 +19,13 @@ from click.testing import CliRunner
 
 from pipesim.calibrate.backtest import (
     COLUMNS,
-    BacktestError,
     Window,
     acceptance_region,
-    approximate_stage_starts,
     as_of_series,
     calibration_summary,
     check_windows,
-    data_span,
     exact_interval,
     mid_rank_percentile,
-    open_pipeline_as_of,
     parse_every,
     realised_bookings,
     run_backtest,
@@ -39,6 +35,12 @@ from pipesim.calibrate.backtest import (
     write_backtest,
 )
 from pipesim.calibrate.crm import CrmData, DataReport
+from pipesim.calibrate.errors import BacktestError
+from pipesim.calibrate.pipeline_as_of import (
+    approximate_stage_starts,
+    data_span,
+    open_pipeline_as_of,
+)
 from pipesim.calibrate.synthetic import generate_export, with_years
 from pipesim.cli.main import main
 from pipesim.scenario.loader import load_scenario

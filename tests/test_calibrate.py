@@ -19,22 +19,15 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from pipesim.calibrate import fit as fit_module
+from pipesim.calibrate import selection as selection_module
+from pipesim.calibrate.competing import aalen_johansen, competing_estimates
 from pipesim.calibrate.crm import CrmError, read_crm
-from pipesim.calibrate.fit import (
-    TOLERANCE,
-    aalen_johansen,
-    calibrated_scenario,
-    competing_estimates,
-    deal_size_estimates,
-    fit_all,
-    fit_censored,
-    fitted_scenario,
-    observables,
-    stall_estimate,
-    uncertainty_path_errors,
-    widen,
-)
+from pipesim.calibrate.deal_size import deal_size_estimates
+from pipesim.calibrate.dwell import fit_censored, stall_estimate
+from pipesim.calibrate.fit import calibrated_scenario, fit_all
+from pipesim.calibrate.observables import observables
+from pipesim.calibrate.onto_scenario import fitted_scenario, uncertainty_path_errors
+from pipesim.calibrate.selection import TOLERANCE, widen
 from pipesim.calibrate.synthetic import crm_data, export_observables, generate_export, with_years
 from pipesim.cli.main import main
 from pipesim.engine.model import simulate
@@ -606,9 +599,9 @@ def test_cli_no_correct_keeps_the_uncorrected_mapping(tmp_path, data, fits, trut
 
 def test_correction_is_reproducible_from_the_seed(data, fits, truth_scenario, monkeypatch):
     """The same seed gives the same scenario and intervals; another seed other histories."""
-    monkeypatch.setattr(fit_module, "SIM_VOLUME", 2)
-    monkeypatch.setattr(fit_module, "SIM_HISTORIES", 4)
-    monkeypatch.setattr(fit_module, "MAX_ITERATIONS", 2)
+    monkeypatch.setattr(selection_module, "SIM_VOLUME", 2)
+    monkeypatch.setattr(selection_module, "SIM_HISTORIES", 4)
+    monkeypatch.setattr(selection_module, "MAX_ITERATIONS", 2)
 
     def run(seed: int):
         cal = calibrated_scenario(data, fits, truth_scenario, "x", seed=seed)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipesim.calibrate.errors import CrmError
 from pipesim.calibrate.mapping import STAGE_KINDS, TERMINAL_KINDS, Mapping, load_mapping
 from pipesim.scenario.schema import STAGES
 
@@ -37,10 +38,6 @@ MAX_EXAMPLES = 3
 OUTCOMES: tuple[str, ...] = ("won", "lost", "no_decision", "open")
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
-
-
-class CrmError(Exception):
-    """A CRM export or mapping that cannot be used at all (the CLI exits 2)."""
 
 
 @dataclass

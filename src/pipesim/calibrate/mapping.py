@@ -4,7 +4,7 @@ The defaults follow Salesforce's Opportunity and OpportunityHistory exports (sta
 names, ``IsWon``/``IsClosed``, ``LeadSource`` picklist values). A small YAML file adapts other
 CRMs; it is merged over the defaults (mappings key by key) and validated like a scenario: an
 unknown key, a stage mapped to something that is not a journey stage or terminal state, or a
-source that is not a pipesim source is a :class:`pipesim.calibrate.crm.CrmError` naming the
+source that is not a pipesim source is a :class:`pipesim.calibrate.errors.CrmError` naming the
 file, line, key and what is allowed.
 
 Example ``mapping.yaml`` for a CRM with its own stage names and a deal-size segmentation::
@@ -32,7 +32,10 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from pipesim.calibrate.errors import CrmError
+from pipesim.scenario.errors import ScenarioError
 from pipesim.scenario.schema import STAGES, Spec
+from pipesim.scenario.yaml_io import compose_with_marks
 
 StageKind = Literal["awareness", "interest", "preference", "decision", "won", "lost", "no_decision"]
 SourceName = Literal["inbound", "campaign", "prospecting", "referral", "outbound", "other"]
@@ -191,13 +194,10 @@ def load_mapping(path: Path | None) -> Mapping:
 
     Raises
     ------
-    pipesim.calibrate.crm.CrmError
+    pipesim.calibrate.errors.CrmError
         Unreadable file, malformed YAML, unknown keys or values not allowed; the message names
         the file, line and key and what is allowed.
     """
-    from pipesim.calibrate.crm import CrmError
-    from pipesim.scenario.loader import ScenarioError, compose_with_marks
-
     if path is None:
         return Mapping()
     source = str(path)

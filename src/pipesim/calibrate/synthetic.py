@@ -40,8 +40,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from pipesim.calibrate.crm import CrmData, DataReport
+from pipesim.calibrate.observables import observables, pool_crm
 from pipesim.engine.model import (
     CAUSE_STATUS_QUO,
     LOST,
@@ -52,6 +54,8 @@ from pipesim.engine.model import (
     simulate,
 )
 from pipesim.market.sources import SOURCES
+from pipesim.scenario.errors import ScenarioError
+from pipesim.scenario.loader import load_scenario
 from pipesim.scenario.rng import replication_seeds
 from pipesim.scenario.schema import STAGES, Scenario
 
@@ -297,13 +301,12 @@ def export_observables(
 
     ``histories`` independent histories of ``years`` (replication seeds from ``seed``), each
     exported at its end, are pooled and the fits' point estimates taken on the pool
-    (:func:`pipesim.calibrate.fit.observables`): the value each estimate from one such export
-    aims at, whatever the estimator's own assumptions (a gamma for a mixture of dwells, stalls
-    that favour large buying groups, the stages a finite window lets an opportunity reach).
+    (:func:`pipesim.calibrate.observables.observables`): the value each estimate from one such
+    export aims at, whatever the estimator's own assumptions (a gamma for a mixture of dwells,
+    stalls that favour large buying groups, the stages a finite window lets an opportunity
+    reach).
     Deal sizes are the segments' ``deal_size``, which the lognormal fit estimates directly.
     """
-    from pipesim.calibrate.fit import observables, pool_crm
-
     sc = with_years(scenario, years)
     data = pool_crm(simulated_histories(sc, replication_seeds(seed, histories)))
     as_of = pd.Timestamp(sc.target.start_date) + pd.Timedelta(days=sc.horizon_days)
@@ -322,8 +325,6 @@ def with_years(scenario: Scenario, years: float) -> Scenario:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: write a synthetic export of a scenario."""
-    from pipesim.scenario.loader import ScenarioError, load_scenario
-
     parser = argparse.ArgumentParser(
         prog="python -m pipesim.calibrate.synthetic",
         description="Write a Salesforce-style export simulated from a known scenario.",
@@ -343,10 +344,6 @@ def main(argv: list[str] | None = None) -> int:
     for p in paths:
         print(p)
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
 
 
 def true_observables(scenario: Scenario, seed: int, years: float = 12.0) -> dict[str, float]:
@@ -391,8 +388,6 @@ def true_observables(scenario: Scenario, seed: int, years: float = 12.0) -> dict
             truth[f"conversion.{stage}.next"] = float(1.0 - stalls.mean())
             truth[f"conversion.{stage}.no_decision"] = float(stalls.mean())
         truth[f"dwell.{stage}.mean_days"] = float(dwell.mean())
-        from scipy import stats
-
         shape, _, _ = stats.gamma.fit(dwell, floc=0)
         truth[f"dwell.{stage}.cv"] = float(1.0 / np.sqrt(shape))
         truth[f"dwell.{stage}.episodes"] = float(entered.sum())
@@ -404,3 +399,7 @@ def true_observables(scenario: Scenario, seed: int, years: float = 12.0) -> dict
         truth[f"deal_size.{name}.mean"] = seg.deal_size.mean
         truth[f"deal_size.{name}.cv"] = seg.deal_size.cv
     return truth
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

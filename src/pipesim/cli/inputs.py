@@ -38,8 +38,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pipesim.calibrate.backtest import open_pipeline_as_of
 from pipesim.calibrate.crm import CrmError, read_crm
+from pipesim.calibrate.pipeline_as_of import open_pipeline_as_of
 from pipesim.scenario.edit import KeyPath
 from pipesim.scenario.errors import Problem, ScenarioError
 from pipesim.scenario.loader import validate
@@ -105,7 +105,7 @@ def read_pipeline_csv(
     """Read a pipeline CSV into ``open_pipeline`` entries.
 
     Returns the entries, the file line of each entry, and the column number of each of its
-    fields (for error messages). Raises :class:`~pipesim.loader.ScenarioError` naming the file,
+    fields (for error messages). Raises :class:`~pipesim.scenario.errors.ScenarioError` naming the file,
     line, column and what is allowed for every bad cell.
     """
     source = str(path)

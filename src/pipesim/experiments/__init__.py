@@ -12,6 +12,9 @@ are estimated on pairs and their intervals are much narrower than independent ru
   qualification frontier.
 * :mod:`pipesim.experiments.sensitivity`: a one-at-a-time tornado and Sobol indices (SALib) of
   P(target) and mean revenue.
+* :mod:`pipesim.experiments.diff`, :mod:`~pipesim.experiments.attribution` and
+  :mod:`~pipesim.experiments.waterfall`: ``pipesim diff``, the settings that differ between two
+  runs and how much of the move in P(target) each accounts for, re-simulated under CRN.
 * :mod:`pipesim.cli.research`: the ``paired``, ``sweep`` and ``sensitivity`` commands.
 """
 

@@ -158,7 +158,7 @@ def resolve_factors(
     ------
     BadParameter
         When a path matches nothing or something that is not a number.
-    pipesim.loader.ScenarioError
+    pipesim.scenario.errors.ScenarioError
         When an end of a range is not a valid value (e.g. a probability above 1).
     """
     data = yaml.safe_load(dump_scenario(load_scenario(scenario_path, overrides)))

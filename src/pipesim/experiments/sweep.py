@@ -136,7 +136,7 @@ def resolve_ranges(
 
     Every path is validated by loading the scenario with it set to both ends of its range, so an
     unknown path or an out-of-bounds value fails before anything runs (a
-    :class:`pipesim.loader.ScenarioError`, exit code 2 on the command line).
+    :class:`pipesim.scenario.errors.ScenarioError`, exit code 2 on the command line).
 
     Raises
     ------

@@ -3,7 +3,7 @@
 :class:`RunData` holds what a run folder contains (``summary.json``, ``replications.csv``,
 ``bookings.csv``, ``reps.csv``, ``scenario.yaml``); it is built either from the saved folder
 (:func:`load_run`, what ``pipesim report DIR`` does) or from an in-memory
-:class:`pipesim.runner.Results` (:func:`from_results`). Reports never re-run the simulation.
+:class:`pipesim.runs.runner.Results` (:func:`from_results`). Reports never re-run the simulation.
 """
 
 from __future__ import annotations

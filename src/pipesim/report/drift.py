@@ -74,7 +74,7 @@ def load_runs(catalogue: str | Path | None = None, scenario: str | None = None) 
 
     Raises
     ------
-    pipesim.history.CatalogueError
+    pipesim.runs.database.CatalogueError
         When the file at the catalogue path is not a usable catalogue.
     """
     records = list_runs(catalogue, scenario)

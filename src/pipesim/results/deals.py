@@ -173,7 +173,7 @@ def deal_forecast(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """``deals.csv`` rows and the leading indicators from a run's per-deal outcomes.
 
-    ``outcomes`` has the columns of :data:`pipesim.runner.DEAL_OUTCOME_COLUMNS` (one frame, or
+    ``outcomes`` has the columns of :data:`pipesim.runs.runner.DEAL_OUTCOME_COLUMNS` (one frame, or
     chunks of one, so a long run is read in pieces); ``table`` is the run's replications table
     (``hit_target`` per replication). Memory: a few bytes per deal and replication.
     """

@@ -248,7 +248,7 @@ def save_note(folder: str | Path, note: str | None) -> None:
     """Store ``note`` in the run folder's ``run.json`` so a rebuild keeps it.
 
     The file is rewritten atomically (a temporary file renamed over it, as
-    :func:`pipesim.runner.write_json_atomic` does), so a crash leaves the old or the new file.
+    :func:`pipesim.runs.runner.write_json_atomic` does), so a crash leaves the old or the new file.
     """
     path = Path(folder) / RUN_JSON
     manifest = _read_json(path)
