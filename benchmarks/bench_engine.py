@@ -165,7 +165,7 @@ class CpuMeter:
 def replication_rate(
     scenario: Scenario, replications: int, workers: int, seed: int
 ) -> dict[str, Any]:
-    """Replications per second of ``pipesim.runs.runner.run`` (everything in memory, ``out=None``)."""
+    """Replications per second of ``pipesim.runs.runner.run`` (in memory, ``out=None``)."""
     with CpuMeter() as m:
         run(scenario, replications=replications, seed=seed, workers=workers, out=None)
     return {

@@ -105,8 +105,8 @@ def read_pipeline_csv(
     """Read a pipeline CSV into ``open_pipeline`` entries.
 
     Returns the entries, the file line of each entry, and the column number of each of its
-    fields (for error messages). Raises :class:`~pipesim.scenario.errors.ScenarioError` naming the file,
-    line, column and what is allowed for every bad cell.
+    fields (for error messages). Raises :class:`~pipesim.scenario.errors.ScenarioError` naming
+    the file, line, column and what is allowed for every bad cell.
     """
     source = str(path)
     try:

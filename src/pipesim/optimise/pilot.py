@@ -7,8 +7,9 @@ is far more precise than the difference of two independent means. The points are
 concave piecewise-linear curve (:func:`pipesim.optimise.curves.curve_from_points`).
 
 *Loads.* A few replications are simulated with their per-lead records
-(:func:`pipesim.engine.model.simulate`) to measure, per lead source and segment, the share of captured
-leads that become opportunities and how many weeks an opportunity stays open within the horizon.
+(:func:`pipesim.engine.model.simulate`) to measure, per lead source and segment, the share of
+captured leads that become opportunities and how many weeks an opportunity stays open within the
+horizon.
 With the scenario's hours per qualification and per open opportunity this gives the rep hours
 each extra lead or opportunity costs: the coefficients of the optimiser's capacity constraints.
 """
