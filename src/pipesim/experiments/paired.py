@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -364,8 +365,6 @@ def paired_chart(diffs: pd.DataFrame, *, title: str | None = None) -> Figure:
     )  # fmt: skip
     n = len(diffs)
     fig = Figure(figsize=(charts.WIDE[0], 0.9 + 0.85 * n), layout="constrained")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     FigureCanvasAgg(fig)
     axes = fig.subplots(n, 1, squeeze=False)[:, 0]
     for ax, r in zip(axes, diffs.itertuples(index=False), strict=True):
