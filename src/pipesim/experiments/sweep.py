@@ -37,6 +37,7 @@ from pipesim.experiments.paired import run_points
 from pipesim.report import charts
 from pipesim.report.compare import paired_difference
 from pipesim.results.statistics import ratio_interval, wilson_interval
+from pipesim.scenario.edit import EditError, get_value, parse_path
 from pipesim.scenario.loader import dump_scenario, load_scenario
 from pipesim.scenario.schema import Scenario
 
@@ -118,15 +119,11 @@ def parse_param(text: str, need_count: bool = True) -> ParamRange:
 
 
 def _lookup(data: Any, path: str) -> Any:
-    node = data
-    for part in path.split("."):
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            return None
-    return node
+    """The value at a dotted path of plain scenario data, or None where it does not resolve."""
+    try:
+        return get_value(data, parse_path(path))
+    except EditError:
+        return None
 
 
 def resolve_ranges(
