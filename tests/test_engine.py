@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from pipesim.engine.model import OPEN, UNCAPTURED, WON, simulate
 from pipesim.engine.replication import run_replication
+from pipesim.market.sources import SOURCE_CODE
 from pipesim.scenario.loader import load_scenario
 from pipesim.scenario.schema import TERMINAL_STATES
 
@@ -146,3 +147,29 @@ def test_outbound_opportunities_belong_to_their_rep(small_baseline):
     row = run_replication(sc, 0, 4).row
     base = run_replication(small_baseline, 0, 4).row
     assert row["new_opportunities_per_rep_week"] > base["new_opportunities_per_rep_week"] + 1.5
+
+
+def test_a_vacant_seat_opens_no_outbound_opportunities():
+    """Between a rep's departure and the backfill nobody opens outbound opportunities."""
+    sc = load_scenario(
+        BASELINE,
+        [
+            "target.horizon_weeks=26",
+            "reps.attrition_per_year=2.0",
+            "reps.backfill_weeks=10",
+            "leads.outbound.opportunities_per_rep_week=1.0",
+        ],
+    )
+    m = simulate(sc, 4)
+    outbound = m.leads.source == SOURCE_CODE["outbound"]
+    assert m.vacancies, "the scenario should leave seats vacant"
+    started = np.flatnonzero(outbound & m.pursued)
+    for i in started:
+        seat, day = int(m.leads.seat[i]), float(m.leads.t_lead[i])
+        assert not any(s == seat and a <= day < b for s, a, b in m.vacancies)
+    # the ones due while their seat was vacant are closed as uncaptured, on the day they were due
+    missed = outbound & ~m.pursued
+    assert missed.sum() > 0
+    assert (m.status[missed] == UNCAPTURED).all()
+    vacant_share = m.vacant_days / (sc.reps.seats * sc.horizon_days)
+    assert missed.sum() / outbound.sum() == pytest.approx(vacant_share, abs=0.08)

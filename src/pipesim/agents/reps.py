@@ -28,7 +28,6 @@ class Rep:
     min_lead_hours: float
     open_opportunities: int = 0
     extra_hours: float = 0.0  # hours per week taken by extra work under way (e.g. flanking)
-    employed: bool = True
 
     def productivity(self, now: float) -> float:
         """Share of full productivity at day ``now`` (linear ramp from ``ramp_start``)."""

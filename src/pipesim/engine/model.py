@@ -15,7 +15,9 @@ only the meetings (:class:`PipelineModel`):
   utility the rep shaped if engaged before the preference formed; flanking when a competitor is
   preferred) and its close day at once, so it needs no event: the close is a pending change to
   the rep's load;
-* seats lose reps to attrition and are backfilled by new hires who ramp up (one process a seat).
+* seats lose reps to attrition and are backfilled by new hires who ramp up (one process a seat);
+  while a seat is vacant it opens no outbound opportunities (those it would have opened are
+  closed as uncaptured) and takes no waiting leads, and its cost is not counted.
 
 Every lead ends in exactly one terminal state (:data:`pipesim.scenario.schema.TERMINAL_STATES`).
 :func:`simulate` runs one replication and returns the model with its per-lead record arrays;
@@ -89,6 +91,7 @@ class PipelineModel:
         self.gap = unique_gaps(scenario)
         self.departures = 0
         self.vacant_days = 0.0
+        self.vacancies: list[tuple[int, float, float]] = []  # (seat, from day, to day)
         self.flank_hours = 0.0
 
         # per-lead inputs as Python lists
@@ -212,6 +215,10 @@ class PipelineModel:
                 yield env.timeout(t_lead[i] - env.now)
             if source[i] == _OPEN_PIPELINE:
                 self.start_pursuit(i, self.reps[owners[deal[i]]], self._preset_early[i])
+            elif self.gone[self._opener[i]]:
+                # outbound from a vacant seat: nobody is there to open it, so the buyer is
+                # never engaged (closed as uncaptured when it was due)
+                self._close(i, UNCAPTURED, env.now)
             else:  # outbound: the rep opened it, no queue, no qualification
                 self.start_pursuit(
                     i, self.reps[self._opener[i]], env.now <= self._preference_start[i]
@@ -358,9 +365,9 @@ class PipelineModel:
         backfill = spec.backfill_weeks * 7.0
         while True:
             yield env.timeout(rng.exponential(mean_tenure))
-            rep.employed = False
             self.departures += 1
             self.gone[seat] = True
+            self.vacancies.append((seat, env.now, min(env.now + backfill, self.horizon)))
             if not self.busy[seat]:
                 self.idle.remove(rep)
             self.vacant_days += min(backfill, self.horizon - env.now)
@@ -369,7 +376,6 @@ class PipelineModel:
             rep.skill = self._skill(rng)
             rep.noise = self._noise(rng)
             rep.hired_at = env.now
-            rep.employed = True
             self.gone[seat] = False
             if not self.busy[seat]:
                 self.next_lead(rep)
