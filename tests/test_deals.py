@@ -89,24 +89,124 @@ open_pipeline:
     deals = res.deals.set_index("deal_id")
     assert deals.loc["BIG", "swing"] > 0.5
     assert deals.loc["BIG", "swing"] > deals.loc["SMALL", "swing"] + 0.3
-    # the swing is the difference of the two conditional probabilities
+    # the swing is the difference of the two counterfactual probabilities
     big = deals.loc["BIG"]
     assert big["swing"] == pytest.approx(big["p_target_if_won"] - big["p_target_if_not_won"])
-    # and P(target | won) is what the replications say
     assert deals.index[0] == "BIG"
-    # its interval excludes zero; the small deal's does not exclude the big deal's swing
+    # its interval excludes zero and lies above the small deal's
     assert big["swing_ci_low"] > 0.3
     assert deals.loc["SMALL", "swing_ci_high"] < big["swing_ci_low"]
-    assert deals.loc["SMALL", "swing_ci_low"] < deals.loc["SMALL", "swing"]
+    assert deals.loc["SMALL", "swing_ci_low"] <= deals.loc["SMALL", "swing"]
 
 
-def test_swing_interval_matches_newcombe():
+def test_swing_interval_is_the_wilson_interval_of_the_pivotal_share():
     from pipesim.results.deals import swing_interval
 
-    # Newcombe (1998), example: 56/70 vs 48/80 -> difference 0.2, 95% CI 0.0524 to 0.3339
-    lo, hi = swing_interval(56, 70, 48, 150)
-    assert (lo, hi) == pytest.approx((0.0524, 0.3339), abs=5e-4)
-    assert np.isnan(swing_interval(0, 0, 3, 10)[0])
+    # the deal is pivotal in 12 of 200 replications: swing 6 points, Wilson 3.5 to 10.2
+    lo, hi = swing_interval(12, 200)
+    assert (lo, hi) == pytest.approx((0.0347, 0.1018), abs=5e-4)
+    assert swing_interval(0, 50) == (0.0, pytest.approx(0.0713, abs=5e-4))
+    assert np.isnan(swing_interval(0, 0)[0])
+
+
+@pytest.fixture(scope="module")
+def year_end_200(tmp_path_factory):
+    """year_end_push, 200 replications (seed 1): deals.csv with the files it comes from."""
+    out = tmp_path_factory.mktemp("year_end") / "run"
+    sc = pipesim.load_scenario(YEAR_END)
+    res = run(sc, replications=200, seed=1, workers=1, out=out)
+    outcomes = pd.read_csv(
+        out / "deal_outcomes.csv", keep_default_na=False, na_values={"close_day": [""]}
+    )
+    table = pd.read_csv(out / "replications.csv").set_index("replication")
+    outcomes["revenue"] = table.loc[outcomes["replication"], "revenue"].to_numpy()
+    won = outcomes["outcome"] == "won"
+    # the replication's bookings without the deal: its revenue less the deal's value if won
+    outcomes["without"] = outcomes["revenue"] - np.where(won, outcomes["value"], 0.0)
+    ids = [d.deal_id for d in deal_list(sc)]
+    outcomes["deal_id"] = np.asarray(ids)[outcomes["deal"].to_numpy()]
+    return sc, res.deals.set_index("deal_id"), outcomes
+
+
+def test_swing_never_exceeds_the_mass_the_deal_value_can_move(year_end_200):
+    sc, deals, outcomes = year_end_200
+    target = sc.target.revenue
+    without, value = outcomes["without"], outcomes["value"]
+    movable = (without >= target - value) & (without < target)
+    mass = movable.groupby(outcomes["deal_id"]).mean()
+    assert len(mass) == len(deals) == 152
+    excess = deals["swing"] - mass.loc[deals.index]
+    assert (excess <= 1e-12).all(), excess.sort_values().tail()
+    # the deals at the top can move the most
+    assert deals["swing"].iloc[0] == pytest.approx(mass.max())
+
+
+def test_counterfactual_probabilities_come_from_the_bookings_without_the_deal(year_end_200):
+    sc, deals, outcomes = year_end_200
+    target = sc.target.revenue
+    by = outcomes.assign(
+        with_deal=outcomes["without"] + outcomes["value"] >= target,
+        without_deal=outcomes["without"] >= target,
+    ).groupby("deal_id")
+    expected = by[["with_deal", "without_deal"]].mean().loc[deals.index]
+    np.testing.assert_allclose(deals["p_target_if_won"], expected["with_deal"], atol=1e-12)
+    np.testing.assert_allclose(deals["p_target_if_not_won"], expected["without_deal"], atol=1e-12)
+    swing = deals["p_target_if_won"] - deals["p_target_if_not_won"]
+    np.testing.assert_allclose(deals["swing"], swing, atol=1e-12)
+    # paired: the interval is the Wilson interval of the replications where the deal is pivotal
+    from pipesim.results.statistics import wilson_interval
+
+    pivotal = (deals["swing"] * 200).round().astype(int)
+    ci = np.array([wilson_interval(k, 200) for k in pivotal])
+    np.testing.assert_allclose(deals[["swing_ci_low", "swing_ci_high"]], ci, atol=1e-12)
+
+
+def test_deals_under_one_percent_of_target_swing_under_five_points(year_end_200):
+    sc, deals, _ = year_end_200
+    small = deals[deals["value"] < 0.01 * sc.target.revenue]
+    assert len(small) > 100  # the S1 and S2 deals
+    # such a deal tips the period only when bookings end within its value of the target: about
+    # 2.5% of replications here (200 replications: about 1 point of sampling error per deal)
+    assert small["swing"].max() < 0.05, small["swing"].sort_values().tail()
+    # a deal's swing grows with its value: by segment, mean swing follows mean value
+    by_segment = deals.groupby("segment")[["value", "swing"]].mean().sort_values("value")
+    assert list(by_segment.index) == ["S1", "S2", "S3", "S4"]
+    assert (np.diff(by_segment["swing"].to_numpy()) > 0).all(), by_segment
+
+
+def test_swing_ranks_deals_of_equal_p_won_by_value(tmp_path):
+    # The same deal (segment, stage, days in stage) at seven values, beside twelve S3 deals whose
+    # drawn values make bookings vary smoothly: equal P(won), so the swing follows the value.
+    values = [25_000, 50_000, 100_000, 150_000, 200_000, 300_000, 400_000]
+    same = "\n".join(
+        f"  - {{id: V{v}, segment: S2, stage: decision, value: {v}, days_in_stage: 5}}"
+        for v in values
+    )
+    sc = _scenario(
+        tmp_path,
+        f"""
+target: {{revenue: 1600000, horizon_weeks: 6, start_date: 2026-11-19}}
+campaigns: {{}}
+leads: {{prospecting: {{hours_per_week: 0}}, referrals: {{per_week: 0}}}}
+segments:
+  S1: {{buyers_per_week: 0.01}}
+  S2: {{buyers_per_week: 0.01}}
+  S3: {{buyers_per_week: 0.01}}
+  S4: {{buyers_per_week: 0.01}}
+open_pipeline:
+  - {{segment: S3, stage: decision, days_in_stage: 5, count: 12}}
+{same}
+""",
+    )
+    deals = run(sc, replications=300, seed=3, workers=1).deals
+    ids = [f"V{v}" for v in values]
+    mine = deals.set_index("deal_id").loc[ids]
+    assert mine["p_won"].max() - mine["p_won"].min() < 0.12  # equal up to sampling
+    assert (np.diff(mine["swing"].to_numpy()) >= 0).all(), mine["swing"]
+    assert mine["swing"].iloc[-1] > mine["swing"].iloc[0] + 0.3
+    # and deals.csv lists them largest first
+    listed = [d for d in deals["deal_id"] if d in ids]
+    assert listed == ids[::-1]
 
 
 def test_deal_owners_match_the_engine(tmp_path):

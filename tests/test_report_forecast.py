@@ -10,6 +10,7 @@ import pytest
 
 import pipesim
 from pipesim.report import load_run, write_run_report
+from pipesim.report.data import pct
 from pipesim.report.drivers import TOP_DEALS
 from pipesim.runs.catalogue import record_run
 from pipesim.runs.runner import run
@@ -81,3 +82,26 @@ def test_no_open_pipeline_no_deal_sections(tmp_path):
     html = write_run_report(out, load_run(out, tmp_path / "c.sqlite")).read_text("utf-8")
     assert '<section id="deals"' not in html and '<section id="indicators"' not in html
     assert '<section id="drift"' in html
+
+
+def test_report_swing_is_labelled_as_a_what_if_on_the_deal_value(two_runs):
+    folders, catalogue = two_runs
+    data = load_run(folders[0], catalogue)
+    deals = _section(write_run_report(folders[0], data).read_text("utf-8"), "deals")
+    top = data.deals.iloc[0]
+    n = int(top.replications)
+    # the swing shown is the share of replications in which the deal is pivotal, with its
+    # Wilson interval: never below zero
+    assert top.swing == pytest.approx(top.p_target_if_won - top.p_target_if_not_won)
+    assert 0.0 <= top.swing_ci_low <= top.swing <= top.swing_ci_high
+    assert round(top.swing * n) == pytest.approx(top.swing * n)
+    shown = f"{top.swing * 100:+.0f} pts ({top.swing_ci_low * 100:+.0f} to"
+    assert shown in deals
+    # the lead says what is held fixed and quotes the deal's chance of being won
+    text = " ".join(re.sub(r"<[^>]+>", " ", deals).split())
+    assert "with the rest of each simulated" in text and "as it happened" in text
+    assert f"it is won in {pct(top.p_won)}" in text
+    # the note says what the what-if keeps and that swing is read with P(won)
+    assert "everything else is kept as it happened" in text
+    assert "the hours the deal took or freed" in text
+    assert "read it next to P(won)" in text

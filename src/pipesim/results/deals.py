@@ -3,10 +3,19 @@
 Every replication records what happened to each open-pipeline deal (``deal_outcomes.csv``:
 outcome, close day, value, whom the buyer preferred, the owner's coverage). Across replications
 that gives, per deal, P(won), P(lost), P(no decision) and P(still open) by the horizon, the
-P10/P50/P90 close date, the expected value and the deal's **swing**: P(target | deal won) -
-P(target | deal not won), the deals that decide the period, with its 95% interval (a small
-deal's swing is mostly noise: its interval straddles zero). Risk flags come from the model, and
-the leading indicators (coverage, velocity, new opportunities needed) from the same run.
+P10/P50/P90 close date, the expected value and the deal's **swing**, the deals that decide the
+period. Risk flags come from the model, and the leading indicators (coverage, velocity, new
+opportunities needed) from the same run.
+
+Swing is a counterfactual on each replication. The replication's bookings without the deal are its
+revenue less the deal's value if the deal was won within the horizon. With the deal won the
+bookings are those plus the deal's value; with it not won they are the bookings without it. Swing
+= P(target | won) - P(target | not won) over the same replications: the share of replications in
+which the deal is pivotal (target reached with it, missed without it), with its Wilson 95%
+interval. Everything else in the replication is kept as it happened, including what the owner did
+with the hours a decided deal freed. A deal's swing therefore grows with its value and with how
+often the period ends within that value of the target, and not with anything else that made a
+replication go well. It does not weigh the deal by its chance of being won: read it with P(won).
 
 All probabilities are shares of the run's replications; ``replications`` says how many.
 """
@@ -60,7 +69,7 @@ DEAL_COLUMNS = [
     "flags",
     "replications",
 ]
-"""Columns of ``deals.csv`` (sorted by swing, largest first)."""
+"""Columns of ``deals.csv`` (sorted by swing, largest first; equal swings by value)."""
 
 FLAGS: dict[str, str] = {
     "stalled": "longer in its stage than 80% of the segment's buyers stay (P80 dwell)",
@@ -139,20 +148,32 @@ def group_quantile(scenario: Scenario, segment: str, q: float) -> float:
     return 1.0 + float(stats.poisson.ppf(q, mean)) if mean > 0 else 1.0
 
 
-def swing_interval(hits_won: int, n_won: int, hits_not: int, n: int) -> tuple[float, float]:
-    """95% interval of P(target | won) - P(target | not won) (Newcombe's hybrid score method).
+def counterfactual_hits(
+    revenue: np.ndarray, hit: np.ndarray, won: np.ndarray, value: np.ndarray, target: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per replication: whether the target is reached with the deal won, and with it not won.
 
-    ``n`` is the number of replications; ``n - n_won`` did not win the deal. NaN when either
-    group is empty.
+    ``revenue`` and ``hit`` are the replications' bookings and ``hit_target``; ``won`` says
+    whether the deal was won within the horizon and ``value`` is its value in each replication.
+    The bookings without the deal are ``revenue - value`` where it was won, ``revenue`` where it
+    was not; the rest of the replication is kept as it happened. Where the deal was won, "with"
+    is the replication's own ``hit``; where it was not, "without" is.
     """
-    n_not = n - n_won
-    if n_won == 0 or n_not == 0:
-        return math.nan, math.nan
-    p1, p2 = hits_won / n_won, hits_not / n_not
-    l1, u1 = wilson_interval(hits_won, n_won)
-    l2, u2 = wilson_interval(hits_not, n_not)
-    d = p1 - p2
-    return d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
+    value = np.where(np.isfinite(value), value, 0.0)
+    with_deal = np.where(won, hit, revenue + value >= target)
+    without_deal = np.where(won, revenue - value >= target, hit)
+    return with_deal.astype(bool), without_deal.astype(bool)
+
+
+def swing_interval(pivotal: int, n: int) -> tuple[float, float]:
+    """95% interval of the swing: the Wilson interval of ``pivotal`` out of ``n`` replications.
+
+    P(target | won) and P(target | not won) are paired (the same replications). A deal's value is
+    never negative, so every replication that reaches the target without the deal reaches it with
+    the deal too: the difference of the two shares is exactly the share of replications in which
+    the deal is pivotal, a binomial proportion. NaN when ``n`` is 0.
+    """
+    return wilson_interval(pivotal, n)
 
 
 def _date(start: _dt.date, day: float) -> str:
@@ -175,7 +196,8 @@ def deal_forecast(
 
     ``outcomes`` has the columns of :data:`pipesim.runs.runner.DEAL_OUTCOME_COLUMNS` (one frame, or
     chunks of one, so a long run is read in pieces); ``table`` is the run's replications table
-    (``hit_target`` per replication). Memory: a few bytes per deal and replication.
+    (``revenue`` and ``hit_target`` per replication). Memory: a few bytes per deal and
+    replication.
     """
     deals = deal_list(scenario)
     n_deals = len(deals)
@@ -208,6 +230,8 @@ def deal_forecast(
         table = table[complete]
         n = len(table)
     hit = table["hit_target"].astype(bool).to_numpy()
+    revenue = table["revenue"].to_numpy(dtype=float)
+    target = scenario.target.revenue
     won_code = _STATES.index("won")
     competitor = _PREFERRED.index("competitor")
 
@@ -218,9 +242,11 @@ def deal_forecast(
         won = status[:, k] == won_code
         p = {state: float(np.mean(status[:, k] == code)) for code, state in enumerate(_STATES)}
         q10, q50, q90 = np.quantile(close[:, k], [0.1, 0.5, 0.9], method="inverted_cdf")
-        p_if_won = float(hit[won].mean()) if won.any() else math.nan
-        p_if_not = float(hit[~won].mean()) if (~won).any() else math.nan
-        swing_ci = swing_interval(int(hit[won].sum()), int(won.sum()), int(hit[~won].sum()), n)
+        with_deal, without_deal = counterfactual_hits(revenue, hit, won, value[:, k], target)
+        p_if_won = float(with_deal.mean()) if n else math.nan
+        p_if_not = float(without_deal.mean()) if n else math.nan
+        pivotal = int((with_deal & ~without_deal).sum())
+        swing_ci = swing_interval(pivotal, n)
         drawn_pref = preferred[:, k][preferred[:, k] >= 0]
         p_comp = float(np.mean(drawn_pref == competitor)) if drawn_pref.size else 0.0
         flags = {
@@ -252,7 +278,7 @@ def deal_forecast(
                 "expected_value": float(np.nansum(np.where(won, value[:, k], 0.0)) / n),
                 "p_target_if_won": p_if_won,
                 "p_target_if_not_won": p_if_not,
-                "swing": p_if_won - p_if_not,
+                "swing": pivotal / n if n else math.nan,
                 "swing_ci_low": swing_ci[0],
                 "swing_ci_high": swing_ci[1],
                 **flags,
@@ -261,9 +287,13 @@ def deal_forecast(
             }
         )
     frame = pd.DataFrame(rows, columns=DEAL_COLUMNS)
-    frame = frame.sort_values("swing", ascending=False, na_position="last", kind="stable")
-    frame = frame.reset_index(drop=True)
-    return frame, indicators(scenario, frame, table)
+    # the indicators sum over deals in deal order, so they do not depend on the ranking
+    summary = indicators(scenario, frame, table)
+    # equal swings (a count of pivotal replications): the larger deal first
+    frame = frame.sort_values(
+        ["swing", "value"], ascending=False, na_position="last", kind="stable"
+    )
+    return frame.reset_index(drop=True), summary
 
 
 def indicators(scenario: Scenario, deals: pd.DataFrame, table: pd.DataFrame) -> dict[str, Any]:
