@@ -156,6 +156,18 @@ th, td { border-bottom: 1px solid #d9dee2; padding: 4px 10px; text-align: right;
 th:first-child, td:first-child { text-align: left; }
 img { max-width: 100%; }
 pre { background: #f4f6f8; padding: 8px 12px; white-space: pre-wrap; font-size: 13px; }
+.warn { background: #fff4e5; border-left: 8px solid #b84400; padding: 10px 16px;
+        margin: 14px 0; white-space: pre-wrap; }
+@page { size: A4; margin: 14mm 12mm; }
+@media print {
+  body { font-size: 10.5pt; }
+  main { max-width: none; padding: 0; }
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  img, .hero, tr { break-inside: avoid; page-break-inside: avoid; }
+  h2 { break-after: avoid; page-break-after: avoid; break-inside: avoid; }
+  thead { display: table-header-group; }
+  img { max-height: 95mm; }
+}
 """
 
 
@@ -264,21 +276,52 @@ def write_report(result: OptimiseResult, scenario_path: Path) -> Path:
                 result.curves[key].source if key in result.curves else "fixed (no curve)",
             ]
         )
-    group_rows = []
-    for g in p.groups:
-        hours = tidy["hours"]
-        plan_h = hours[(hours["plan"] == "plan") & (hours["group"] == g.name)]
-        total = plan_h["hours"].sum()
-        group_rows.append(
+    rep_rows = []
+    plan_t = plan_table(p, s)
+    totals = plan_t[(plan_t["kind"] == "rep") & (plan_t["segment"] == "all")]
+    for _, r in totals.iterrows():
+        rep_rows.append(
             [
-                g.name,
-                str(g.size),
-                number(s.quota[g.name], 3),
-                number(sum(s.outbound[g.name, x] for x in p.segments), 3),
-                number(total, 1),
-                number(g.hours, 1),
+                str(r["name"]),
+                str(r["group"]),
+                number(float(r["skill"]), 2),
+                pct(float(r["productivity"]), 0),
+                number(float(r["selling_hours"]), 1),
+                number(float(r["total_hours"]), 1),
+                number(float(r["new_opportunities_per_week"]), 2),
+                number(float(r["quota_first_week"]), 2),
+                number(float(r["quota_ramped"]), 2),
+                number(float(r["outbound_opportunities_per_week"]), 2),
             ]
         )
+    split = result.gain()
+    gain_rows = []
+    if split is not None:
+        by_key = {lv.key: lv for lv in split.levers}
+        for label, g in split.rows():
+            lv = by_key.get(label)
+            gain_rows.append(
+                [
+                    label,
+                    number(lv.today, 3) if lv else "",
+                    number(lv.plan, 3) if lv else "",
+                    money(g, cur),
+                    pct(g / split.total, 0) if abs(split.total) > 0 else "n/a",
+                ]
+            )
+    warning = result.warning()
+    warn_html = (
+        f'<div class="warn" id="plausibility">{html.escape(warning)}</div>' if warning else ""
+    )
+    cost_rows = [
+        [c.family, c.unit, c.cost, f"{c.key} = {number(c.value)}", c.source] for c in result.costs
+    ]
+    references = "".join(
+        f"<li><b>{html.escape(c.key)}</b>: "
+        f"{html.escape(' '.join(t for t in (c.reference, c.note) if t))}</li>"
+        for c in result.costs
+        if c.reference or c.note
+    )
     iter_rows = [
         [
             str(a.index),
@@ -322,29 +365,58 @@ solver {html.escape(s.solver)}: {html.escape(s.status)} · {s.size[0]} variables
 <p class="note">Run the plan: <code>pipesim run {html.escape(str(scenario_path))} --plan
 {html.escape(str(out / "plan.yaml"))}</code>. Per-rep hours and quotas: plan.csv
 (today's: today.csv).</p></section>
+{warn_html}
 <section id="revenue"><h2>Revenue, today and with the plan</h2>{
         img("revenue", "exceedance")
     }</section>
+<section id="gain"><h2>Where the gain comes from</h2>
+{
+        _table(
+            ["lever", "today", "plan", f"gain over the horizon ({cur})", "share of the gain"],
+            gain_rows,
+            "gain-table",
+        )
+    }
+<p class="note">Each lever's gain is its response curve at the plan's value: what the lever
+alone, moved there with everything else as today, adds in the pilot simulations (or the
+judgement). The LP adds them up; the simulation of the whole plan differs from that sum by the
+levers' interactions and the approximation (its own line), so the rows add up to the simulated
+gain. Field results of reallocating sales effort report gains of a few percent to about
+{pct(result.settings.plausible_gain, 0)} (optimise.plausible_gain); a larger gain is flagged
+with the lever and cost assumption it rests on.</p></section>
 <section id="levers"><h2>The plan's levers</h2>
 {_table(["lever", "today", "plan", "unit", "curve"], lever_rows, "lever-table")}</section>
 <section id="reps"><h2>Per rep</h2>
 {
         _table(
             [
+                "rep",
                 "group",
-                "reps",
-                "quota: new opportunities / week",
-                "of which outbound",
-                "planned hours / week",
+                "skill",
+                "productivity",
                 "selling hours / week",
+                "planned hours / week",
+                "quota: new opportunities / week",
+                "first week",
+                "ramped",
+                "of which outbound",
             ],
-            group_rows,
+            rep_rows,
             "rep-table",
         )
     }
+<p class="note">A rep's quota follows its selling hours (after admin, times its mean
+productivity over the horizon, less the open deals it holds), its skill (its own in
+reps.members, else the team's expected skill) and its ramp: outbound work goes first to reps
+whose opportunities are worth most (skill x productivity), and a new hire's weekly quota rises
+with its ramp-up (first week, once ramped; week by week in quotas.csv). plan.yaml carries the
+team averages: the engine gives every rep the same outbound rate.</p>
 {img("hours", "hours per activity")}{img("segments", "hours per segment")}
 {img("outbound", "outbound opportunities")}</section>
 <section id="campaigns"><h2>Campaigns</h2>{img("spend", "campaign spend")}</section>
+<section id="costs"><h2>What each lever costs</h2>
+{_table(["lever", "unit", "cost", "figure", "source"], cost_rows, "cost-table")}
+<ul class="note">{references}</ul></section>
 <section id="binding"><h2>What binds</h2><ul>{binding}</ul>
 <p class="note">Shadow prices are the LP's: the gain from relaxing one constraint by the stated
 unit, all else fixed.</p></section>

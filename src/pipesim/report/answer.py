@@ -1,8 +1,9 @@
 """The opening sections of the run report: the answer and the revenue behind it.
 
-:func:`headline_words` puts P(target) in one line; the sections are the headline, the commit /
-most likely / best case cards with a brief, the exceedance curve (what can we promise), the
-revenue histogram and the bookings fan chart.
+:func:`headline_words` puts P(target) in one line (a what-if's named first, e.g.
+``what-if: reps.count=18 — 73% chance ...``); the sections are the headline, the commit / most
+likely / best case cards with a brief, the exceedance curve (what can we promise), the revenue
+histogram and the bookings fan chart.
 """
 
 from __future__ import annotations
@@ -14,14 +15,24 @@ import numpy as np
 from pipesim.report import charts
 from pipesim.report.data import RunData, day_text, money, money_unit, pct
 from pipesim.report.page import Chart, esc, img_tag
+from pipesim.runs.records import saved_settings
+
+WHAT_IF_DASH = " — "
+"""Between a what-if's label and the answer in :func:`headline_words`."""
 
 
 def headline_words(data: RunData) -> str:
-    """The answer in one line, e.g. ``50% chance to reach €21.8M by 30 Dec 2026 (43–57%)``."""
+    """The answer in one line, e.g. ``50% chance to reach €21.8M by 30 Dec 2026 (43–57%)``.
+
+    A what-if (a run with ``--set``, ``--plan`` or another ``--pipeline``) is named first:
+    ``what-if: reps.count=18 — 73% chance to reach ...``.
+    """
     p = data.summary["p_target"]
     low = pct(p["ci_low"]).rstrip("%")
+    label = saved_settings(data.folder)[0].label()
     return (
-        f"{pct(p['estimate'])} chance to reach {money(data.target, data.currency)} by "
+        (label + WHAT_IF_DASH if label else "")
+        + f"{pct(p['estimate'])} chance to reach {money(data.target, data.currency)} by "
         f"{day_text(data.end_date)} ({low}–{pct(p['ci_high'])})"
     )
 
@@ -45,7 +56,21 @@ def headline_section(data: RunData) -> str:
     # the interval in brackets never wraps (its text is still exactly headline_words)
     text = headline_words(data)
     cut = text.rindex(" (")
-    words = f'{esc(text[:cut])} <span class="nowrap">{esc(text[cut + 1 :])}</span>'
+    settings, variant = saved_settings(data.folder)
+    label = settings.label()
+    start = len(label + WHAT_IF_DASH) if label else 0
+    what_if = (
+        f'<span class="whatif" id="headline-whatif">{esc(text[:start])}</span>' if label else ""
+    )
+    words = f'{what_if}{esc(text[start:cut])} <span class="nowrap">{esc(text[cut + 1 :])}</span>'
+    caveat = (
+        f"""
+      <p class="banner" id="whatif-note">A what-if, not the forecast: scenario {esc(data.name)}
+      with {esc("; ".join(settings.items()))} (settings id {esc(variant)}). Its runs are kept
+      apart from the forecast of {esc(data.name)} in the run history.</p>"""
+        if label
+        else ""
+    )
     return f"""
 <section id="headline">
   <div class="hero">
@@ -54,7 +79,7 @@ def headline_section(data: RunData) -> str:
       <p class="words" id="headline-text">{words}</p>
       <p class="sub">Chance that bookings over {esc(horizon)} ({weeks}) reach the target of
       {esc(money(data.target, data.currency, 2))}. In brackets: the {level:.0%} interval of
-      that estimate from {s["replications"]:,} simulated {esc(data.period)}s.</p>
+      that estimate from {s["replications"]:,} simulated {esc(data.period)}s.</p>{caveat}
     </div>
   </div>
 </section>"""

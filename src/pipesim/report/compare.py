@@ -306,22 +306,62 @@ def changed_parameters(runs: Sequence[RunData]) -> list[list[str]]:
     """Rows ``[parameter, value per scenario...]`` for every setting that differs.
 
     Settings are dotted paths into the resolved scenarios, in the order they first appear; a
-    list (reps, open pipeline) is compared and shown as a whole. Empty when a run has no
+    list (reps, open pipeline) is compared and shown as a whole. A setting left to its default
+    shows the value the model uses (:func:`effective_settings`). Empty when a run has no
     scenario file.
     """
     flats = []
     for r in runs:
         if r.scenario is None:
             return []
-        flats.append(_flatten(r.scenario.model_dump(mode="json")))
+        flats.append(_flatten(effective_settings(r.scenario)))
     keys = dict.fromkeys(k for f in flats for k in f if k not in ("name", "description"))
     rows = []
     missing = object()
     for k in keys:
         vals = [f.get(k, missing) for f in flats]
         if any(v != vals[0] for v in vals[1:]):
-            rows.append([k, *("–" if v is missing else _short(v) for v in vals)])
+            texts = ["–" if v is missing else _short(v) for v in vals]
+            if len(set(texts)) == 1:  # differ below the shown precision: show them in full
+                texts = ["–" if v is missing else _full(v) for v in vals]
+            rows.append([k, *texts])
     return rows
+
+
+def _full(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) >= 100 else repr(value)
+    return _short(value)
+
+
+def effective_settings(scenario: Scenario) -> dict[str, Any]:
+    """The scenario's settings as the model runs them (a JSON-like dump).
+
+    A setting left unset means a default the model works out from other settings; here it
+    holds that value instead, so a comparison shows what each scenario actually uses and two
+    scenarios that run alike do not differ: the quota per seat (revenue / seats), the team's
+    seats (``rep01``, ``rep02``, ... when no members are listed), a campaign's last week (the
+    horizon), a segment's competitors (all of them) and the segment split of referrals and
+    outbound opportunities (in proportion to buyer flow, as :mod:`pipesim.market.sources`
+    splits them).
+    """
+    d: dict[str, Any] = scenario.model_dump(mode="json")
+    d["target"]["rep_quota"] = scenario.rep_quota
+    if d["reps"].get("members") is None:
+        d["reps"]["members"] = [{"name": label} for label in scenario.reps.labels()]
+    for camp in d["campaigns"].values():
+        if camp.get("end_week") is None:
+            camp["end_week"] = scenario.target.horizon_weeks
+    for seg in d["segments"].values():
+        if seg.get("competitors") is None:
+            seg["competitors"] = list(scenario.competitors)
+    flow = {k: seg.buyers_per_week for k, seg in scenario.segments.items()}
+    total = sum(flow.values())
+    by_flow = {k: (v / total if total > 0 else 1 / len(flow)) for k, v in flow.items()}
+    for block in ("referrals", "outbound"):
+        if d["leads"][block].get("segments") is None:
+            d["leads"][block]["segments"] = by_flow
+    return d
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -336,20 +376,36 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 def _short(value: Any) -> str:
     """A setting's value in a few words."""
     if value is None:
-        return "default"
+        return "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:g}"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4g}"
     if isinstance(value, list):
-        names = [str(v["name"]) for v in value if isinstance(v, dict) and "name" in v]
-        if names:
-            shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
-            return f"{len(value)}: {shown}"
+        if not value:
+            return "none"
         if all(isinstance(v, dict) for v in value):
-            return f"{len(value)} entries"
-        return ", ".join(map(str, value))
+            return _short_entries(value)
+        return ", ".join(map(_short, value))
+    if isinstance(value, dict) and not value:
+        return "none"
     return str(value)
+
+
+def _short_entries(entries: list[dict[str, Any]]) -> str:
+    """A list of entries (reps, open opportunities) in a few words: names, else what they hold."""
+    names = [str(v["name"]) for v in entries if v.get("name")]
+    if len(names) == len(entries):
+        shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+        return f"{len(entries)}: {shown}"
+    if all("count" in v for v in entries):  # open opportunities: count, segment and stage
+        parts = [
+            " ".join(str(v[k]) for k in ("count", "segment", "stage") if v.get(k) is not None)
+            for v in entries
+        ]
+        shown = ", ".join(parts[:6]) + (", …" if len(parts) > 6 else "")
+        return f"{sum(int(v['count']) for v in entries)} in {len(entries)} rows: {shown}"
+    return f"{len(entries)} entries"
 
 
 def _summary_table(runs: Sequence[RunData], cur: str) -> str:
@@ -392,6 +448,11 @@ def _pairing_note(comparison: Comparison, cur: str, div: float) -> str:
     """How much narrower pairing made the intervals, for the first alternative scenario."""
     dp = next(d for d in comparison.differences if d.metric == "p_target")
     dr = next(d for d in comparison.differences if d.metric == "mean_revenue")
+    corr = (
+        f"correlation of paired revenues {dr.correlation:.2f}"
+        if math.isfinite(dr.correlation)
+        else "no correlation: a scenario's revenue is the same in every replication"
+    )
     if dp.paired_width > 0:
         gain = (dp.unpaired_width / dp.paired_width) ** 2
         cost = f": independent runs would need about {gain:.1f}× the replications to match it."
@@ -403,8 +464,7 @@ def _pairing_note(comparison: Comparison, cur: str, div: float) -> str:
         f"{dp.paired_width * 100:.1f} pp wide instead of {dp.unpaired_width * 100:.1f} pp if "
         f"the runs were independent{cost} For mean revenue: "
         f"{money(dr.paired_width, cur, 2, unit=div)} against "
-        f"{money(dr.unpaired_width, cur, 2, unit=div)} (correlation of paired revenues "
-        f"{dr.correlation:.2f})."
+        f"{money(dr.unpaired_width, cur, 2, unit=div)} ({corr})."
     )
 
 

@@ -1,8 +1,10 @@
 """The closing sections of the run report: how the forecast moved, and what it rests on.
 
 The drift section reads the run catalogue (:func:`pipesim.report.drift.load_runs`) for earlier
-runs of the same scenario; the assumptions section lists the scenario's key parameters
-(:func:`assumption_rows`), its segments and vendors, and the run settings.
+runs of the same scenario with the same settings (a what-if's runs, or the forecast's, never the
+two mixed); the assumptions section lists the scenario's key parameters
+(:func:`assumption_rows`), its segments and vendors, and the run settings (with a what-if's
+``--set``, ``--plan`` and ``--pipeline``).
 """
 
 from __future__ import annotations
@@ -13,37 +15,62 @@ from typing import Any
 import numpy as np
 
 from pipesim.report.data import RunData, day_text, money, pct
-from pipesim.report.drift import load_runs
+from pipesim.report.drift import load_runs, same_settings
 from pipesim.report.page import Chart, esc, html_table, img_tag
+from pipesim.runs.records import saved_settings
 from pipesim.scenario.loader import dump_scenario
 from pipesim.scenario.schema import Scenario
 
 
 def drift_records(data: RunData) -> tuple[Any, str]:
-    """Recorded complete runs of this scenario, or None and why not."""
+    """Recorded complete runs of this scenario with this run's settings, or None and why not.
+
+    A what-if's report charts the runs of that what-if; the forecast's report the runs without
+    what-if settings: what-ifs never move the forecast's line.
+    """
+    settings, variant = saved_settings(data.folder)
     try:
-        runs = load_runs(data.catalogue, scenario=data.name)
+        runs = same_settings(load_runs(data.catalogue, scenario=data.name), variant)
     except Exception as exc:  # a missing or unusable catalogue must not cost the report
         return None, f"The run history is unavailable ({type(exc).__name__}: {exc})."
     runs = runs[~runs["partial"].astype(bool)].dropna(subset=["p_target"])
     if len(runs) < 2:
+        what = (
+            f"this what-if of {data.name} ({', '.join(settings.items())})"
+            if variant is not None
+            else f"{data.name} without what-if settings"
+        )
         return None, (
-            f"This is the first recorded run of {data.name}: the chart appears once there "
-            "are two (`pipesim history` lists them)."
+            f"This is the first recorded run of {what}: the chart appears once there are two "
+            "(`pipesim history` lists them)."
         )
     return runs, ""
 
 
 def drift_section(data: RunData, chart: Chart | None, note: str) -> str:
     """How the forecast moved from run to run: the drift chart, or why there is none."""
+    settings, variant = saved_settings(data.folder)
+    if variant is not None:
+        lead = (
+            f"How P(target) and the revenue forecast of this what-if "
+            f"({', '.join(settings.items())}) moved "
+            f"from run to run. Only runs of {data.name} with these same settings are shown: the "
+            "forecast itself and other what-ifs are kept apart."
+        )
+    else:
+        lead = (
+            f"How P(target) and the revenue forecast of {data.name} moved from run to run. "
+            "What-ifs (runs with --set, --plan or another --pipeline) are left out."
+        )
     if chart is None:
         body = f'<p class="note" id="drift-note">{esc(note)}</p>'
-        lead = "How P(target) and the revenue forecast moved from run to run."
     else:
         body = img_tag(chart, "Each point is one recorded run (pipesim history); notes are "
                        "written beside their runs. The band is the 95% interval of P(target) "
-                       "(top) and the P10-P90 revenue range (bottom).")  # fmt: skip
-        lead = "How P(target) and the revenue forecast moved from run to run."
+                       "(top) and the P10-P90 revenue range (bottom). A dotted vertical line "
+                       "marks a change of the scenario itself (a new version of its file) "
+                       "between two runs.")  # fmt: skip
+    lead = esc(lead)
     return f"""
 <section id="drift" class="chart">
   <h2>How the forecast moved</h2>
@@ -134,6 +161,19 @@ def assumptions_section(data: RunData) -> str:
         ),
         ("Run time", f"{s.get('runtime_s', float('nan')):.1f} s"),
     ]
+    settings, variant = saved_settings(data.folder)
+    if variant is not None:
+        files = (
+            ("--plan", settings.plan),
+            ("--pipeline", settings.pipeline),
+            ("--pipeline-history", settings.pipeline_history),
+            ("--pipeline-mapping", settings.pipeline_mapping),
+        )
+        run_rows[:0] = [
+            ("What-if", f"settings id {variant}: not the forecast of {data.name}"),
+            *(("--set", o) for o in settings.overrides),
+            *((option, path) for option, path in files if path is not None),
+        ]
     if sc is None:
         body = (
             '<p class="banner">The resolved scenario (scenario.yaml) is missing or no longer '

@@ -151,6 +151,9 @@ def load_run(folder: str | Path, catalogue: str | Path | None = None) -> RunData
         else dt.datetime.fromtimestamp(summary_path.stat().st_mtime).date()
     )
     deals_path = folder / "deals.csv"
+    # deals.csv only belongs to this run when it had an open pipeline (then summary.json holds
+    # its leading indicators); a reused folder may keep one from an earlier run.
+    has_deals = deals_path.is_file() and bool(summary.get("indicators"))
     return RunData(
         summary=summary,
         table=pd.read_csv(folder / "replications.csv"),
@@ -159,7 +162,7 @@ def load_run(folder: str | Path, catalogue: str | Path | None = None) -> RunData
         scenario=scenario,
         folder=folder,
         run_date=run_date,
-        deals=_read_deals(deals_path) if deals_path.is_file() else None,
+        deals=_read_deals(deals_path) if has_deals else None,
         catalogue=Path(catalogue) if catalogue is not None else None,
     )
 
@@ -182,7 +185,7 @@ def from_results(results: Results, catalogue: str | Path | None = None) -> RunDa
         scenario=results.scenario,
         folder=results.out,
         run_date=dt.date.today(),
-        deals=results.deals,
+        deals=results.deals if results.summary.get("indicators") else None,
         catalogue=Path(catalogue) if catalogue is not None else None,
     )
 

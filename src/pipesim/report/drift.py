@@ -2,9 +2,12 @@
 
 :func:`load_runs` reads the run catalogue (:mod:`pipesim.runs.catalogue`) into a tidy table, one
 row per recorded run; :func:`drift_figure` draws it over calendar time: P(target) with its 95%
-interval on top, revenue P50 with the P10-P90 band below, one line per scenario, notes written
-beside their runs. Interrupted (partial) runs are left out of the chart. The run report calls
-``drift_figure(load_runs(catalogue, scenario=name))`` when there is more than one run to show.
+interval on top, revenue P50 with the P10-P90 band below, one line per scenario and set of
+settings (a what-if is never drawn on its scenario's forecast line), notes written beside their
+runs, and a dotted vertical marker "scenario changed" where the resolved scenario of a line
+changed (a new version of the scenario file). Interrupted (partial) runs are left out of the
+chart. :func:`same_settings` keeps the runs of one set of settings: the run report charts the
+runs of its own scenario and settings when there is more than one.
 """
 
 from __future__ import annotations
@@ -43,8 +46,13 @@ RUN_COLUMNS: tuple[str, ...] = (
     "partial",
     "note",
     "folder",
+    "scenario_sha256",
+    "variant",
+    "what_if",
 )
-"""Columns of :func:`load_runs`; ``finished_at`` is a UTC timestamp."""
+"""Columns of :func:`load_runs`; ``finished_at`` is a UTC timestamp; ``variant`` is a what-if's
+settings id ("" for the scenario's forecast) and ``what_if`` its label (``what-if: reps.count=18``,
+"" for the forecast)."""
 
 _FIGURES = (
     "p_target",
@@ -60,6 +68,9 @@ _FIGURES = (
 
 NOTE_WIDTH = 24
 """Characters of a run's note written beside its point on the chart."""
+
+VERSION_NOTE = "scenario changed"
+"""Written beside the vertical marker between two runs of a line whose resolved scenario differs."""
 
 
 def load_runs(catalogue: str | Path | None = None, scenario: str | None = None) -> pd.DataFrame:
@@ -78,13 +89,31 @@ def load_runs(catalogue: str | Path | None = None, scenario: str | None = None) 
         When the file at the catalogue path is not a usable catalogue.
     """
     records = list_runs(catalogue, scenario)
-    rows = [{c: getattr(r, c) for c in RUN_COLUMNS} for r in records]
+    rows = [
+        {**{c: getattr(r, c) for c in RUN_COLUMNS}, "variant": r.variant or ""} for r in records
+    ]
     df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     df["finished_at"] = pd.to_datetime(df["finished_at"], utc=True, format="ISO8601")
     for col in _FIGURES:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     df["partial"] = df["partial"].astype(bool)
+    for col in ("variant", "what_if"):
+        df[col] = df[col].astype(object)
     return df
+
+
+def same_settings(records: pd.DataFrame, variant: str | None = None) -> pd.DataFrame:
+    """The runs of one set of settings: the scenario's forecast, or the what-if ``variant``.
+
+    Parameters
+    ----------
+    records
+        Rows of :func:`load_runs`.
+    variant
+        A what-if's settings id; None keeps the runs without what-if settings (the forecast).
+    """
+    want = "" if variant is None else variant.strip().lower()
+    return records[records["variant"].fillna("").astype(str) == want]
 
 
 def drift_figure(records: pd.DataFrame, *, title: str | None = None) -> Figure:
@@ -95,9 +124,11 @@ def drift_figure(records: pd.DataFrame, *, title: str | None = None) -> Figure:
     records
         Rows of :func:`load_runs` (columns ``finished_at``, ``scenario``, ``p_target``,
         ``p_target_low``, ``p_target_high``, ``revenue_p10``, ``revenue_p50``, ``revenue_p90``;
-        ``currency``, ``target``, ``partial`` and ``note`` are used when present).
+        ``currency``, ``target``, ``partial``, ``note``, ``scenario_sha256``, ``variant`` and
+        ``what_if`` are used when present). Each scenario and set of settings (``variant``) is a
+        line of its own; a change of ``scenario_sha256`` along a line is marked.
     title
-        Figure title.
+        Figure title; when every run drawn is of one what-if, its label is added.
 
     Raises
     ------
@@ -117,16 +148,21 @@ def drift_figure(records: pd.DataFrame, *, title: str | None = None) -> Figure:
     if df.empty:
         raise ValueError("drift_figure needs at least one complete run; none recorded")
     df["when"] = pd.to_datetime(df["finished_at"], utc=True).dt.tz_convert(None)
-    df = df.sort_values("when")
+    df = df.sort_values("when", kind="stable")  # equal times keep the catalogue order
     fig = Figure(figsize=(charts.WIDE[0], 6.4), layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True)
     currency = str(df["currency"].dropna().iloc[0]) if "currency" in df.columns else ""
     div, _ = money_unit(float(df[["revenue_p10", "revenue_p50", "revenue_p90"]].abs().max().max()))
-    for k, (name, runs) in enumerate(df.groupby("scenario", sort=True)):
+    df["line"] = df["variant"].fillna("").astype(str) if "variant" in df.columns else ""
+    labels = df["what_if"].fillna("").astype(str) if "what_if" in df.columns else df["line"]
+    df["label"] = labels
+    for k, ((name, variant), runs) in enumerate(df.groupby(["scenario", "line"], sort=True)):
         colour, style = charts.SERIES_STYLES[k % len(charts.SERIES_STYLES)]
-        _p_target_panel(top, runs, str(name), colour, style)
+        what_if = str(runs["label"].iloc[0]) or (f"what-if {variant}" if variant else "")
+        _p_target_panel(top, runs, f"{name} ({what_if})" if what_if else str(name), colour, style)
         _revenue_panel(bottom, runs, div, colour, style)
+        _version_markers(top, bottom, runs, colour)
     top.set_ylabel("Chance of reaching target")
     top.yaxis.set_major_formatter(PercentFormatter(1.0))
     top.set_ylim(0, 1.05)
@@ -149,8 +185,38 @@ def drift_figure(records: pd.DataFrame, *, title: str | None = None) -> Figure:
         bottom.set_xlim(when - pad, when + pad)
     for ax in (top, bottom):
         charts.style_axes(ax)
-    fig.suptitle(title or "Forecast drift: each recorded run", fontsize=11)
+    heading = title or "Forecast drift: each recorded run"
+    what_ifs = set(df["label"])
+    if len(what_ifs) == 1 and (only := what_ifs.pop()) and only not in heading:
+        heading += f"\n{only} (this what-if's runs only, not the forecast)"
+    fig.suptitle(heading, fontsize=11)
     return fig
+
+
+def _version_markers(top: Axes, bottom: Axes, runs: pd.DataFrame, colour: str) -> None:
+    """A dotted vertical line between two runs of a line whose resolved scenario differs."""
+    if "scenario_sha256" not in runs.columns or len(runs) < 2:
+        return
+    sha = runs["scenario_sha256"].astype(str).to_list()
+    when = runs["when"].to_list()
+    for k in range(1, len(runs)):
+        if sha[k] == sha[k - 1]:
+            continue
+        x = when[k - 1] + (when[k] - when[k - 1]) / 2
+        for ax in (top, bottom):
+            ax.axvline(x, color=colour, linestyle=":", linewidth=1.1, alpha=0.9)
+        top.annotate(
+            VERSION_NOTE,
+            (mdates.date2num(x), 0.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(-3, 4),
+            textcoords="offset points",
+            rotation=90,
+            ha="right",
+            va="bottom",
+            fontsize=7.5,
+            color=colour,
+        )
 
 
 def _p_target_panel(

@@ -32,12 +32,18 @@ def _outcome_table(data: RunData) -> str:
     return html_table(["Outcome", *groups], rows, numeric=numeric, id_="outcome-table")
 
 
-def outcomes_section(data: RunData, outcome_chart: Chart, funnel_chart: Chart) -> str:
-    """Where deals go: outcome shares overall and per segment, and the stage funnel."""
+def _funnel_part(data: RunData, funnel_chart: Chart) -> str:
+    """The stage funnel, or what happened when reps pursued no opportunity at all."""
     period = esc(data.period)
-    overall = charts.outcome_shares(data.table).set_index("outcome")["share"]
-    no_decision = float(overall[overall.index.str.startswith("no_decision")].sum())
     f = charts.funnel_counts(data.table)
+    if not float(f["mean"].iloc[0]) > 0:
+        return f"""
+  <div class="keep">
+  <h3>Stage funnel of pursued opportunities</h3>
+  <p class="lead empty" id="funnel-empty">There were no opportunities: reps pursued no lead in
+  any of the {data.summary["replications"]:,} simulated {period}s, so there is no funnel to
+  show.</p>
+  </div>"""
     worst_i = int(np.nanargmax(f["drop_from_previous"].to_numpy()[1:])) + 1
     worst_from, worst_to = f["step"].iloc[worst_i - 1], f["step"].iloc[worst_i]
     worst_drop = pct(f["drop_from_previous"].iloc[worst_i])
@@ -56,11 +62,6 @@ def outcomes_section(data: RunData, outcome_chart: Chart, funnel_chart: Chart) -
         numeric=(1, 2, 3),
         id_="funnel-table",
     )
-    outcome_figure = img_tag(
-        outcome_chart,
-        f"Share of leads by final state, all leads and per segment (mean over simulated "
-        f"{period}s).",
-    )
     funnel_figure = img_tag(
         funnel_chart,
         "Pursued opportunities whose buyer reached each stage of the buying journey within the "
@@ -69,13 +70,6 @@ def outcomes_section(data: RunData, outcome_chart: Chart, funnel_chart: Chart) -
     reach_decision = pct(f["share_of_first"].iloc[-2])
     won_share = pct(f["share_of_first"].iloc[-1])
     return f"""
-<section id="outcomes" class="chart">
-  <h2>Where deals go</h2>
-  <p class="lead">Every lead ends the {period} in one state: {esc(pct(overall["won"]))} are
-  won, {esc(pct(overall["lost"]))} lost to a competitor and {esc(pct(no_decision))} end in no
-  decision. Segment rows show each segment's own leads.</p>
-  {outcome_figure}
-  {_outcome_table(data)}
   <div class="keep">
   <h3>Stage funnel of pursued opportunities</h3>
   <p class="lead">Of the opportunities reps pursue, {esc(reach_decision)} reach the decision
@@ -83,12 +77,65 @@ def outcomes_section(data: RunData, outcome_chart: Chart, funnel_chart: Chart) -
   {esc(worst_to)} (−{esc(worst_drop)}).</p>
   {funnel_figure}
   </div>
-  {funnel_table}
+  {funnel_table}"""
+
+
+def outcomes_section(data: RunData, outcome_chart: Chart, funnel_chart: Chart) -> str:
+    """Where deals go: outcome shares overall and per segment, and the stage funnel.
+
+    Without leads, or without a pursued opportunity, the section says so in place of the
+    chart that would be empty.
+    """
+    period = esc(data.period)
+    shares = charts.outcome_shares(data.table)
+    overall = shares.set_index("outcome")["share"]
+    pursued = float(charts.funnel_counts(data.table)["mean"].iloc[0])
+    if not float(shares["mean"].sum()) > 0:
+        return f"""
+<section id="outcomes">
+  <h2>Where deals go</h2>
+  <p class="lead empty" id="outcomes-empty">No leads arrived in any of the
+  {data.summary["replications"]:,} simulated {period}s, so there were no opportunities and
+  no deals: no lead source produced a lead.</p>
+</section>"""
+    no_decision = float(overall[overall.index.str.startswith("no_decision")].sum())
+    lead = (
+        f"Every lead ends the {period} in one state: {esc(pct(overall['won']))} are won, "
+        f"{esc(pct(overall['lost']))} lost to a competitor and {esc(pct(no_decision))} end in "
+        "no decision."
+    )
+    if not pursued > 0:
+        ends = [
+            f"{pct(float(overall.get(o, 0.0)))} {words}"
+            for o, words in (
+                ("disqualified", "are disqualified by a rep"),
+                ("uncaptured", "are never picked up"),
+                ("open_at_end", "are still open at the horizon end"),
+            )
+            if float(overall.get(o, 0.0)) > 0
+        ]
+        lead = (
+            f"No lead became an opportunity in any simulated {period}, so none is won, lost or "
+            f"ends in no decision: {esc(', '.join(ends))}."
+        )
+    outcome_figure = img_tag(
+        outcome_chart,
+        f"Share of leads by final state, all leads and per segment (mean over simulated "
+        f"{period}s).",
+    )
+    return f"""
+<section id="outcomes">
+  <div class="keep">
+  <h2>Where deals go</h2>
+  <p class="lead">{lead} Segment rows show each segment's own leads.</p>
+  {outcome_figure}
+  </div>
+  {_outcome_table(data)}{_funnel_part(data, funnel_chart)}
 </section>"""
 
 
 def reps_section(data: RunData, chart: Chart) -> str:
-    """Reps and quota: attainment per rep seat."""
+    """Reps and quota: attainment per rep seat (saying so when no seat booked anything)."""
     by_seat = charts.attainment_by_seat(data.reps)
     at_quota = data.reps.assign(at=data.reps["attainment"] >= 1.0)
     share_per_run = at_quota.groupby("replication")["at"].mean()
@@ -111,12 +158,21 @@ def reps_section(data: RunData, chart: Chart) -> str:
         f"Quota attainment per rep seat across simulated {esc(data.period)}s (a seat keeps its "
         "bookings when a rep leaves and is backfilled).",
     )
+    lead = (
+        f'On average <strong id="reps-at-quota">{share}</strong> of the {seats} rep seats '
+        f"reach quota ({quota}); in 8 of 10 simulated {esc(data.period)}s between {lo:.0f} and "
+        f"{hi:.0f} seats do."
+    )
+    if not (data.reps["attainment"].fillna(0.0) > 0).any():
+        lead = (
+            f"No rep seat booked anything in any simulated {esc(data.period)}: "
+            f'<strong id="reps-at-quota">{share}</strong> of the {seats} rep seats reach '
+            f"quota ({quota}); every seat's attainment is 0%."
+        )
     return f"""
 <section id="reps" class="chart">
   <h2>Reps and quota</h2>
-  <p class="lead">On average <strong id="reps-at-quota">{share}</strong> of the {seats} rep
-  seats reach quota ({quota}); in 8 of 10 simulated {esc(data.period)}s between {lo:.0f} and
-  {hi:.0f} seats do.</p>
+  <p class="lead">{lead}</p>
   {figure}
   <details><summary>Attainment table per seat</summary>{table}</details>
 </section>"""
@@ -150,7 +206,11 @@ def _swing_text(row: Any) -> str:
 
 
 def deals_section(data: RunData) -> str:
-    """The open deals that decide the period, by swing (empty without an open pipeline)."""
+    """The open deals that decide the period, by swing (empty without an open pipeline).
+
+    Swing is the counterfactual of :func:`pipesim.results.deals.deal_forecast`: the share of
+    replications that reach the target with the deal's value and miss it without.
+    """
     deals = data.deals
     if deals is None or deals.empty:
         return ""
@@ -177,23 +237,29 @@ def deals_section(data: RunData) -> str:
     )
     flagged = int((deals["flags"].fillna("").astype(str).str.len() > 0).sum())
     first = top.iloc[0]
+    period = esc(data.period)
     lead = (
         f"{len(deals)} deals are open at the start. <strong>{esc(first.deal_id)}</strong> "
-        f"matters most: the chance of reaching target is "
-        f"{esc(pct(first.p_target_if_won))} if it is won and "
-        f"{esc(pct(first.p_target_if_not_won))} if not."
+        f"matters most: with the rest of each simulated {period} as it happened, the chance of "
+        f"reaching target is {esc(pct(first.p_target_if_won))} if it is won and "
+        f"{esc(pct(first.p_target_if_not_won))} if not (it is won in "
+        f"{esc(pct(first.p_won))} of them)."
         if np.isfinite(first.swing)
         else f"{len(deals)} deals are open at the start."
     )
     return f"""
 <section id="deals">
-  <h2>The deals that decide the {esc(data.period)}</h2>
+  <h2>The deals that decide the {period}</h2>
   <p class="lead">{lead} {flagged} carry a risk flag.</p>
   {table}
-  <p class="note">Swing = P(target | deal won) − P(target | not won), in percentage points,
-  with its 95% interval: the larger it is, the more the {esc(data.period)} rides on that deal.
-  A small deal's swing is mostly noise. Every open deal, with P(lost), P(no decision),
-  P(still open) and P10/P90 close dates, is in <code>deals.csv</code>.</p>
+  <p class="note">Swing = P(target if the deal is won) − P(target if it is not), in percentage
+  points, with its 95% interval. It is a what-if on each simulated {period}: the deal's value is
+  added to or taken from that {period}'s bookings and everything else is kept as it happened
+  (other deals, new opportunities, and what the owner did with the hours the deal took or
+  freed). So swing is the share of {period}s in which the target is reached with the deal and
+  missed without it. It grows with the deal's value, not with its chance of being won: read it
+  next to P(won). Every open deal, with P(lost), P(no decision), P(still open) and P10/P90
+  close dates, is in <code>deals.csv</code>.</p>
 </section>"""
 
 
@@ -220,8 +286,10 @@ def indicators_section(data: RunData) -> str:
          f"{ind.get('open_deals')} deals × {pct(ind.get('win_rate'))} win rate × "
          f"{cash('average_open_deal')} ÷ {num('mean_cycle_days', 0)}-day cycle"),
         ("New opportunities needed", f"{num('new_opportunities_needed_per_rep_week')}/rep/wk",
-         f"to close the {cash('gap_after_open_pipeline')} gap the open deals leave "
-         f"(today {num('new_opportunities_per_rep_week')}/rep/wk)"),
+         f"to close the {cash('gap_after_open_pipeline')} gap the open deals leave, on average, "
+         f"at today's {cash('bookings_per_new_opportunity')} booked per new opportunity "
+         f"(extrapolated, not simulated; today {num('new_opportunities_per_rep_week')}/rep/wk; "
+         "for a chance of the target, pipesim required simulates it)"),
         ("Expected bookings", cash("expected_bookings_open_pipeline"),
          f"from open deals, plus {cash('expected_bookings_new_opportunities')} from new ones"),
     ]  # fmt: skip

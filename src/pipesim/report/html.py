@@ -27,6 +27,7 @@ from pipesim.report.data import RunData, day_text, load_run, money
 from pipesim.report.drift import drift_figure
 from pipesim.report.drivers import deals_section, indicators_section, outcomes_section, reps_section
 from pipesim.report.page import Chart, esc, page, render_chart, write_files
+from pipesim.runs.records import saved_settings
 
 REPORT_FILE = "report.html"
 
@@ -75,12 +76,18 @@ def build_run_report(data: RunData, dpi: int = 150) -> tuple[str, list[Chart]]:
         raise ValueError("the run has no finished replications; nothing to report")
     ch = {c.name: c for c in run_charts(data, dpi)}
     drift_runs, drift_note = drift_records(data)
+    what_if = saved_settings(data.folder)[0].label()
     drift_chart = None
     if drift_runs is not None:
+        drift_title = (
+            f"{data.name} ({what_if}): run by run"
+            if what_if
+            else f"{data.name}: the forecast run by run"
+        )
         drift_chart = render_chart(
             "forecast_drift",
             "P(target) and revenue forecast of each recorded run over time",
-            drift_figure(drift_runs, title=f"{data.name}: the forecast run by run"),
+            drift_figure(drift_runs, title=drift_title),
             dpi,
         )
         ch[drift_chart.name] = drift_chart
@@ -93,7 +100,7 @@ def build_run_report(data: RunData, dpi: int = 150) -> tuple[str, list[Chart]]:
         )
     header = f"""
 <header class="top">
-  <p class="kicker">Sales forecast · pipesim Monte Carlo</p>
+  <p class="kicker">{"What-if" if what_if else "Sales forecast"} · pipesim Monte Carlo</p>
   <h1>{esc(data.name)}: will we reach {esc(money(data.target, data.currency))}?</h1>
   <p class="meta" id="run-meta">{_run_meta(data)}</p>
 </header>{banner}"""

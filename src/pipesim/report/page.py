@@ -71,6 +71,7 @@ table.kv td:first-child, table.kv th:first-child { width: 30%; }
 .cols { display: grid; grid-template-columns: 1fr 1fr; gap: 18px; }
 .nowrap { white-space: nowrap; }
 .banner { background: #fff4e0; border: 1px solid #e69f00; padding: 8px 12px; margin-bottom: 16px; }
+.whatif { color: #b35900; font-weight: 600; }
 details { margin-top: 12px; } summary { cursor: pointer; color: var(--muted); }
 pre { font-size: 12px; background: var(--card); padding: 10px; overflow: auto; }
 footer { border-top: 1px solid var(--line); color: var(--muted); font-size: 13px;
@@ -79,21 +80,26 @@ footer { border-top: 1px solid var(--line); color: var(--muted); font-size: 13px
   .cards { grid-template-columns: repeat(2, 1fr); } .cols { grid-template-columns: 1fr; }
   .hero { flex-direction: column; align-items: flex-start; } .hero .big { font-size: 64px; }
 }
+.empty { background: var(--card); border-left: 4px solid var(--line); padding: 8px 12px; }
+@page { size: A4; margin: 14mm 12mm; }
 @media print {
-  @page { size: A4; margin: 14mm 12mm; }
   body { font-size: 10.5pt; }
   main { max-width: none; padding: 0; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-  section, figure, table, .hero, .cards, .keep { break-inside: avoid; page-break-inside: avoid; }
-  #scenarios { break-after: page; page-break-after: always; }  /* page 1: the answer alone */
-  h2, h3, p.lead { break-after: avoid; page-break-after: avoid; }
+  /* Sections flow from page to page (no forced breaks); what must not be cut stays whole: a
+     chart with its heading and lead (section.chart, .keep), a figure, a table row. */
+  section.chart, figure, .hero, .cards, .keep, tr, table.kv {
+    break-inside: avoid; page-break-inside: avoid; }
+  h2, h3, p.lead { break-after: avoid; page-break-after: avoid; break-inside: avoid; }
+  thead { display: table-header-group; }
   /* A4 is narrower than the small-screen breakpoint: keep the desktop layout on paper. */
   .hero { flex-direction: row; align-items: center; padding: 12px 18px; }
   .hero .big { font-size: 54pt; }
   .cards { grid-template-columns: repeat(4, 1fr); gap: 8px; }
   .card { padding: 6px 10px; }
   .card .value { font-size: 18pt; }
-  figure img { border: none; max-height: 72mm; width: auto; max-width: 100%; }
+  figure img { border: none; max-height: 64mm; width: auto; max-width: 100%; }
+  table { font-size: 9pt; }
   section { margin-bottom: 18px; }
   details, .screen-only { display: none; }
   .cols { grid-template-columns: 1fr 1fr; }

@@ -50,6 +50,7 @@ from pipesim.report.charts.style import (
     figure_png,
     money_formatter,
     require_columns,
+    say_empty,
     style_axes,
 )
 
@@ -86,5 +87,6 @@ __all__ = [
     "promise_at",
     "require_columns",
     "revenue_histogram",
+    "say_empty",
     "style_axes",
 ]

@@ -27,6 +27,7 @@ from pipesim.report.charts.style import (
     YELLOW,
     figure_and_axes,
     require_columns,
+    say_empty,
     style_axes,
 )
 from pipesim.scenario.schema import STAGES
@@ -147,6 +148,10 @@ def outcome_chart(
     shares = outcome_shares(table, segments)
     groups = list(dict.fromkeys(shares["group"]))
     fig, ax = figure_and_axes(ax, (WIDE[0], 1.4 + 0.55 * len(groups)))
+    leads = shares.groupby("group", sort=False)["mean"].sum()
+    if not (leads > 0).any():
+        say_empty(ax, f"No leads arrived in any simulated {period}: no lead has an outcome.")
+        return fig
     y = np.arange(len(groups))[::-1].astype(float)
     present: list[str] = []
     for outcome in OUTCOMES:
@@ -184,6 +189,9 @@ def outcome_chart(
                     bbox={"boxstyle": "round,pad=0.15", "fc": colour, "ec": "none"},
                 )
         left += vals
+    for yi, g in zip(y, groups, strict=True):
+        if not leads.get(g, 0.0) > 0:
+            ax.text(0.01, yi, "no leads", va="center", fontsize=8.5, color=INK, style="italic")
     ax.set_yticks(y, groups)
     ax.set_xlim(0, 1)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
@@ -213,10 +221,17 @@ def funnel_chart(table: pd.DataFrame, *, period: str = "year", ax: Axes | None =
     """
     f = funnel_counts(table)
     fig, ax = figure_and_axes(ax, (WIDE[0], 3.4))
+    if not float(f["mean"].iloc[0]) > 0:
+        say_empty(
+            ax,
+            f"No opportunities were pursued in any simulated {period}:\n"
+            "every lead was disqualified, never picked up or still waiting at the horizon end.",
+        )
+        return fig
     y = np.arange(len(f))[::-1].astype(float)
     colours = [BLUE] * (len(f) - 1) + [GREEN]
     ax.barh(y, f["mean"], color=colours, height=0.62)
-    first = float(f["mean"].iloc[0]) or 1.0
+    first = float(f["mean"].iloc[0])
     for yi, row in zip(y, f.itertuples(index=False), strict=True):
         text = f"{row.mean:,.0f}  ({row.share_of_first:.0%})"
         if row.step != STAGES[0] and not np.isnan(row.drop_from_previous):

@@ -71,6 +71,17 @@ def attainment_chart(reps: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
         capprops={"color": INK},
     )
     ax.axhline(1.0, color=VERMILLION, linestyle="--", linewidth=1.5, label="quota (100%)")
+    if not (reps["attainment"].fillna(0.0) > 0).any():
+        ax.text(
+            0.5,
+            0.5,
+            "No seat booked anything: every seat at 0% in every replication",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=11,
+            color=INK,
+        )
     ax.legend(frameon=False, loc="lower left")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylim(bottom=0)

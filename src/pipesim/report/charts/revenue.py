@@ -171,14 +171,16 @@ def exceedance_chart(
         )
     if confidence is not None and len(groups) == 1:
         x_c = promise_at(groups[0][1], confidence)
-        ax.hlines(confidence, ax.get_xlim()[0], x_c, color=GREY, linestyle=":", linewidth=1.3)
+        left_x, right_x = ax.get_xlim()
+        ax.hlines(confidence, left_x, x_c, color=GREY, linestyle=":", linewidth=1.3)
         ax.vlines(x_c, 0, confidence, color=GREY, linestyle=":", linewidth=1.3)
+        near_left = x_c - left_x < 0.3 * (right_x - left_x)  # no room for the words on the left
         ax.annotate(
             f"{confidence:.0%} sure of at least {money(x_c, currency)}",
             (x_c, confidence),
-            xytext=(-8, 8),
+            xytext=(8 if near_left else -8, 8),
             textcoords="offset points",
-            ha="right",
+            ha="left" if near_left else "right",
             fontsize=9,
             color=INK,
         )
@@ -191,6 +193,27 @@ def exceedance_chart(
         ax.legend(frameon=False, loc="lower left")
     style_axes(ax)
     return fig
+
+
+def histogram_edges(values: np.ndarray, target: float, bins: int) -> np.ndarray:
+    """Bin edges of equal width over ``values`` and ``target``, with ``target`` an edge.
+
+    About ``bins`` bins cover the range of the values and the target; the grid is laid from the
+    target, so no bin straddles it: every bin lies wholly below the target or at and above it
+    (``np.histogram`` bins are closed on the left, so revenue exactly at target counts as
+    reached, as in P(target)).
+    """
+    v = np.asarray(values, dtype=float)
+    lo = float(min(v.min(), target)) if v.size else float(target)
+    hi = float(max(v.max(), target)) if v.size else float(target)
+    width = (hi - lo) / bins if hi > lo else max(abs(target), 1.0) / bins
+    k_lo = int(np.floor((lo - target) / width))
+    k_hi = max(int(np.ceil((hi - target) / width)), k_lo + 1)
+    if k_hi == 0 and bool((v >= target).any()):  # revenue exactly at target: a bin from it
+        k_hi = 1
+    edges = target + width * np.arange(k_lo, k_hi + 1, dtype=float)
+    edges[0], edges[-1] = min(edges[0], lo), max(edges[-1], hi)  # rounding never drops a value
+    return edges
 
 
 def revenue_histogram(
@@ -224,14 +247,11 @@ def revenue_histogram(
     fig, ax = figure_and_axes(ax)
     div, _ = money_unit(target)
     n_bins = bins or int(np.clip(np.sqrt(rev.size), 10, 50))
-    lo, hi = float(min(rev.min(), target)), float(max(rev.max(), target))
-    if hi <= lo:
-        hi = lo + 1.0
-    edges = np.linspace(lo, hi, n_bins + 1)
+    edges = histogram_edges(rev, target, n_bins)
     counts, edges = np.histogram(rev, bins=edges)
     share = counts / max(rev.size, 1)
     mids = (edges[:-1] + edges[1:]) / 2
-    reached = mids >= target
+    reached = edges[:-1] >= target  # the target is an edge: no bar straddles it
     width = np.diff(edges)
     ax.bar(
         mids[~reached],
@@ -253,8 +273,16 @@ def revenue_histogram(
         target, color=INK, linestyle="--", linewidth=1.6, label=f"target {money(target, currency)}"
     )
     top = float(share.max()) if share.size else 1.0
-    for k, (q, label) in enumerate(((10, "P10"), (50, "P50"), (90, "P90"))):
+    marks: list[tuple[list[str], float]] = []  # percentiles that print as one amount share a box
+    for q, label in ((10, "P10"), (50, "P50"), (90, "P90")):
         x = float(np.percentile(rev, q))
+        if marks and money(marks[-1][1], currency) == money(x, currency):
+            marks[-1][0].append(label)
+        else:
+            marks.append(([label], x))
+    span = float(edges[-1] - edges[0])
+    level, prev_x = 0, -np.inf
+    for k, (labels, x) in enumerate(marks):
         ax.axvline(
             x,
             color=VERMILLION,
@@ -262,22 +290,26 @@ def revenue_histogram(
             linewidth=1.4,
             label="P10 / P50 / P90" if k == 0 else None,
         )
+        level = level + 1 if x - prev_x < 0.16 * span else 0  # lift a box that would overlap
+        prev_x = x
+        at = (x - edges[0]) / span if span > 0 else 0.5  # keep the box inside the axes
         ax.annotate(
-            f"{label} {money(x, currency)}",
-            (x, top * 1.04),
-            ha="center",
+            f"{' = '.join(labels)} {money(x, currency)}",
+            (x, top * (1.04 + 0.09 * level)),
+            ha="left" if at < 0.08 else "right" if at > 0.92 else "center",
             va="bottom",
             fontsize=8.5,
             color=INK,
             bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": VERMILLION},
         )
-    ax.set_ylim(0, top * 1.22)
+    ax.set_ylim(0, top * 1.22 if len(marks) < 2 else top * 1.4)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{round(v * 100, 6):g}%"))
     ax.xaxis.set_major_formatter(money_formatter(div))
     ax.set_xlabel(money_axis_label("Revenue over the horizon", currency, div))
     ax.set_ylabel(f"Share of simulated {period}s")
-    ax.legend(frameon=False, loc="upper left")
+    mass_left = float(np.median(rev)) < (edges[0] + edges[-1]) / 2 if rev.size else False
+    ax.legend(frameon=False, loc="best" if mass_left else "upper left")
     style_axes(ax)
     return fig
 

@@ -81,6 +81,27 @@ def style_axes(ax: Axes) -> None:
     ax.set_axisbelow(True)
 
 
+def say_empty(ax: Axes, message: str) -> None:
+    """Replace a chart that has nothing to draw by ``message``, centred, without axes.
+
+    A chart of no data (no opportunities, no leads) would otherwise show empty axes or bars
+    of zero that a reader could take for a rendering fault; the message says what happened.
+    """
+    ax.set_axis_off()
+    ax.text(
+        0.5,
+        0.5,
+        message,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        wrap=True,
+        fontsize=12,
+        color=INK,
+        bbox={"boxstyle": "round,pad=0.6", "fc": "#f4f6f8", "ec": "#d9dee2"},
+    )
+
+
 def money_formatter(div: float) -> FuncFormatter:
     """Tick labels of an amount axis in units of ``div``: one decimal below 100 unless whole."""
 
