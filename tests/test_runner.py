@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 import pipesim
+from pipesim.scenario.loader import dump_scenario
 from pipesim.scenario.rng import replication_seeds
 from pipesim.scenario.schema import TERMINAL_STATES
 
@@ -116,20 +118,13 @@ def test_run_writes_the_contract(two_runs):
 
 
 def test_default_output_folder_is_reports_scenario_name(tmp_path):
-    proc = pipesim_cli(
-        "run",
-        str(BASELINE),
-        "-n",
-        "2",
-        "--workers",
-        "1",
-        "--quiet",
-        "--set",
-        "target.horizon_weeks=4",
-        cwd=tmp_path,
-    )
+    short = tmp_path / "short.yaml"  # a scenario file of its own: --set would make a what-if
+    short.write_text(f"extends: {BASELINE}\ntarget: {{horizon_weeks: 4}}\n", encoding="utf-8")
+    proc = pipesim_cli("run", str(short), "-n", "2", "--workers", "1", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "reports" / "baseline" / "summary.json").exists()
+    assert "run.json" in {p.name for p in (tmp_path / "reports" / "baseline").iterdir()}
+    assert "variant" not in json.loads((tmp_path / "reports" / "baseline" / "run.json").read_text())
 
 
 def test_python_api_mirrors_cli(two_runs):
@@ -187,3 +182,40 @@ def test_resume_keeps_what_else_run_json_holds(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({**manifest, "note": "after the Q3 review"}))
     runner.run(sc, replications=6, seed=2, workers=1, out=tmp_path, resume=True)
     assert json.loads((tmp_path / "run.json").read_text())["note"] == "after the Q3 review"
+
+
+def test_a_reused_folder_drops_the_deal_files_of_an_earlier_run(tmp_path):
+    """deals.csv of a run with an open pipeline must not pass for a later run's forecast."""
+    from pipesim.runs import runner
+
+    sc = pipesim.load_scenario(BASELINE, ["target.horizon_weeks=4"])
+    runner.run(sc, replications=3, seed=2, workers=1, out=tmp_path)
+    assert (tmp_path / "deals.csv").exists()
+    none = pipesim.load_scenario(BASELINE, ["target.horizon_weeks=4", "open_pipeline=[]"])
+    res = runner.run(none, replications=3, seed=2, workers=1, out=tmp_path)
+    assert not (tmp_path / "deals.csv").exists()
+    assert not (tmp_path / "deal_outcomes.csv").exists()
+    assert res.deals is None
+
+
+def test_a_run_where_no_lead_arrives_prints_and_exits_0(tmp_path):
+    sets = [
+        "target.horizon_weeks=2",
+        "open_pipeline=[]",
+        "leads.outbound.opportunities_per_rep_week=0",
+        "leads.prospecting.hours_per_week=0",
+    ]
+    sc = pipesim.load_scenario(BASELINE, sets)
+
+    data = yaml.safe_load(dump_scenario(sc))
+    for seg in data["segments"].values():
+        seg["buyers_per_week"] = 0
+    for camp in data["campaigns"].values():
+        camp["budget_per_week"] = 0
+    data["leads"]["referrals"]["per_week"] = 0
+    path = tmp_path / "empty.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out, cat = str(tmp_path / "o"), str(tmp_path / "runs.sqlite")
+    res = pipesim_cli("run", str(path), "-n", "2", "--out", out, "--quiet", "--catalogue", cat)
+    assert res.returncode == 0, res.stderr
+    assert "n/a" in res.stdout

@@ -1,8 +1,9 @@
 """Command line of the run history: ``pipesim history`` and ``pipesim diff``.
 
-``history`` lists the runs recorded in the catalogue (:mod:`pipesim.runs.catalogue`), draws the
-forecast's drift over time (``--chart``) and rebuilds the catalogue from the run folders
-(``--rebuild``).
+``history`` lists the runs recorded in the catalogue (:mod:`pipesim.runs.catalogue`), what-ifs
+marked with their settings, draws the forecast's drift over time (``--chart``: the runs of one
+scenario with one set of settings per line, the scenario's forecast unless ``--variant`` names a
+what-if) and rebuilds the catalogue from the run folders (``--rebuild``).
 ``diff`` explains the move between two runs: the settings that changed and, re-simulated under
 common random numbers, how much of the change in P(target) each accounts for
 (:mod:`pipesim.experiments.diff`). Exit codes follow ``pipesim``: 0 success, 2 bad input (an
@@ -65,14 +66,28 @@ def _pct(p: float | None) -> str:
     return "n/a" if p is None else f"{p:.1%}"
 
 
+def _what_if(r: RunRecord, wide: bool) -> str:
+    """The what-if column: settings id and settings ("" for the scenario's forecast).
+
+    The narrow table names the first setting and counts the others.
+    """
+    if r.variant is None:
+        return ""
+    items = r.settings.items()
+    if not wide and len(items) > 1:
+        items = [items[0], f"+{len(items) - 1} more"]
+    return f"{r.variant}: " + ", ".join(items)
+
+
 def _runs_table(runs: list[RunRecord], title: str, wide: bool) -> Table:
-    """The runs as a table; ``wide`` adds a column for the 95% interval of P(target)."""
+    """The runs as a table; ``wide`` adds the 95% interval of P(target) and all what-if settings."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     columns: list[tuple[str, str, int | None]] = [
         ("id", "right", None),
         ("short id", "left", None),
         ("finished", "left", None),
         ("scenario", "left", 8),
+        ("what-if", "left", 8),
         ("P(target)", "right", None),
         *([("95% CI", "right", None)] if wide else []),
         ("P50 revenue", "right", 7),
@@ -103,6 +118,7 @@ def _runs_table(runs: list[RunRecord], title: str, wide: bool) -> Table:
             r.short_id,
             _when(r.finished_at),
             r.scenario,
+            _what_if(r, wide),
             _pct(r.p_target),
             *ci,
             money(r.revenue_p50, r.currency or ""),
@@ -115,18 +131,26 @@ def _runs_table(runs: list[RunRecord], title: str, wide: bool) -> Table:
 
 @click.command()
 @click.option("--scenario", default=None, metavar="NAME", help="Only runs of this scenario.")
+@click.option(
+    "--variant",
+    default=None,
+    metavar="ID",
+    help="Only runs of this what-if (its settings id, shown in the what-if column); with "
+    "--chart, chart it instead of the forecast.",
+)
 @catalogue_option
 @click.option(
     "--chart",
     is_flag=True,
-    help="Draw P(target) and revenue P10/P50/P90 of each run over time (the forecast's drift).",
+    help="Draw P(target) and revenue P10/P50/P90 of each run over time (the forecast's drift; "
+    "what-ifs are left out unless --variant names one).",
 )
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="PNG file for --chart [default: drift.png, or drift-<scenario>.png, beside the "
-    "catalogue].",
+    help="PNG file for --chart [default: drift.png, or drift-<scenario>.png, "
+    "drift-<scenario>--<ID>.png with --variant, beside the catalogue].",
 )
 @click.option(
     "--rebuild",
@@ -144,6 +168,7 @@ def _runs_table(runs: list[RunRecord], title: str, wide: bool) -> Table:
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def history(
     scenario: str | None,
+    variant: str | None,
     catalogue: Path | None,
     chart: bool,
     out: Path | None,
@@ -154,20 +179,22 @@ def history(
     """List recorded runs; --chart draws the forecast's drift, --rebuild restores the catalogue.
 
     Every `pipesim run` is recorded in the catalogue with its scenario, seed, P(target), revenue
-    percentiles, note and folder. Use the id or short id with `pipesim diff`.
+    percentiles, note and folder; a what-if (a run with --set, --plan or another --pipeline)
+    also with its settings id and settings. Use the id or short id with `pipesim diff`.
     """
     if out is not None and not chart:
         raise click.UsageError("--out names the chart file: use it with --chart")
     path = resolve_catalogue(catalogue)
+    variant = variant.strip().lower() if variant else None
 
     def go() -> None:
         try:
             if do_rebuild:
                 _rebuild(root, path)
             if chart:
-                _chart(path, scenario, out)
+                _chart(path, scenario, variant, out)
             else:
-                _list(path, scenario)
+                _list(path, scenario, variant)
         except CatalogueError as exc:
             fail(str(exc), EXIT_BAD_INPUT)
         except RunFolderError as exc:
@@ -195,8 +222,12 @@ def _rebuild(root: Path, path: Path) -> None:
         err.print(f"[yellow]skipped[/] {folder}: {reason}", highlight=False, soft_wrap=True)
 
 
-def _list(path: Path, scenario: str | None) -> None:
+def _list(path: Path, scenario: str | None, variant: str | None) -> None:
     runs = list_runs(path, scenario)
+    if variant is not None:
+        runs = [r for r in runs if r.variant == variant]
+        if not runs:
+            fail(_no_variant(path, scenario, variant), EXIT_BAD_INPUT)
     if not runs:
         if scenario is not None and (known := scenario_names(path)):
             stdout.print(
@@ -213,8 +244,30 @@ def _list(path: Path, scenario: str | None) -> None:
                 soft_wrap=True,
             )
         return
-    title = f"runs in {path}" + (f", scenario {scenario}" if scenario else "")
+    title = (
+        f"runs in {path}"
+        + (f", scenario {scenario}" if scenario else "")
+        + (f", what-if {variant}" if variant else "")
+    )
     _print_table(lambda wide: _runs_table(runs, title, wide))
+
+
+def _what_ifs(path: Path, scenario: str | None) -> list[str]:
+    """The what-ifs recorded (of ``scenario``), as ``ID (scenario: settings)``, by id."""
+    seen = {
+        r.variant: f"{r.variant} ({r.scenario}: {', '.join(r.settings.items())})"
+        for r in list_runs(path, scenario)
+        if r.variant is not None
+    }
+    return [seen[k] for k in sorted(seen)]
+
+
+def _no_variant(path: Path, scenario: str | None, variant: str) -> str:
+    known = _what_ifs(path, scenario)
+    what = f" of scenario '{scenario}'" if scenario else ""
+    return f"no runs of what-if {variant!r}{what} in {path}; " + (
+        "recorded what-ifs: " + "; ".join(known) if known else "no what-ifs recorded"
+    )
 
 
 def _print_table(build: Callable[[bool], Table]) -> None:
@@ -241,22 +294,43 @@ def _print_table(build: Callable[[bool], Table]) -> None:
         stdout.width = width
 
 
-def _chart(path: Path, scenario: str | None, out: Path | None) -> None:
+def _chart(path: Path, scenario: str | None, variant: str | None, out: Path | None) -> None:
     # lazy: start-up speed (the chart pulls in matplotlib and pandas; listing runs needs neither)
     from pipesim.report.charts import figure_png
-    from pipesim.report.drift import drift_figure, load_runs
+    from pipesim.report.drift import drift_figure, load_runs, same_settings
 
-    records = load_runs(path, scenario)
+    records = same_settings(load_runs(path, scenario), variant)
     complete = records[~records["partial"]] if len(records) else records
     if complete.empty:
+        if variant is not None:
+            fail(_no_variant(path, scenario, variant), EXIT_BAD_INPUT)
         what = f"of scenario '{scenario}' " if scenario else ""
-        fail(f"no complete runs {what}recorded in {path}: nothing to chart", EXIT_BAD_INPUT)
-    target = out or path.parent / (f"drift-{scenario}.png" if scenario else "drift.png")
-    title = f"Forecast drift: {scenario}" if scenario else "Forecast drift: every scenario"
+        known = _what_ifs(path, scenario)
+        hint = (
+            "; only what-ifs, which are not the forecast (chart one with --variant ID): "
+            + "; ".join(known)
+            if known
+            else ""
+        )
+        fail(
+            f"no complete forecast runs {what}recorded in {path}: nothing to chart{hint}",
+            EXIT_BAD_INPUT,
+        )
+    stem = "drift" + (f"-{scenario}" if scenario else "") + (f"--{variant}" if variant else "")
+    target = out or path.parent / f"{stem}.png"
+    if variant is not None:
+        label = str(complete["what_if"].iloc[0])
+        title = f"What-if drift: {scenario or ', '.join(sorted(set(complete['scenario'])))}"
+        title += f" ({label})"
+    else:
+        title = f"Forecast drift: {scenario}" if scenario else "Forecast drift: every scenario"
     fig = drift_figure(records, title=title)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(figure_png(fig))
-    stdout.print(f"drift chart of {len(complete)} runs: {target}", highlight=False, soft_wrap=True)
+    n = len(complete)
+    stdout.print(
+        f"drift chart of {n} run{'' if n == 1 else 's'}: {target}", highlight=False, soft_wrap=True
+    )
 
 
 @click.command()
@@ -354,7 +428,8 @@ def _print_diff(result: RunDiff) -> None:
             else f" (95% CI {r.p_target_low:.1%}-{r.p_target_high:.1%})"
         )
         stdout.print(
-            f"{tag}: {r.scenario} (id {r.id if r.id is not None else '-'}, {r.short_id}, "
+            f"{tag}: {r.scenario}{f' ({r.what_if})' if r.what_if else ''} "
+            f"(id {r.id if r.id is not None else '-'}, {r.short_id}, "
             f"{_when(r.finished_at)}): recorded P(target) {_pct(r.p_target)}{ci}, "
             f"{r.replications} replications, seed {r.seed}"
             + (f"; note: {r.note}" if r.note else ""),

@@ -9,8 +9,11 @@ The group also holds ``anchors``; the other commands live in their own modules o
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,7 +41,7 @@ from pipesim.cli.options import (
     workers_option,
 )
 from pipesim.runs.catalogue import record_or_explain
-from pipesim.runs.records import saved_note
+from pipesim.runs.records import RunSettings, default_run_folder, saved_note
 from pipesim.scenario.loader import load_scenario
 
 
@@ -99,7 +102,10 @@ def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
 @replications_option(1000)
 @seed_option()
 @workers_option
-@out_option("Output folder [default: reports/<scenario name>/].")
+@out_option(
+    "Output folder [default: reports/<scenario name>/; a what-if (--set, --plan, --pipeline) "
+    "reports/<scenario name>--<settings id>/]."
+)
 @click.option(
     "--plan",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -194,7 +200,12 @@ def run_cmd(
     overrides: tuple[str, ...],
     debug: bool,
 ) -> None:
-    """Run SCENARIO as Monte Carlo; print P(target) and write results to --out."""
+    """Run SCENARIO as Monte Carlo; print P(target) and write results to --out.
+
+    A run with --set, --plan or a --pipeline other than the scenario's own is a what-if: it is
+    labelled as one, written to its own folder and kept apart from the scenario's forecast in
+    the run history.
+    """
     # lazy: start-up speed (the runner pulls in the engine and pandas)
     from pipesim.runs.runner import ResumeMismatch, RunInterrupted, run
 
@@ -209,18 +220,28 @@ def run_cmd(
         if (pipeline_history or pipeline_mapping) and pipeline is None:
             raise click.UsageError("--pipeline-history and --pipeline-mapping need --pipeline")
         sc = load_scenario(scenario, overrides, plan=plan)
+        own_pipeline = sc.open_pipeline
         if pipeline is not None:
             # lazy: start-up speed (a CRM export's reader pulls in scipy.stats)
             from pipesim.cli.inputs import with_pipeline
 
             sc = with_pipeline(sc, pipeline, pipeline_history, pipeline_mapping)
+        # a pipeline file that gives the scenario's own open pipeline changes nothing
+        replaced = pipeline is not None and sc.open_pipeline != own_pipeline
+        settings = RunSettings.of(
+            overrides,
+            plan,
+            pipeline if replaced else None,
+            pipeline_history,
+            pipeline_mapping,
+        )
         if parameter_uncertainty and not sc.uncertainty:
             fail(
                 f"{scenario}: --parameter-uncertainty needs an uncertainty block in the "
                 "scenario (pipesim calibrate writes one; see docs/calibration.md)",
                 EXIT_BAD_INPUT,
             )
-        folder = resume or out or Path("reports") / sc.name
+        folder = resume or out or default_run_folder(sc.name, settings)
         n_workers = resolve_workers(workers)
         with progress_bar(quiet) as bar:
             task = bar.add_task(f"{sc.name}", total=None if precision else replications)
@@ -238,6 +259,7 @@ def run_cmd(
                     scheduler=scheduler,
                     resume=resume is not None,
                     parameter_uncertainty=parameter_uncertainty,
+                    variant=settings.to_json() if settings.is_what_if else None,
                 )
             except ResumeMismatch as exc:
                 bar.stop()
@@ -253,7 +275,7 @@ def run_cmd(
                 )
                 _record_run(folder, catalogue, note)
                 sys.exit(EXIT_INTERRUPTED)
-        _print_summary(res.summary, folder)
+        _print_summary(res.summary, folder, settings)
         _record_run(folder, catalogue, note)
         if res.summary.get("precision"):
             pr = res.summary["precision"]
@@ -265,7 +287,38 @@ def run_cmd(
             )
         _write_report(folder, res, debug, catalogue)
 
-    guarded(debug, go)
+    with _outliving_stdout():
+        guarded(debug, go)
+
+
+@contextmanager
+def _outliving_stdout() -> Iterator[None]:
+    """Finish the run when stdout's reader goes away (``pipesim run ... | head``).
+
+    The results, report and catalogue entry matter more than lines nobody reads: once a write
+    to stdout finds the pipe closed, stdout is pointed at the null device and the run carries
+    on (rich's default is to exit at once), exiting as the run itself ends.
+    """
+
+    def closed() -> None:
+        stdout.quiet = True  # rich drops what it would print from now on
+        try:
+            fd = sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):
+            return  # not a real file: nothing to redirect
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)  # what Python flushes at exit goes nowhere, quietly
+        finally:
+            os.close(devnull)
+
+    quiet = stdout.quiet
+    setattr(stdout, "on_broken_pipe", closed)  # noqa: B010 - an instance override of the hook
+    try:
+        yield
+    finally:
+        delattr(stdout, "on_broken_pipe")
+        stdout.quiet = quiet
 
 
 @main.command()
@@ -299,11 +352,13 @@ def anchors(
     guarded(debug, go)
 
 
-def _print_summary(s: dict[str, Any], folder: Path) -> None:
+def _print_summary(s: dict[str, Any], folder: Path, settings: RunSettings) -> None:
     cur = s["target"]["currency"]
     p = s["p_target"]
+    what_if = f" [bold yellow]({escape(settings.label())})[/]" if settings.is_what_if else ""
     stdout.print(
-        f"[bold]{s['scenario']}[/]: P(target {money(s['target']['amount'], cur)} in "
+        f"[bold]{escape(s['scenario'])}[/]{what_if}: "
+        f"P(target {money(s['target']['amount'], cur)} in "
         f"{s['target']['horizon_weeks']:g} weeks) = [bold]{p['estimate']:.1%}[/] "
         f"(95% CI {p['ci_low']:.1%}-{p['ci_high']:.1%}), {s['replications']} replications, "
         f"seed {s['seed']}",
@@ -320,9 +375,19 @@ def _print_summary(s: dict[str, Any], folder: Path) -> None:
     table.add_column("mean count", justify="right")
     table.add_column("share", justify="right")
     for state, share in s["outcome_shares"].items():
-        table.add_row(state, f"{s['outcomes'][state]:.1f}", f"{share:.1%}")
+        shown = "n/a" if share is None else f"{share:.1%}"  # no lead arrived: no share
+        table.add_row(state, f"{s['outcomes'][state]:.1f}", shown)
     stdout.print(table)
     stdout.print(f"run time {s['runtime_s']:.1f} s; results in {folder}/", highlight=False)
+    if settings.is_what_if:
+        stdout.print(
+            f"what-if {settings.variant} of {s['scenario']}: "
+            + "; ".join(settings.items())
+            + " (kept apart from the forecast in `pipesim history`)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _record_run(folder: Path, catalogue: Path | None, note: str | None) -> None:
@@ -333,6 +398,7 @@ def _record_run(folder: Path, catalogue: Path | None, note: str | None) -> None:
     else:
         stdout.print(
             f"recorded as run {record.id} ({record.short_id})"
+            + (f", what-if {record.variant}" if record.variant else "")
             + (" [partial]" if record.partial else ""),
             highlight=False,
             markup=False,

@@ -2,7 +2,9 @@
 
 Each finished (or interrupted) run is one row of the ``runs`` table: when it finished, the
 scenario's name, hash and resolved YAML, seed, replications, P(target) with its interval, revenue
-P10/P50/P90/mean, the target, an optional note and the run folder. The catalogue is an index, not
+P10/P50/P90/mean, the target, an optional note and the run folder; a what-if (a run with
+``--set``, ``--plan`` or another ``--pipeline``) also its settings id (``variant``) and settings,
+so it is told from the scenario's forecast. The catalogue is an index, not
 the record: every value in it comes from the run folder's own files (``run.json``,
 ``summary.json``, ``scenario.yaml``; read by :mod:`pipesim.runs.records`), so :func:`rebuild` can
 recreate it from the folders at any time.

@@ -9,12 +9,15 @@ says the file is a pipesim run catalogue and which schema version it has. Safety
 - a file at the catalogue path that is not SQLite, or SQLite without this schema, raises
   :class:`CatalogueError` naming the path and the remedy; it is never written to (only
   :func:`move_aside` moves it, for a rebuild);
-- the schema carries a version (``meta`` table); a catalogue from a newer pipesim is refused.
+- the schema carries a version (``meta`` table); a catalogue from a newer pipesim is refused, one
+  from an older pipesim is upgraded in place when opened (:data:`MIGRATIONS`: columns added in one
+  transaction, every record kept), and read as it is when it cannot be written.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import sqlite3
 import time
@@ -26,8 +29,12 @@ from typing import Any
 
 from pipesim.runs.records import RunRecord, utc_now
 
-SCHEMA_VERSION = 1
-"""Version of the catalogue's tables; stored in ``meta`` under ``schema_version``."""
+SCHEMA_VERSION = 2
+"""Version of the catalogue's tables; stored in ``meta`` under ``schema_version``.
+
+1: the runs. 2: what-if settings (``variant``, ``overrides``, ``plan``, ``pipeline``,
+``pipeline_history``, ``pipeline_mapping``).
+"""
 
 APPLICATION = "pipesim run catalogue"
 """Stored in ``meta`` under ``application``: tells our catalogue from other SQLite files."""
@@ -76,10 +83,34 @@ CREATE TABLE IF NOT EXISTS runs (
     partial         INTEGER NOT NULL DEFAULT 0,
     note            TEXT,
     folder          TEXT NOT NULL,
-    pipesim_version TEXT
+    pipesim_version TEXT,
+    variant         TEXT,
+    overrides       TEXT,
+    plan            TEXT,
+    pipeline        TEXT,
+    pipeline_history TEXT,
+    pipeline_mapping TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_scenario ON runs (scenario, finished_at);
 CREATE INDEX IF NOT EXISTS runs_by_folder ON runs (folder);
+CREATE INDEX IF NOT EXISTS runs_by_variant ON runs (scenario, variant, finished_at);
+"""
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE runs ADD COLUMN variant TEXT",
+        "ALTER TABLE runs ADD COLUMN overrides TEXT",
+        "ALTER TABLE runs ADD COLUMN plan TEXT",
+        "ALTER TABLE runs ADD COLUMN pipeline TEXT",
+        "ALTER TABLE runs ADD COLUMN pipeline_history TEXT",
+        "ALTER TABLE runs ADD COLUMN pipeline_mapping TEXT",
+        "CREATE INDEX IF NOT EXISTS runs_by_variant ON runs (scenario, variant, finished_at)",
+    ),
+}
+"""Statements that bring a catalogue of the version before each key up to that version.
+
+Records of a version-1 catalogue become runs without what-if settings (the forecast of their
+scenario): version 1 did not record them.
 """
 
 _COLUMNS = (
@@ -105,6 +136,12 @@ _COLUMNS = (
     "note",
     "folder",
     "pipesim_version",
+    "variant",
+    "overrides",
+    "plan",
+    "pipeline",
+    "pipeline_history",
+    "pipeline_mapping",
 )
 
 
@@ -165,7 +202,8 @@ def _tables(con: sqlite3.Connection, path: Path) -> set[str]:
         raise _bad_file(path, f"is not an SQLite database ({exc})") from None
 
 
-def _check_schema(con: sqlite3.Connection, path: Path, tables: set[str]) -> None:
+def _check_schema(con: sqlite3.Connection, path: Path, tables: set[str]) -> int:
+    """The catalogue's schema version, after checking the file is a catalogue this pipesim reads."""
     if "meta" not in tables or "runs" not in tables:
         raise _bad_file(
             path,
@@ -187,6 +225,55 @@ def _check_schema(con: sqlite3.Connection, path: Path, tables: set[str]) -> None
             f"was written by a newer pipesim (catalogue schema {version}; this pipesim reads "
             f"{SCHEMA_VERSION}). Upgrade pipesim, or use another --catalogue",
         )
+    return version
+
+
+def _migrate(con: sqlite3.Connection) -> None:
+    """Bring the catalogue up to :data:`SCHEMA_VERSION` in one transaction (records kept).
+
+    The version is read again under the write lock, so two processes upgrading the same file
+    at once upgrade it once.
+    """
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0])
+        if version < SCHEMA_VERSION:
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    con.execute(statement)
+            con.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
+            con.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('upgraded_at', ?)", (utc_now(),)
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _upgrade(con: sqlite3.Connection, path: Path, version: int, *, create: bool) -> None:
+    """Upgrade an older catalogue; a reader of one that cannot be written reads it as it is."""
+    if version >= SCHEMA_VERSION:
+        return
+    for attempt in _retrying(path, f"upgrade it from schema {version} to {SCHEMA_VERSION}"):
+        try:
+            _migrate(con)
+            return
+        except sqlite3.OperationalError as exc:
+            if _locked(exc) and attempt < RETRIES - 1:
+                continue
+            if not create:  # listing runs needs no upgrade: the missing columns read as empty
+                return
+            raise CatalogueError(
+                path,
+                f"is a catalogue of schema {version} and could not be upgraded to "
+                f"{SCHEMA_VERSION} ({exc}); make it writable, or use another --catalogue",
+            ) from None
+        except sqlite3.DatabaseError as exc:
+            raise _bad_file(path, f"is damaged ({exc})") from None
 
 
 def _create_schema(con: sqlite3.Connection) -> None:
@@ -260,7 +347,7 @@ def open_catalogue(path: str | Path | None = None, *, create: bool) -> Iterator[
                     raise CatalogueError(file, f"cannot be initialised ({exc})") from None
         if not tables:  # an empty SQLite file: nothing recorded yet
             raise FileNotFoundError(file)
-        _check_schema(con, file, tables)
+        _upgrade(con, file, _check_schema(con, file, tables), create=create)
         yield con
 
 
@@ -272,12 +359,19 @@ def _locked(exc: sqlite3.Error) -> bool:
 def _row_values(record: RunRecord) -> tuple[Any, ...]:
     values = asdict(record)
     values["partial"] = int(record.partial)
+    values["overrides"] = json.dumps(list(record.overrides)) if record.overrides else None
     return tuple(values[c] for c in _COLUMNS)
 
 
 def _record(row: sqlite3.Row) -> RunRecord:
+    """A stored row as a record (a row of an older schema lacks the newer columns)."""
     data = {k: row[k] for k in row.keys()}
     data["partial"] = bool(data["partial"])
+    try:
+        overrides = json.loads(data.get("overrides") or "[]")
+    except ValueError:
+        overrides = []
+    data["overrides"] = tuple(str(o) for o in overrides) if isinstance(overrides, list) else ()
     return RunRecord(**data)
 
 

@@ -1,11 +1,16 @@
 """A run's record, read from the files of its run folder.
 
 A folder written by ``pipesim run`` holds ``run.json`` (the manifest, with the note given by
-``--note``), ``summary.json`` and ``scenario.yaml`` (the resolved scenario). :func:`read_run_folder`
-turns them into a :class:`RunRecord`, the row the run catalogue (:mod:`pipesim.runs.catalogue`)
-holds; every value comes from these files, so the catalogue can be rebuilt from the folders at any
-time. Each run has a stable key (:func:`run_key`), whose first 8 hex digits are its short id,
-identical after a rebuild.
+``--note`` and, for a what-if, its settings), ``summary.json`` and ``scenario.yaml`` (the resolved
+scenario). :func:`read_run_folder` turns them into a :class:`RunRecord`, the row the run catalogue
+(:mod:`pipesim.runs.catalogue`) holds; every value comes from these files, so the catalogue can be
+rebuilt from the folders at any time. Each run has a stable key (:func:`run_key`), whose first 8
+hex digits are its short id, identical after a rebuild.
+
+A run made with ``--set``, ``--plan`` or a ``--pipeline`` other than the scenario's own is a
+*what-if*: a variant of its scenario, identified by its :class:`RunSettings` (the settings id, a
+short hash of them). It gets its own default folder (:func:`default_run_folder`) and is kept apart
+from the scenario's forecast in the run history.
 """
 
 from __future__ import annotations
@@ -27,9 +32,151 @@ RUN_FILES = (RUN_JSON, SUMMARY_JSON, SCENARIO_YAML)
 SHORT_ID_LENGTH = 8
 """Hex digits of a run's key shown and accepted as its short id."""
 
+VARIANT_ID_LENGTH = 8
+"""Hex digits of the hash of a what-if's settings: its settings id (and folder suffix)."""
+
+VARIANT_KEY = "variant"
+"""Key of ``run.json`` holding a what-if's settings (absent for the scenario's forecast)."""
+
+LABEL_OVERRIDES = 3
+"""``--set`` overrides named in a what-if's short label; the rest are counted (``+2 more``)."""
+
 
 class RunFolderError(ValueError):
     """A folder that does not hold a complete, consistent run (missing or unreadable files)."""
+
+
+def normalise_overrides(overrides: Sequence[str]) -> tuple[str, ...]:
+    """``--set`` overrides as one canonical text each: ``key=value``, spaces trimmed.
+
+    When no key is another's key or lies inside it (so the order cannot matter), they are sorted
+    by key; otherwise the given order is kept, since a later override may rewrite an earlier one.
+    """
+    pairs = []
+    for text in overrides:
+        key, sep, value = text.partition("=")
+        pairs.append((key.strip(), f"{key.strip()}{sep}{value.strip()}"))
+    keys = [k for k, _ in pairs]
+    overlap = any(
+        a == b or b.startswith(a + ".") for i, a in enumerate(keys) for j, b in enumerate(keys)
+        if i != j
+    )  # fmt: skip
+    return tuple(t for _, t in (pairs if overlap else sorted(pairs)))
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run changed on its scenario file: the settings that make it a what-if.
+
+    A run without any is the scenario's forecast; a run with any is a what-if, a variant of the
+    scenario identified by :attr:`variant` (the same settings always give the same id).
+
+    Attributes
+    ----------
+    overrides
+        ``--set`` overrides, canonical (:func:`normalise_overrides`).
+    plan
+        Absolute path of the ``--plan`` overlay.
+    pipeline, pipeline_history, pipeline_mapping
+        Absolute paths of a ``--pipeline`` file that replaced the scenario's own open pipeline
+        (and of the CRM export's stage history and column mapping given with it).
+    """
+
+    overrides: tuple[str, ...] = ()
+    plan: str | None = None
+    pipeline: str | None = None
+    pipeline_history: str | None = None
+    pipeline_mapping: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        overrides: Sequence[str] = (),
+        plan: str | Path | None = None,
+        pipeline: str | Path | None = None,
+        pipeline_history: str | Path | None = None,
+        pipeline_mapping: str | Path | None = None,
+    ) -> RunSettings:
+        """Settings as given on the command line (paths made absolute, overrides canonical)."""
+
+        def absolute(path: str | Path | None) -> str | None:
+            return None if path is None else str(Path(path).resolve())
+
+        return cls(
+            normalise_overrides(overrides),
+            absolute(plan),
+            absolute(pipeline),
+            absolute(pipeline_history) if pipeline is not None else None,
+            absolute(pipeline_mapping) if pipeline is not None else None,
+        )
+
+    @property
+    def is_what_if(self) -> bool:
+        """Whether the run changed anything on its scenario file."""
+        return bool(self.overrides) or self.plan is not None or self.pipeline is not None
+
+    @property
+    def variant(self) -> str | None:
+        """The settings id: first hex digits of a hash of the settings (None: the forecast)."""
+        if not self.is_what_if:
+            return None
+        text = json.dumps(self.to_json(with_id=False), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:VARIANT_ID_LENGTH]
+
+    def items(self) -> list[str]:
+        """Every setting as text: each override, ``plan FILE``, ``pipeline FILE`` (names only)."""
+        out = list(self.overrides)
+        if self.plan is not None:
+            out.append(f"plan {Path(self.plan).name}")
+        if self.pipeline is not None:
+            out.append(f"pipeline {Path(self.pipeline).name}")
+        return out
+
+    def label(self, limit: int = LABEL_OVERRIDES) -> str:
+        """A short name for the what-if, e.g. ``what-if: reps.count=18`` ("" for the forecast)."""
+        if not self.is_what_if:
+            return ""
+        shown = list(self.overrides[:limit])
+        if len(self.overrides) > limit:
+            shown.append(f"+{len(self.overrides) - limit} more")
+        rest = self.items()[len(self.overrides) :]
+        return "what-if: " + ", ".join(shown + rest)
+
+    def to_json(self, *, with_id: bool = True) -> dict[str, Any]:
+        """What ``run.json`` holds under ``variant`` (only the settings given, and the id)."""
+        data: dict[str, Any] = {"id": self.variant} if with_id else {}
+        if self.overrides:
+            data["overrides"] = list(self.overrides)
+        for name in ("plan", "pipeline", "pipeline_history", "pipeline_mapping"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> RunSettings:
+        """Settings read back from ``run.json``; :class:`RunFolderError` naming a bad value."""
+        if not isinstance(data, dict):
+            raise RunFolderError(f"{where}: {VARIANT_KEY} must be an object")
+        overrides = data.get("overrides", [])
+        if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+            raise RunFolderError(f"{where}: {VARIANT_KEY}.overrides must be a list of texts")
+        paths: dict[str, str | None] = {}
+        for name in ("plan", "pipeline", "pipeline_history", "pipeline_mapping"):
+            value = data.get(name)
+            if value is not None and not isinstance(value, str):
+                raise RunFolderError(f"{where}: {VARIANT_KEY}.{name} must be a path")
+            paths[name] = value
+        return cls(tuple(overrides), **paths)
+
+
+def default_run_folder(scenario: str, settings: RunSettings, root: str | Path = "reports") -> Path:
+    """Where a run goes without ``--out``: ``reports/<scenario>/``, a what-if beside it.
+
+    A what-if goes to ``reports/<scenario>--<settings id>/``, so it never overwrites the
+    scenario's forecast, and the same what-if run again replaces its own earlier folder.
+    """
+    variant = settings.variant
+    return Path(root) / (scenario if variant is None else f"{scenario}--{variant}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +210,10 @@ class RunRecord:
         Absolute path of the run folder.
     pipesim_version
         Version that made the run.
+    variant
+        For a what-if, its settings id (:attr:`RunSettings.variant`); None for the forecast.
+    overrides, plan, pipeline, pipeline_history, pipeline_mapping
+        A what-if's settings (:class:`RunSettings`).
     id
         Integer id in this catalogue (None before the record is stored).
     """
@@ -89,12 +240,34 @@ class RunRecord:
     note: str | None
     folder: str
     pipesim_version: str | None
+    variant: str | None = None
+    overrides: tuple[str, ...] = ()
+    plan: str | None = None
+    pipeline: str | None = None
+    pipeline_history: str | None = None
+    pipeline_mapping: str | None = None
     id: int | None = field(default=None)
 
     @property
     def short_id(self) -> str:
         """The first 8 hex digits of :attr:`key`: what ``pipesim diff`` accepts."""
         return self.key[:SHORT_ID_LENGTH]
+
+    @property
+    def settings(self) -> RunSettings:
+        """The what-if settings of the run (empty for the scenario's forecast)."""
+        return RunSettings(
+            tuple(self.overrides),
+            self.plan,
+            self.pipeline,
+            self.pipeline_history,
+            self.pipeline_mapping,
+        )
+
+    @property
+    def what_if(self) -> str:
+        """The what-if's short label (``what-if: reps.count=18``), "" for the forecast."""
+        return self.settings.label()
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a plain dict (with ``short_id``)."""
@@ -208,6 +381,7 @@ def read_run_folder(folder: str | Path, note: str | None = None) -> RunRecord:
     if note is None:
         saved = manifest.get("note")
         note = saved if isinstance(saved, str) and saved else None
+    settings, variant = _manifest_settings(manifest, manifest_path)
     return RunRecord(
         key=run_key(sha, int(seed), replications, finished_at, summary.get("runtime_s"), partial),
         finished_at=finished_at,
@@ -231,7 +405,40 @@ def read_run_folder(folder: str | Path, note: str | None = None) -> RunRecord:
         note=note,
         folder=str(folder.resolve()),
         pipesim_version=summary.get("pipesim_version") or manifest.get("pipesim_version"),
+        variant=variant,
+        overrides=settings.overrides,
+        plan=settings.plan,
+        pipeline=settings.pipeline,
+        pipeline_history=settings.pipeline_history,
+        pipeline_mapping=settings.pipeline_mapping,
     )
+
+
+def _manifest_settings(manifest: dict[str, Any], path: Path) -> tuple[RunSettings, str | None]:
+    """A manifest's what-if settings and settings id (empty and None for the forecast)."""
+    data = manifest.get(VARIANT_KEY)
+    if data is None:
+        return RunSettings(), None
+    settings = RunSettings.from_json(data, str(path))
+    saved = data.get("id")
+    # the id the run's folder was named after wins (it is what the user sees)
+    variant = saved if isinstance(saved, str) and saved else settings.variant
+    return settings, variant if settings.is_what_if else None
+
+
+def saved_settings(folder: str | Path | None) -> tuple[RunSettings, str | None]:
+    """A run folder's what-if settings and settings id from its ``run.json``.
+
+    Empty settings and None for the scenario's forecast, and when the folder (or its
+    ``run.json``) is missing or unreadable: what a report shows is then an unlabelled run.
+    """
+    if folder is None:
+        return RunSettings(), None
+    path = Path(folder) / RUN_JSON
+    try:
+        return _manifest_settings(_read_json(path), path)
+    except RunFolderError:
+        return RunSettings(), None
 
 
 def saved_note(folder: str | Path) -> str | None:

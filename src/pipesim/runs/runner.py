@@ -155,6 +155,10 @@ class _Sink:
                 tmp.write_bytes(head + keep)
                 os.replace(tmp, out / name)
         self.done = done
+        if not self.deals:
+            # a folder reused from a run with an open pipeline: its deal files are not this run's
+            for stale in ("deal_outcomes.csv", "deals.csv"):
+                (out / stale).unlink(missing_ok=True)
         self.f_rep = self._open(out / "replications.csv", self.columns, append=done > 0)
         self.f_book = self._open(out / "bookings.csv", BOOKINGS_COLUMNS, append=done > 0)
         self.f_reps = self._open(out / "reps.csv", REPS_COLUMNS, append=done > 0)
@@ -292,6 +296,7 @@ def run(
     scheduler: Any = None,
     resume: bool = False,
     parameter_uncertainty: bool = False,
+    variant: dict[str, Any] | None = None,
 ) -> Results:
     """Run Monte Carlo replications of ``scenario``.
 
@@ -323,6 +328,9 @@ def run(
     parameter_uncertainty
         Each replication first draws the scenario's ``uncertainty`` parameters
         (:mod:`pipesim.engine.uncertainty`).
+    variant
+        For a what-if, its settings (:meth:`pipesim.runs.records.RunSettings.to_json`), kept in
+        ``run.json`` under ``variant`` so the run is recorded as a what-if, not the forecast.
 
     Raises
     ------
@@ -349,6 +357,8 @@ def run(
         "parameter_uncertainty": parameter_uncertainty,
         "pipesim_version": __version__,
     }
+    if variant:
+        manifest["variant"] = dict(variant)
     if resume:
         if out_path is None:
             raise ValueError("resume needs the run's output folder")
