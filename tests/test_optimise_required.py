@@ -1,7 +1,8 @@
 """``required``: the smallest lever value with P(target) >= confidence, on year_end_push.
 
-The fast variant uses few replications and a coarse grid; the slow one runs the command as a
-planner would (400 replications per value, 0.25 grid step).
+The fast variant uses few replications and a coarse grid and adds none; the slow one runs the
+command as a planner would (400 replications per value, 0.25 grid step, replications added at
+the answer and the step below until it is resolved).
 """
 
 from __future__ import annotations
@@ -42,8 +43,11 @@ def test_required_new_opportunities_fast():
         seed=0,
         workers=2,
         step=0.5,
+        max_replications=40,  # no replications added: tests/test_required_trust.py adds them
     )
     check_answer(result, 0.8)
+    res = result.resolution
+    assert res is not None and res.replications == 40 and res.limit == 40
     text = message(result)
     m = re.match(
         r"each rep needs ([\d.]+) new opportunities per week \(today ([\d.]+)\) for an? "
@@ -53,6 +57,7 @@ def test_required_new_opportunities_fast():
     assert m, text
     assert float(m.group(2)) == pytest.approx(result.today.new_opportunities, abs=0.05)
     assert "one step below" in text
+    assert res.text() in text  # resolved with 40 replications, or not resolved at that limit
 
 
 def test_required_cli_unreachable_and_bad_lever():
@@ -84,9 +89,14 @@ def test_required_cli_unreachable_and_bad_lever():
 
 @pytest.mark.slow
 def test_required_new_opportunities_full():
-    """As a planner runs it: 400 replications per value, grid step 0.25."""
+    """As a planner runs it: 400 replications per value, grid step 0.25, resolved."""
     result = required(
         load_scenario(YEAR_END), "new_opportunities_per_rep_week", replications=400, workers=2
     )
     check_answer(result, 0.8)
-    assert message(result).startswith("each rep needs ")
+    text = message(result)
+    assert text.startswith("each rep needs ")
+    res = result.resolution
+    assert res is not None and res.resolved and res.replications > 400
+    assert result.answer.p_target["ci_low"] >= 0.8 > result.below.p_target["ci_high"]
+    assert f"resolved with {res.replications:,} replications" in text

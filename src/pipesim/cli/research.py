@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
 import pandas as pd
 
 from pipesim.cli.options import (
@@ -144,8 +145,8 @@ def sweep(
     """
 
     def go() -> None:
-        name = load_scenario(scenario, overrides).name
-        folder = out or Path("reports") / f"sweep-{name}"
+        loaded = load_scenario(scenario, overrides)
+        folder = out or Path("reports") / f"sweep-{loaded.name}"
         try:
             res = run_sweep(
                 scenario,
@@ -159,24 +160,94 @@ def sweep(
             )
         except BadParameter as exc:
             raise _bad_input(exc) from None
-        cols = [r.path for r in res.params]
-        _echo_table(res.points, cols)
+        currency = loaded.economics.currency
+        click.echo(sweep_text(res.points, [r.path for r in res.params], currency))
         stdout.print(f"{len(res.points)} points x {replications} replications; results in "
                   f"{folder}/", highlight=False)  # fmt: skip
 
     guarded(debug, go)
 
 
-def _echo_table(points: pd.DataFrame, cols: list[str]) -> None:
-    show = points[
-        [*cols, "p_target", "revenue_mean", "opportunities", "win_rate", "no_decision_rate"]
-    ].copy()
-    show["p_target"] = show["p_target"].map("{:.1%}".format)
-    show["revenue_mean"] = (show["revenue_mean"] / 1e6).map("{:,.2f}M".format)
-    show["opportunities"] = show["opportunities"].map("{:,.0f}".format)
-    for c in ("win_rate", "no_decision_rate"):
-        show[c] = show[c].map("{:.1%}".format)
-    click.echo(show.to_string(index=False))
+def _share(x: float, sign: bool = False) -> str:
+    return "n/a" if not np.isfinite(x) else f"{100 * x:{'+' if sign else ''}.1f}"
+
+
+def _amount(x: float, sign: bool = False, div: float | None = None) -> str:
+    """``7.88M``, ``-350.00k``, ``950`` (the header names the currency); ``div`` fixes the unit."""
+    if not np.isfinite(x):
+        return "n/a"
+    plus = "+" if sign else ""
+    for unit, d in (("M", 1e6), ("k", 1e3)):
+        if (div is None and abs(x) >= d) or div == d:
+            return f"{x / d:{plus},.2f}{unit}"
+    return f"{x:{plus},.0f}"
+
+
+def sweep_text(points: pd.DataFrame, cols: list[str], currency: str = "") -> str:
+    """The sweep's points as a console table, every estimate with its 95% interval.
+
+    P(target) with its Wilson interval, the paired change in P(target) against the first point
+    (common random numbers) with its interval, mean revenue with its interval, then opportunity
+    volume, win and no-decision rates.
+    """
+    rows = list(points.itertuples(index=False))
+    top = float(points["revenue_mean"].abs().max())
+    div = 1e6 if top >= 1e6 else 1e3 if top >= 1e3 else 1.0
+    show = points[cols].copy()
+    show["P(target) (95% CI)"] = [
+        f"{_share(r.p_target)}% ({_share(r.p_target_low)}-{_share(r.p_target_high)}%)" for r in rows
+    ]
+    show["ΔP(target) vs first point (paired 95% CI)"] = [
+        f"{_share(r.delta_p_target, True)} pp ({_share(r.delta_p_target_low, True)} to "
+        f"{_share(r.delta_p_target_high, True)})"
+        if k
+        else "(reference)"
+        for k, r in enumerate(rows)
+    ]
+    show[f"mean revenue {currency} (95% CI)".replace("  ", " ")] = [
+        f"{_amount(r.revenue_mean, div=div)} ({_amount(r.revenue_low, div=div)}-"
+        f"{_amount(r.revenue_high, div=div)})"
+        for r in rows
+    ]
+    show["opportunities"] = points["opportunities"].map("{:,.0f}".format)
+    show["win rate"] = points["win_rate"].map(lambda x: f"{_share(x)}%")
+    show["no decision"] = points["no_decision_rate"].map(lambda x: f"{_share(x)}%")
+    return show.to_string(index=False)
+
+
+def tornado_text(tornado: pd.DataFrame, replications: int, currency: str = "") -> str:
+    """The tornado for the console: each factor's low and high end, paired change with interval.
+
+    A change the replications cannot resolve carries its note (``not resolved at n=...``).
+    """
+    lines = [
+        f"One at a time (paired change against the scenario as given, 95% interval; "
+        f"{replications:,} replications per setting; revenue in {currency or 'currency units'}):"
+    ]
+    top = float(tornado["delta_revenue"].abs().max()) if len(tornado) else 0.0
+    div = 1e6 if top >= 1e6 else 1e3 if top >= 1e3 else 1.0
+
+    def money(x: float, sign: bool = False) -> str:
+        return _amount(x, sign, div)
+
+    for lab, rows in tornado.groupby("label", sort=False):
+        lines.append(f"  {lab} ({rows['range'].iloc[0]})")
+        for side in ("low", "high"):
+            r = rows[rows["side"] == side]
+            if r.empty:
+                continue
+            x = r.iloc[0]
+            parts = []
+            for out, fmt, unit in (("p_target", _share, " pp"), ("revenue", money, "")):
+                est, lo, hi = (x[f"delta_{out}{s}"] for s in ("", "_low", "_high"))
+                note = x.get(f"delta_{out}_note", "")
+                note = f", {note}" if isinstance(note, str) and note else ""
+                name = "P(target)" if out == "p_target" else "revenue"
+                parts.append(
+                    f"{name} {fmt(est, True)}{unit} ({fmt(lo, True)} to {fmt(hi, True)}{note})"
+                )
+            lines.append(f"    {side} end ({x['values']}): {';  '.join(parts)}")
+    return "\n".join(lines)
 
 
 @cli.command()
@@ -225,8 +296,8 @@ def sensitivity(
     """
 
     def go() -> None:
-        name = load_scenario(scenario, overrides).name
-        folder = out or Path("reports") / f"sensitivity-{name}"
+        loaded = load_scenario(scenario, overrides)
+        folder = out or Path("reports") / f"sensitivity-{loaded.name}"
         try:
             res = run_sensitivity(
                 scenario,
@@ -242,21 +313,20 @@ def sensitivity(
             )
         except BadParameter as exc:
             raise _bad_input(exc) from None
-        t = res.tornado
-        click.echo("One at a time, low / high end (paired change against the scenario as given):")
-        for lab, rows in t.groupby("label", sort=False):
-            lo = rows[rows["side"] == "low"].iloc[0]
-            hi = rows[rows["side"] == "high"].iloc[0]
-            click.echo(
-                f"  {lab:<32} {lo['range']:>14}  P(target) "
-                f"{lo['delta_p_target'] * 100:+.1f} / {hi['delta_p_target'] * 100:+.1f} pp   "
-                f"revenue {lo['delta_revenue'] / 1e6:+.2f}M / {hi['delta_revenue'] / 1e6:+.2f}M"
-            )
+        click.echo(tornado_text(res.tornado, replications, loaded.economics.currency))
         if res.sobol is not None:
-            click.echo("Sobol total indices (ST) of revenue / P(target):")
-            s = res.sobol.pivot(index="label", columns="output", values="ST")
-            for lab, row in s.sort_values("revenue", ascending=False).iterrows():
-                click.echo(f"  {lab:<32} {row['revenue']:.2f} / {row['p_target']:.2f}")
+            click.echo(
+                "Sobol total indices (ST) of revenue / P(target), ± SALib's 95% bootstrap "
+                "half-width:"
+            )
+            st = res.sobol.pivot(index="label", columns="output", values="ST")
+            conf = res.sobol.pivot(index="label", columns="output", values="ST_conf")
+            for lab, row in st.sort_values("revenue", ascending=False).iterrows():
+                c = conf.loc[lab]
+                click.echo(
+                    f"  {lab:<32} {row['revenue']:.2f} ± {c['revenue']:.2f} / "
+                    f"{row['p_target']:.2f} ± {c['p_target']:.2f}"
+                )
         stdout.print(f"results in {folder}/", highlight=False)
 
     guarded(debug, go)

@@ -4,7 +4,11 @@ Two views, both under common random numbers (every setting runs with the same ro
 
 * **Tornado** (one at a time): each factor is set to the low and the high end of its range with
   everything else at the scenario's value; the bar shows the paired change in P(target) and in
-  mean revenue against the scenario itself, with its interval.
+  mean revenue against the scenario itself, with its interval. A change the replications cannot
+  resolve (its interval includes 0 or is wider than the change itself; with few replications a
+  change in P(target) can be zero only because no replication crossed the target) is marked
+  ``not resolved at n=...`` (:func:`effect_note`) in ``tornado.csv``, on the chart and on the
+  console.
 * **Sobol indices** (variance based, via SALib): all factors vary together over their ranges on a
   Saltelli/Sobol' sample of ``samples * (factors + 2)`` settings; the first-order index ``S1`` is
   the share of the output's variance a factor explains alone, the total index ``ST`` includes
@@ -190,11 +194,31 @@ def _scenario_at(
 
 
 # --------------------------------------------------------------------------- tornado
+def effect_note(estimate: float, low: float, high: float, replications: int) -> str:
+    """``""`` when a paired change is resolved, else ``not resolved at n=<replications>``.
+
+    Not resolved: the 95% interval is undefined, includes 0, or is wider than the change
+    itself (the sample cannot tell its size). A change in P(target) moves in steps of one
+    replication (``1 / n``); when no replication crossed the target differently the change is
+    0 with a zero-width interval, which includes 0: not resolved, however it prints.
+    """
+    if not all(math.isfinite(x) for x in (estimate, low, high)):
+        return f"not resolved at n={replications}"
+    if low <= 0.0 <= high or high - low > abs(estimate):
+        return f"not resolved at n={replications}"
+    return ""
+
+
+TORNADO_NOTES = ("delta_p_target_note", "delta_revenue_note")
+"""``tornado.csv`` columns saying which changes are not resolved (empty when resolved)."""
+
+
 def tornado_table(table: pd.DataFrame, factors: Sequence[ResolvedFactor]) -> pd.DataFrame:
     """Paired change of P(target) and mean revenue at each factor's low and high end.
 
     ``table`` is :func:`pipesim.experiments.paired.run_points` output with point ``"base"``
-    and points ``(index, "low"|"high")``.
+    and points ``(index, "low"|"high")``. Each change has its paired 95% interval and a note
+    (:data:`TORNADO_NOTES`, :func:`effect_note`): ``not resolved at n=...`` or empty.
     """
     base = table[table["point"].map(lambda p: p == "base")].sort_values("replication")
     rows = []
@@ -212,6 +236,8 @@ def tornado_table(table: pd.DataFrame, factors: Sequence[ResolvedFactor]) -> pd.
                 "values": "; ".join(o.split("=", 1)[1] for o in rf.overrides(x)[:4])
                 + ("; ..." if len(rf.leaves) > 4 else ""),
             }
+            n = min(len(base), len(t))
+            row["replications"] = n
             for out, col in (("p_target", "hit_target"), ("revenue", "revenue")):
                 a = base[col].astype(float).to_numpy()
                 b = t[col].astype(float).to_numpy()
@@ -220,6 +246,7 @@ def tornado_table(table: pd.DataFrame, factors: Sequence[ResolvedFactor]) -> pd.
                 row[f"delta_{out}"] = est
                 row[f"delta_{out}_low"] = lo
                 row[f"delta_{out}_high"] = hi
+                row[f"delta_{out}_note"] = effect_note(est, lo, hi, n)
             rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
@@ -230,7 +257,11 @@ def tornado_table(table: pd.DataFrame, factors: Sequence[ResolvedFactor]) -> pd.
 
 
 def tornado_chart(tornado: pd.DataFrame, currency: str = "EUR") -> Figure:
-    """Two tornado panels: change in P(target) (pp) and in mean revenue, low and high ends."""
+    """Two tornado panels: change in P(target) (pp) and in mean revenue, low and high ends.
+
+    Whiskers are the paired 95% intervals (when the table has them); a change that is not
+    resolved (:data:`TORNADO_NOTES`) is drawn pale and the title says at which n.
+    """
     charts.require_columns(
         tornado,
         ["factor", "label", "range", "side", "delta_p_target", "delta_revenue"],
@@ -242,6 +273,8 @@ def tornado_chart(tornado: pd.DataFrame, currency: str = "EUR") -> Figure:
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2, sharey=True)
     ranges = tornado.drop_duplicates("label").set_index("label")["range"]
+    pale = False
+    whisker = {"ecolor": charts.INK, "capsize": 2, "elinewidth": 0.8}
     for ax, col, scale, title in (
         (axes[0], "delta_p_target", 100.0, "change in P(target) (pp)"),
         (axes[1], "delta_revenue", 1e-6, f"change in mean revenue (M {currency})"),
@@ -253,8 +286,16 @@ def tornado_chart(tornado: pd.DataFrame, currency: str = "EUR") -> Figure:
                 if r.empty:
                     continue
                 v = float(r[col].iloc[0]) * scale
+                unresolved = f"{col}_note" in r and bool(r[f"{col}_note"].fillna("").iloc[0])
+                pale = pale or unresolved
+                err = None
+                if f"{col}_low" in r and f"{col}_high" in r:
+                    lo, hi = float(r[f"{col}_low"].iloc[0]), float(r[f"{col}_high"].iloc[0])
+                    if math.isfinite(lo) and math.isfinite(hi):
+                        err = [[max(v - lo * scale, 0.0)], [max(hi * scale - v, 0.0)]]
                 ax.barh(y, v, color=colour, hatch=hatch, edgecolor=charts.INK, height=0.6,
-                        linewidth=0.5)  # fmt: skip
+                        linewidth=0.5, alpha=0.3 if unresolved else 1.0, xerr=err,
+                        error_kw=whisker)  # fmt: skip
         ax.axvline(0, color=charts.INK, linewidth=1)
         ax.set_xlabel(title)
         charts.style_axes(ax)
@@ -264,7 +305,11 @@ def tornado_chart(tornado: pd.DataFrame, currency: str = "EUR") -> Figure:
     axes[1].bar([0], [0], color=charts.BLUE, label="high end")
     axes[1].legend(frameon=False, loc="lower right", fontsize=8)
     axes[1].xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:+.1f}"))
-    fig.suptitle("One-at-a-time sensitivity (paired against the scenario as given)", fontsize=11)
+    title = "One-at-a-time sensitivity (paired against the scenario as given; 95% intervals)"
+    if pale:
+        n = int(tornado["replications"].min()) if "replications" in tornado else None
+        title += f"\npale bars: not resolved at n={n}" if n else "\npale bars: not resolved"
+    fig.suptitle(title, fontsize=11)
     return fig
 
 
@@ -458,6 +503,17 @@ def run_sensitivity(
         "sobol_replications": sobol_replications,
         "sobol_settings": 0 if sobol_points is None else len(sobol_points),
         "seed": seed,
+        "not_resolved": [
+            {
+                "factor": r["factor"],
+                "side": r["side"],
+                "output": out,
+                "note": r[f"delta_{out}_note"],
+            }
+            for r in tornado.to_dict("records")
+            for out in ("p_target", "revenue")
+            if r.get(f"delta_{out}_note")
+        ],
     }
     (folder / "sensitivity.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     result.files.append(folder / "sensitivity.json")
