@@ -68,7 +68,7 @@ EXPECTED: dict[str, Expect] = {
         ("must be between 0 and 1", "(got 35)", "0.35 for 35%"),
     ),
     "wrong_negative_rate": Expect(
-        7, 5, "leads.referrals.per_week", ("must be at least 0", "(got -2)"),
+        7, 5, "leads.referrals.per_week", ("must be between 0 and 10000", "(got -2)"),
     ),
     "wrong_missing_name": Expect(2, 1, "name", ("required field is missing",)),
     "wrong_missing_revenue": Expect(
@@ -109,6 +109,18 @@ EXPECTED: dict[str, Expect] = {
     ),
     "wrong_not_a_mapping": Expect(
         1, 1, "(top level)", ("a scenario must be a mapping of keys to values",),
+    ),
+    "wrong_extends_segment_case": Expect(
+        5, 3, "segments.s1",
+        ("unknown segment 's1'", "did you mean 'S1'?", "S1, S2, S3, S4", "new: true"),
+    ),
+    "wrong_extends_competitor": Expect(
+        5, 3, "competitors.Incumbant",
+        ("unknown competitor 'Incumbant'", "did you mean 'Incumbent'?", "Incumbent, Challenger"),
+    ),
+    "wrong_team_count": Expect(
+        5, 3, "reps.count",
+        ("20 conflicts with reps.members", "(18 reps)", "set reps.members to null"),
     ),
 }  # fmt: skip
 

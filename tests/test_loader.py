@@ -201,7 +201,7 @@ def test_plan_overlay_is_blamed_with_its_own_line(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as exc:
         load_scenario(base, plan=plan)
     (problem,) = problems(exc)
-    assert str(exc.value) == f"{plan}:3:3: reps.count: must be at least 1 (got 0)"
+    assert str(exc.value) == f"{plan}:3:3: reps.count: must be between 1 and 1000 (got 0)"
     assert problem.path == ("reps", "count")
 
 
@@ -368,13 +368,13 @@ def test_unknown_keys_get_did_you_mean(
         (
             {"reps": {"attrition_per_year": -1}},
             ("reps", "attrition_per_year"),
-            "must be at least 0 (got -1)",
+            "must be between 0 and 10 (got -1)",
         ),
-        ({"reps": {"count": 0}}, ("reps", "count"), "must be at least 1 (got 0)"),
+        ({"reps": {"count": 0}}, ("reps", "count"), "must be between 1 and 1000 (got 0)"),
         (
             {"reps": {"hours_per_week": 0}},
             ("reps", "hours_per_week"),
-            "must be greater than 0 (got 0)",
+            "must be greater than 0 and at most 168 (got 0)",
         ),
         ({"reps": {"count": 2.5}}, ("reps", "count"), "expected a whole number (got 2.5)"),
         ({"reps": {"skill_sd": "high"}}, ("reps", "skill_sd"), "expected a number (got 'high')"),
@@ -407,7 +407,11 @@ def test_unknown_keys_get_did_you_mean(
             "must be one of 'awareness', 'interest', 'preference', 'decision' (got 'decison')"
             " (did you mean 'decision'?)",
         ),
-        ({"target": {"revenue": 0}}, ("target", "revenue"), "must be greater than 0 (got 0)"),
+        (
+            {"target": {"revenue": 0}},
+            ("target", "revenue"),
+            "must be greater than 0 and at most 1e+13 (got 0)",
+        ),
         (
             {"target": {}},
             ("target", "revenue"),
@@ -576,7 +580,7 @@ def test_extends_points_inherited_errors_at_the_base_file(tmp_path: Path) -> Non
     with pytest.raises(ScenarioError) as info:
         load_scenario(tmp_path / "child.yaml")
     text = str(info.value)
-    assert f"{tmp_path / 'base.yaml'}:4:3: reps.count: must be at least 1" in text
+    assert f"{tmp_path / 'base.yaml'}:4:3: reps.count: must be between 1 and 1000" in text
 
 
 def test_extends_rejects_cycles_and_missing_bases(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ The Python API mirrors the command line::
 
     import pipesim
     scenario = pipesim.load_scenario("scenarios/baseline.yaml", overrides=["reps.count=12"])
-    results = pipesim.run(scenario, replications=1000, seed=7, workers=2)
+    more = pipesim.what_if(scenario, {"reps.count": 18})  # validated like --set
+    results = pipesim.run(more, replications=1000, seed=7, workers=2)
     results.summary["p_target"], results.table  # dict, pandas DataFrame
 
 The package is layered (docs/architecture.md): ``scenario`` at the bottom, then ``agents``,
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pipesim.policies  # noqa: F401
 from pipesim._version import __version__
 from pipesim.scenario.errors import ScenarioError
-from pipesim.scenario.loader import load_scenario
+from pipesim.scenario.loader import load_scenario, what_if
 from pipesim.scenario.schema import Scenario
 
 if TYPE_CHECKING:
@@ -37,4 +38,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'pipesim' has no attribute {name!r}")
 
 
-__all__ = ["Results", "Scenario", "ScenarioError", "__version__", "load_scenario", "run"]
+__all__ = [
+    "Results",
+    "Scenario",
+    "ScenarioError",
+    "__version__",
+    "load_scenario",
+    "run",
+    "what_if",
+]

@@ -65,10 +65,37 @@ _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
 
 
+def _unreadable(path: Path, exc: Exception) -> ScenarioError:
+    """The error for a file that cannot be read as CSV text, naming the file."""
+    if isinstance(exc, FileNotFoundError):
+        why = "file not found"
+    elif isinstance(exc, IsADirectoryError):
+        why = "is a folder, not a CSV file"
+    elif isinstance(exc, UnicodeDecodeError):
+        why = (
+            f"cannot read the file: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+            f"position {exc.start}); a pipeline is a CSV file saved as UTF-8"
+        )
+    elif isinstance(exc, csv.Error):
+        why = f"cannot read the file as CSV ({exc})"
+    else:
+        why = f"cannot read the file: {getattr(exc, 'strerror', None) or exc}"
+    return ScenarioError(str(path), [Problem((), why)])
+
+
 def is_crm_export(path: str | Path) -> bool:
-    """Whether the CSV's header looks like a CRM opportunity export (not a pipeline CSV)."""
-    with Path(path).open(newline="", encoding="utf-8-sig") as f:
-        header = next(csv.reader(f), [])
+    """Whether the CSV's header looks like a CRM opportunity export (not a pipeline CSV).
+
+    Raises
+    ------
+    ScenarioError
+        Naming the file when it is missing, a folder, unreadable or not UTF-8 CSV text.
+    """
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise _unreadable(Path(path), exc) from None
     return "StageName" in header and "segment" not in header
 
 
@@ -113,7 +140,7 @@ def read_pipeline_csv(
         with Path(path).open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ScenarioError(source, [Problem((), f"cannot read the file: {exc}")]) from None
+        raise _unreadable(Path(path), exc) from None
     if not rows:
         raise ScenarioError(source, [Problem((), "the file is empty (a header line is needed)")])
     header = [h.strip() for h in rows[0]]

@@ -8,12 +8,15 @@ optimiser plans (:func:`merge`) and per-replication draws of uncertain parameter
 a :class:`~pipesim.scenario.schema.Scenario`; validation is the loader's job.
 
 A key path is a tuple of mapping keys and list indexes, ``("segments", "S1", "deal_size",
-"mean")`` or ``("open_pipeline", 0, "count")``; :func:`parse_path` reads the dotted form.
+"mean")`` or ``("open_pipeline", 0, "count")``; :func:`parse_path` reads the dotted form. In a
+list whose items all have a ``name`` (``reps.members``) an item may also be given by its name:
+``reps.members.Ana.skill`` resolves to ``("reps", "members", 0, "skill")``.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -102,6 +105,7 @@ def _step(node: Any, part: str | int, done: KeyPath) -> tuple[Any, str | int]:
 
 
 def _index(node: list[Any], part: str | int, done: KeyPath) -> int:
+    """The index ``part`` names: a number, or an item's name in a list of named items."""
     if not node:
         raise EditError(
             done,
@@ -109,6 +113,20 @@ def _index(node: list[Any], part: str | int, done: KeyPath) -> int:
             "(set the whole list instead)",
         )
     text = str(part)
+    given = [item.get("name") if isinstance(item, Mapping) else None for item in node]
+    names = [n for n in given if isinstance(n, str) and n]
+    if not text.isdigit() and len(names) == len(node):
+        if names.count(text) == 1:
+            return names.index(text)
+        lower = [n for n in names if n.lower() == text.lower()]
+        guess = lower or difflib.get_close_matches(text, names, n=1)
+        hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+        raise EditError(
+            done,
+            f"{format_path(done)} has no item named {text!r}{hint}; give one of the names "
+            f"({shown}) or a number from 0 to {len(node) - 1}",
+        )
     if not text.isdigit() or int(text) >= len(node):
         raise EditError(done, f"list index {text!r} must be a number from 0 to {len(node) - 1}")
     return int(text)

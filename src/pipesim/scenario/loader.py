@@ -4,27 +4,43 @@ A bad scenario never reaches the engine: each problem becomes a
 :class:`~pipesim.scenario.errors.ScenarioError` naming the file, line and column, the key path,
 what is wrong and what is allowed (with a did-you-mean for misspelt keys and names). The YAML
 itself is read by :mod:`pipesim.scenario.yaml_io` and the messages are worded by
-:mod:`pipesim.scenario.messages`.
+:mod:`pipesim.scenario.messages`. Every layer put over a parent (an extending file, a plan, the
+overrides, a what-if) is checked by :func:`pipesim.scenario.layers.check_layer`: it changes the
+segments, competitors and campaigns its parent has and adds one only with ``new: true``, and it
+sets no key that another key makes unused.
+
+:func:`what_if` is the same from Python: a validated copy of a scenario with some values
+changed.
 """
 
 from __future__ import annotations
 
 import copy
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from pipesim.scenario.edit import EditError, KeyPath, format_path, merge, set_value
+from pipesim.scenario.edit import (
+    EditError,
+    KeyPath,
+    format_path,
+    merge,
+    parse_path,
+    set_value,
+)
 from pipesim.scenario.errors import Problem, ScenarioError
 from pipesim.scenario.introspect import expected_at
+from pipesim.scenario.layers import LayerProblem, check_layer
 from pipesim.scenario.messages import error_message, with_hint
 from pipesim.scenario.references import reference_errors
 from pipesim.scenario.schema import Scenario
 from pipesim.scenario.yaml_io import compose_with_marks, read_yaml
+
+Marks = dict[KeyPath, tuple[int, int]]
 
 
 # --------------------------------------------------------------------------- overrides
@@ -65,21 +81,33 @@ def _no_new_lists(path: KeyPath) -> None:
 
 
 def apply_overrides(
-    data: dict[str, Any], overrides: Iterable[str], origins: dict[KeyPath, str]
+    data: dict[str, Any],
+    overrides: Iterable[str],
+    origins: dict[KeyPath, str],
+    *,
+    parent_name: str = "the scenario",
 ) -> dict[str, Any]:
     """Return a copy of ``data`` with each ``dotted.key=value`` applied.
 
     Intermediate mappings are created as needed; list items are addressed by index
-    (``open_pipeline.0.count=3``). ``origins`` records which override set which path, so
+    (``open_pipeline.0.count=3``) or, in a list of named items, by name
+    (``reps.members.Ana.skill=1.2``). ``origins`` records which override set which path, so
     validation errors point at the override rather than at the file.
+
+    Overrides change what ``data`` has: an override that would add a segment, competitor or
+    campaign is an error naming the existing ones, unless the entity is marked ``new: true``
+    (``campaigns.fairs={new: true, budget_per_week: 900}``); so is an override of a key that
+    another key makes unused (``reps.count`` while ``reps.members`` lists the team).
 
     Raises
     ------
     ScenarioError
-        If an override is malformed or addresses something that is not there; the
-        problem's origin names the override.
+        If an override is malformed, addresses something that is not there or breaks a rule of
+        :func:`pipesim.scenario.layers.check_layer`; the problem's origin names the override.
     """
     out = copy.deepcopy(data)
+    replaced: set[KeyPath] = set()
+    here: dict[KeyPath, str] = {}
     for text in overrides:
         origin = f"--set {text}"
 
@@ -96,10 +124,48 @@ def apply_overrides(
             path, created = set_value(out, parts, value, create=_no_new_lists)
         except EditError as exc:
             raise fail(exc.path, exc.message) from None
-        origins[path] = origin
+        origins[path] = here[path] = origin
+        replaced.add(path)
         if created is not None:
-            origins[created] = origin
+            origins[created] = here[created] = origin
+    out, problems = check_layer(
+        data,
+        out,
+        parent_name=parent_name,
+        replaced=replaced,
+        new_form="--set '{block}.{name}={{new: true, ...}}'",
+    )
+    if problems:
+        raise ScenarioError("--set", [_locate(p, m, {}, here) for p, m in problems])
     return out
+
+
+def _locate(
+    path: KeyPath,
+    message: str,
+    marks: Mapping[KeyPath, tuple[int, int]],
+    origins: Mapping[KeyPath, str],
+) -> Problem:
+    """A problem at ``path``, placed where the value was set.
+
+    A value set by an override or plan replaces everything beneath it, so origins are looked
+    for first; else the file's line and column.
+    """
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in origins:
+            return Problem(path, message, origin=origins[path[:cut]])
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in marks:
+            line, col = marks[path[:cut]]
+            return Problem(path, message, line, col)
+    return Problem(path, message)
+
+
+def _raise_layer(
+    source: str, problems: list[LayerProblem], marks: Marks, origins: Mapping[KeyPath, str]
+) -> None:
+    if problems:
+        raise ScenarioError(source, [_locate(p, m, marks, origins) for p, m in problems])
 
 
 # --------------------------------------------------------------------------- validation
@@ -131,15 +197,7 @@ def validate(
         )
 
     def locate(path: KeyPath, message: str) -> Problem:
-        # A value set by an override or plan replaces everything beneath it: look there first.
-        for cut in range(len(path), -1, -1):
-            if path[:cut] in origins:
-                return Problem(path, message, origin=origins[path[:cut]])
-        for cut in range(len(path), -1, -1):
-            if path[:cut] in marks:
-                line, col = marks[path[:cut]]
-                return Problem(path, message, line, col)
-        return Problem(path, message)
+        return _locate(path, message, marks, origins)
 
     try:
         scenario = Scenario.model_validate(data)
@@ -188,9 +246,65 @@ def load_scenario(
     data, marks = _read_extending(Path(path), origins, ())
     if plan is not None:
         overlay, plan_marks = read_yaml(plan)
-        data = merge(data, overlay, origins=origins, origin=str(plan), marks=plan_marks)
-    data = apply_overrides(data, list(overrides), origins)
+        planned = merge(data, overlay, origins=origins, origin=str(plan), marks=plan_marks)
+        planned, problems = check_layer(
+            data, planned, parent_name=str(path), written=set(plan_marks) - {()}
+        )
+        _raise_layer(str(plan), problems, {}, origins)
+        data = planned
+    data = apply_overrides(data, list(overrides), origins, parent_name=str(path))
     return validate(data, str(path), marks, origins)
+
+
+def what_if(
+    scenario: Scenario,
+    changes: Mapping[str | KeyPath, Any],
+    *,
+    source: str = "what-if",
+) -> Scenario:
+    """A validated copy of ``scenario`` with each dotted path set to its value.
+
+    The Python form of ``--set``, with the same rules and the same errors::
+
+        more = pipesim.what_if(scenario, {"reps.count": 18, "segments.S1.buyers_per_week": 30})
+
+    Values are Python values (numbers, strings, lists, dicts; a schema block is taken as its
+    fields). A change that would add a segment, competitor or campaign must mark it
+    ``{"new": True, ...}``; a key that another key makes unused (``reps.count`` while
+    ``reps.members`` lists the team) is an error.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the change (``what_if reps.count=-4``), the key path, what is wrong and what is
+        allowed, exactly as the command line reports a bad ``--set``.
+    """
+    data = scenario.model_dump(mode="json")
+    out = copy.deepcopy(data)
+    origins: dict[KeyPath, str] = {}
+    replaced: set[KeyPath] = set()
+    for key, value in changes.items():
+        parts = parse_path(key) if isinstance(key, str) else tuple(key)
+        if isinstance(value, BaseModel):
+            value = value.model_dump(mode="json")
+        origin = f"what_if {format_path(parts)}={value!r}"
+        try:
+            path, created = set_value(out, parts, copy.deepcopy(value), create=_no_new_lists)
+        except EditError as exc:
+            raise ScenarioError(source, [Problem(exc.path, exc.message, origin=origin)]) from None
+        origins[path] = origin
+        replaced.add(path)
+        if created is not None:
+            origins[created] = origin
+    out, problems = check_layer(
+        data,
+        out,
+        parent_name=f"scenario {scenario.name!r}",
+        replaced=replaced,
+        new_form="{{'{block}.{name}': {{'new': True, ...}}}}",
+    )
+    _raise_layer(source, problems, {}, origins)
+    return validate(out, source, None, origins)
 
 
 def _read_extending(
@@ -200,9 +314,14 @@ def _read_extending(
 
     ``other.yaml`` is relative to the extending file. Mappings merge key by key; lists and values
     replace. Keys inherited from the base file keep pointing at the base file in error messages.
+    The file is a layer over its base (:func:`pipesim.scenario.layers.check_layer`).
     """
     data, marks = read_yaml(path)
+    if not isinstance(data, dict):
+        return data, marks
     if "extends" not in data:
+        data, problems = check_layer(None, data)
+        _raise_layer(str(path), problems, marks, {})
         return data, marks
     base_name = data.pop("extends")
     if not isinstance(base_name, str) or not base_name.strip():
@@ -232,7 +351,10 @@ def _read_extending(
     for key_path, origin in base_origins.items():
         if key_path not in marks:
             origins[key_path] = origin
-    merged = merge(base, data)
+    merged, problems = check_layer(
+        base, merge(base, data), parent_name=str(shown), written=set(marks) - {()}
+    )
+    _raise_layer(str(path), problems, marks, {})
     return merged, marks
 
 

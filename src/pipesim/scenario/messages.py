@@ -100,6 +100,21 @@ def _got(value: Any) -> str:
     return f" (got {text})"
 
 
+def _exponent_hint(got: Any) -> str:
+    """YAML reads ``1e6`` as text (an exponent needs a dot and a sign): say how to write it."""
+    if not isinstance(got, str) or "e" not in got.lower():
+        return ""
+    try:
+        x = float(got)
+    except ValueError:
+        return ""
+    mantissa, _, exponent = f"{x:e}".partition("e")
+    written = mantissa.rstrip("0")
+    if written.endswith("."):
+        written += "0"
+    return f"; YAML reads {got} as text: write {written}e{exponent}"
+
+
 def error_message(err: Any) -> str:
     """Readable message for one pydantic error: what is wrong and what is allowed.
 
@@ -145,7 +160,7 @@ def error_message(err: Any) -> str:
         allowed = f"; allowed keys: {', '.join(keys)}" if keys else ""
         return f"expected a mapping of keys to values{_got(got)}{allowed}"
     if kind in _TYPE_MESSAGES:
-        return f"{_TYPE_MESSAGES[kind]}{_got(got)}"
+        return f"{_TYPE_MESSAGES[kind]}{_got(got)}{_exponent_hint(got)}"
     msg = str(err["msg"])
     if msg.startswith("Value error, "):
         return msg[len("Value error, ") :]

@@ -161,18 +161,36 @@ _BOUNDS: tuple[tuple[type, str, str], ...] = (
 )
 
 
-def _constraints(info: FieldInfo) -> str:
-    """Bounds from the field's metadata, then the allowed values of a ``Literal`` type."""
+def _bound(value: Any) -> str:
+    """A bound as written in a scenario: ``100`` rather than ``100.0``, ``1e+10`` when long."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e7:
+        return str(int(value))
+    return f"{value:g}" if isinstance(value, float) else _scalar(value)
+
+
+def _bounds(metadata: list[Any]) -> list[str]:
     parts: list[str] = []
-    for meta in info.metadata:
+    for meta in metadata:
         for cls, attr, symbol in _BOUNDS:
             if isinstance(meta, cls):
-                parts.append(f"{symbol} {_scalar(getattr(meta, attr))}")
+                parts.append(f"{symbol} {_bound(getattr(meta, attr))}")
         if isinstance(meta, annotated_types.MinLen):
             parts.append(f"length ≥ {meta.min_length}")
         if isinstance(meta, annotated_types.MaxLen):
             parts.append(f"length ≤ {meta.max_length}")
+    return parts
+
+
+def _constraints(info: FieldInfo) -> str:
+    """Bounds from the field's metadata (and a map's values), then the values of a ``Literal``."""
+    parts = _bounds(info.metadata)
     tp = unwrap_optional(info.annotation)
+    if typing.get_origin(tp) is dict:
+        value = typing.get_args(tp)[1]
+        if typing.get_origin(value) is typing.Annotated:
+            inner = [m for f in typing.get_args(value)[1:] for m in getattr(f, "metadata", [])]
+            if bounds := _bounds(inner):
+                parts.append("values " + ", ".join(bounds))
     if typing.get_origin(tp) is typing.Literal:
         parts.append("one of " + ", ".join(str(a) for a in typing.get_args(tp)))
     elif typing.get_origin(tp) is list:

@@ -1,18 +1,29 @@
 """Checks that names inside a scenario refer to something, and look-ups by dotted path.
 
 The schema validates each block on its own; :func:`reference_errors` checks what spans blocks
-(criteria, segments, competitors, rep names, policy names, uncertain parameters), and
-:func:`resolve_path` / :func:`numeric_path_error` find a parameter by its dotted path.
+(criteria, segments, competitors, rep names, policy names, uncertain parameters, and the
+number of buyers a replication would draw, :func:`workload`), and :func:`resolve_path` /
+:func:`numeric_path_error` find a parameter by its dotted path.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import annotated_types
 from pydantic import BaseModel
 
 from pipesim.scenario.registry import policy_registry
 from pipesim.scenario.schema import Scenario
+
+MAX_BUYERS_PER_REPLICATION = 1_000_000
+"""Most buyers and leads one replication may draw (:func:`workload`). Each lead costs about
+1.5 kB while a replication runs, so this keeps a replication within about 1.5 GB and a minute;
+every parameter's own bound keeps it finite, this keeps their product runnable."""
+
+MAX_LOG_SD = 3.0
+"""Largest sd of a lognormal uncertain parameter's logarithm (a factor of 20 per sd)."""
 
 
 def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
@@ -94,14 +105,18 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
                     )
                 )
             seen_ids.setdefault(opp.id, i)
-    for key in scenario.uncertainty:
+    for key, spec in scenario.uncertainty.items():
         problem = numeric_path_error(scenario, key)
         if problem is None and isinstance(resolve_path(scenario, key)[0], int):
             problem = f"{key!r} is a count; only continuous parameters can be uncertain"
         if problem is None and key.split(".")[0] in ("target", "economics", "prehistory_days"):
             problem = f"{key!r} is not a model parameter (the target and economics are given)"
+        where: tuple[str | int, ...] = ("uncertainty", key)
+        if problem is None:
+            problem = _uncertainty_error(scenario, key, spec.sd, spec.distribution)
+            where = (*where, "sd") if problem and problem.startswith("sd ") else where
         if problem:
-            errors.append((("uncertainty", key), problem))
+            errors.append((where, problem))
     if not segments:
         errors.append((("segments",), "at least one segment is required"))
     # policy names resolve against the registries (which plugins may extend)
@@ -126,7 +141,95 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
     names = [m.name for m in scenario.reps.members or []]
     if len(names) != len(set(names)):
         errors.append((("reps", "members"), "rep names must be unique"))
+    if not errors:
+        errors += _workload_errors(scenario)
     return errors
+
+
+def _uncertainty_error(scenario: Scenario, key: str, sd: float, distribution: str) -> str | None:
+    """Why the uncertain parameter ``key`` could not be drawn (None when it can)."""
+    parent_path, _, name = key.rpartition(".")
+    parent = resolve_path(scenario, parent_path)[0] if parent_path else scenario
+    if not isinstance(parent, BaseModel):
+        return (
+            f"{key!r} is an entry of a map (scores, weights or shares); only a block's own "
+            "parameters can be uncertain"
+        )
+    if distribution == "lognormal":
+        if sd > MAX_LOG_SD:
+            return f"sd {sd:g} of a lognormal is at most {MAX_LOG_SD:g} (a factor e^sd per sd)"
+        return None
+    lo, hi = parameter_range(type(parent), name)
+    if math.isfinite(hi - lo) and sd > hi - lo:
+        return (
+            f"sd {sd:g} is wider than the range of {key} ({lo:g} to {hi:g}); draws would "
+            "rarely fall inside it"
+        )
+    return None
+
+
+def parameter_range(block: type[BaseModel], name: str) -> tuple[float, float]:
+    """Lowest and highest value the schema allows for ``block``'s field ``name``."""
+    lo, hi = -math.inf, math.inf
+    for meta in block.model_fields[name].metadata:
+        if isinstance(meta, annotated_types.Ge | annotated_types.Gt):
+            lo = float(getattr(meta, "ge", getattr(meta, "gt", lo)))
+        elif isinstance(meta, annotated_types.Le | annotated_types.Lt):
+            hi = float(getattr(meta, "le", getattr(meta, "lt", hi)))
+    return lo, hi
+
+
+def workload(scenario: Scenario) -> dict[tuple[str | int, ...], float]:
+    """Expected buyers and leads one replication draws, by the parameter that drives each flow.
+
+    Inbound buyers are drawn over the prehistory and the horizon; campaign, prospecting,
+    referral and outbound leads over the horizon (campaigns over their weeks in it); the open
+    pipeline is its count.
+    """
+    horizon = scenario.horizon_days
+    weeks = horizon / 7.0
+    out: dict[tuple[str | int, ...], float] = {}
+    for name, seg in scenario.segments.items():
+        span = (scenario.prehistory_days + horizon) / 7.0
+        out[("segments", name, "buyers_per_week")] = seg.buyers_per_week * seg.inbound_share * span
+    for name, camp in scenario.campaigns.items():
+        end = horizon if camp.end_week is None else min(horizon, camp.end_week * 7.0)
+        active = max(0.0, end - camp.start_week * 7.0) / 7.0
+        out[("campaigns", name, "budget_per_week")] = (
+            camp.budget_per_week / camp.cost_per_lead * active
+        )
+    pro = scenario.leads.prospecting
+    seats = scenario.reps.seats
+    out[("leads", "prospecting", "hours_per_week")] = (
+        seats * pro.hours_per_week / pro.hours_per_lead * weeks
+    )
+    out[("leads", "referrals", "per_week")] = scenario.leads.referrals.per_week * weeks
+    outbound = scenario.leads.outbound
+    market = sum(s.buyers_per_week * (1.0 - s.inbound_share) for s in scenario.segments.values())
+    out[("leads", "outbound", "opportunities_per_rep_week")] = (
+        min(outbound.opportunities_per_rep_week * seats, market) * weeks
+    )
+    for i, opp in enumerate(scenario.open_pipeline):
+        out[("open_pipeline", i, "count")] = float(opp.count)
+    return out
+
+
+def _workload_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
+    flows = workload(scenario)
+    total = sum(flows.values())
+    if total <= MAX_BUYERS_PER_REPLICATION:
+        return []
+    path, most = max(flows.items(), key=lambda kv: kv[1])
+    where = ".".join(str(p) for p in path)
+    return [
+        (
+            path,
+            f"the scenario draws about {total:,.0f} buyers and leads a replication, "
+            f"{most:,.0f} of them through {where}; at most {MAX_BUYERS_PER_REPLICATION:,} keep "
+            "a replication within memory and time (lower the flow, or the horizon and "
+            "prehistory_days)",
+        )
+    ]
 
 
 def resolve_path(scenario: Scenario, dotted: str) -> tuple[Any, str]:

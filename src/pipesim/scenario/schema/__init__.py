@@ -1,8 +1,10 @@
 """The scenario: a frozen, validated description of a sales organisation and its market.
 
 Every number the model uses lives here, as a field with a default, a unit and a source. The
-engine only reads a :class:`Scenario`; a what-if is a new copy (``model_copy`` or a dot-path
-override through :func:`pipesim.scenario.loader.load_scenario`).
+engine only reads a :class:`Scenario`; a what-if is a new, validated copy
+(:func:`pipesim.scenario.loader.what_if`, or a dot-path override through
+:func:`pipesim.scenario.loader.load_scenario`), never ``model_copy``, which skips validation.
+Every number has a lower and an upper bound that keep a replication finite and runnable.
 
 Times are in days inside the engine; fields say their unit in their name (``_days``, ``_weeks``,
 ``_per_week``). Money is in the scenario's currency.

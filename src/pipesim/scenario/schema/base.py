@@ -29,6 +29,27 @@ TERMINAL_STATES: tuple[str, ...] = (
 
 QUALIFICATION_CHECKS: tuple[str, ...] = ("budget", "authority", "timing")
 
+# Upper bounds shared by several parameters. Every number a scenario sets is bounded, so a scenario
+# that validates gives finite draws and a replication that finishes (docs/model.md, "Bounds").
+MAX_MONEY = 1e10
+"""Largest amount of one deal, quota or target entry (currency): ten billion."""
+MAX_TARGET = 1e13
+"""Largest bookings target over a horizon (currency)."""
+MAX_CONCENTRATION = 10_000.0
+"""Largest Beta concentration: the share is then fixed at its mean to within about 0.005."""
+MAX_WEEKS = 520.0
+"""Longest horizon, campaign window, ramp or backfill (weeks): ten years."""
+MAX_DAYS = 3650.0
+"""Longest time in days (stage dwell, prehistory, waiting): ten years."""
+MAX_HOURS_PER_WEEK = 168.0
+"""Hours in a week: no one works more."""
+MAX_SCORE_POINTS = 10.0
+"""The width of the 0-10 score scale: no effect moves an offer further than from 0 to 10."""
+MAX_GROUP = 100.0
+"""Largest buying group (people)."""
+MAX_SHARE_WEIGHT = 100.0
+"""Largest relative weight of a segment or criterion in a normalised split (allows percentages)."""
+
 
 def param(default: Any, description: str, source: str, **constraints: Any) -> Any:
     """Declare a scenario parameter with its default, meaning and source.
@@ -72,8 +93,8 @@ class Spec(BaseModel):
 class SizeDistribution(Spec):
     """A positive amount drawn from a lognormal with the given mean and coefficient of variation."""
 
-    mean: float = param(50_000.0, "Mean deal value (currency).", "judgement", gt=0)
-    cv: float = param(0.6, "Coefficient of variation (sd / mean).", "judgement", ge=0)
+    mean: float = param(50_000.0, "Mean deal value (currency).", "judgement", gt=0, le=MAX_MONEY)
+    cv: float = param(0.6, "Coefficient of variation (sd / mean).", "judgement", ge=0, le=10)
 
 
 class BetaShare(Spec):
@@ -81,5 +102,9 @@ class BetaShare(Spec):
 
     mean: float = param(0.55, "Mean of the share.", "judgement", gt=0, lt=1)
     concentration: float = param(
-        6.0, "Concentration a + b of the Beta; larger means less spread.", "judgement", gt=0
+        6.0,
+        "Concentration a + b of the Beta; larger means less spread.",
+        "judgement",
+        gt=0,
+        le=MAX_CONCENTRATION,
     )

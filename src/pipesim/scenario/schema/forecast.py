@@ -10,7 +10,18 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from pipesim.scenario.schema.base import Spec, param
+from pipesim.scenario.schema.base import (
+    MAX_DAYS,
+    MAX_GROUP,
+    MAX_MONEY,
+    MAX_TARGET,
+    MAX_WEEKS,
+    Spec,
+    param,
+)
+
+MAX_OPEN_PER_ROW = 10_000
+"""Largest count of one open-pipeline row."""
 
 
 class OpenOpportunities(Spec):
@@ -20,15 +31,16 @@ class OpenOpportunities(Spec):
     stage: Literal["awareness", "interest", "preference", "decision"] = param(
         "interest", "Journey stage the buyers are in at day 0.", "user data"
     )
-    count: int = param(1, "Number of such opportunities.", "user data", ge=1)
+    count: int = param(1, "Number of such opportunities.", "user data", ge=1, le=MAX_OPEN_PER_ROW)
     value: float | None = param(
-        None, "Value of each (default: drawn from the segment).", "user data", gt=0
+        None, "Value of each (default: drawn from the segment).", "user data", gt=0, le=MAX_MONEY
     )
     days_in_stage: float | None = param(
         None,
         "Days already spent in the stage (default: a random point of the stage).",
         "user data",
         ge=0,
+        le=MAX_DAYS,
     )
     engaged_early: bool = param(
         True,
@@ -60,6 +72,7 @@ class OpenOpportunities(Spec):
         "People in the buying group, when known (default: drawn from the segment).",
         "user data",
         ge=1,
+        le=int(MAX_GROUP),
     )
     activity_planned: bool = param(
         True,
@@ -83,7 +96,8 @@ class Uncertainty(Spec):
 
     sd: float = param(
         ...,
-        "Standard deviation: of the value (normal) or of its logarithm (lognormal).",
+        "Standard deviation: of the value (normal; at most the width of the parameter's range) "
+        "or of its logarithm (lognormal; at most 3).",
         "calibration (pipesim calibrate)",
         ge=0,
     )
@@ -98,13 +112,21 @@ class Uncertainty(Spec):
 class Target(Spec):
     """What we must book over the horizon."""
 
-    revenue: float = param(..., "Bookings target over the horizon (currency).", "user data", gt=0)
-    horizon_weeks: float = param(52.0, "Length of the forecast horizon (weeks).", "user data", gt=0)
+    revenue: float = param(
+        ..., "Bookings target over the horizon (currency).", "user data", gt=0, le=MAX_TARGET
+    )
+    horizon_weeks: float = param(
+        52.0, "Length of the forecast horizon (weeks).", "user data", gt=0, le=MAX_WEEKS
+    )
     start_date: _dt.date = param(
         _dt.date(2026, 1, 1), "Calendar date of day 0 (for reports).", "user data"
     )
     rep_quota: float | None = param(
-        None, "Quota per rep seat over the horizon (default: revenue / seats).", "user data", gt=0
+        None,
+        "Quota per rep seat over the horizon (default: revenue / seats).",
+        "user data",
+        gt=0,
+        le=MAX_TARGET,
     )
 
 

@@ -10,7 +10,20 @@ from typing import Annotated
 
 from pydantic import Field
 
-from pipesim.scenario.schema.base import BetaShare, SizeDistribution, Spec, param
+from pipesim.scenario.schema.base import (
+    MAX_CONCENTRATION,
+    MAX_DAYS,
+    MAX_GROUP,
+    MAX_SCORE_POINTS,
+    MAX_SHARE_WEIGHT,
+    BetaShare,
+    SizeDistribution,
+    Spec,
+    param,
+)
+
+MAX_BUYERS_PER_WEEK = 10_000.0
+"""Largest flow of buyer organisations into one segment per week."""
 
 
 class Impact(Spec):
@@ -29,7 +42,11 @@ class Impact(Spec):
         0.5, "Mean purchase frequency (1 = bought all the time).", "domain.md §1 (003)", ge=0, le=1
     )
     concentration: float = param(
-        8.0, "Beta concentration of each impact factor across buyers.", "judgement", gt=0
+        8.0,
+        "Beta concentration of each impact factor across buyers.",
+        "judgement",
+        gt=0,
+        le=MAX_CONCENTRATION,
     )
 
 
@@ -44,6 +61,7 @@ class Segment(Spec):
         "Buyer organisations entering awareness per week (the segment's market flow).",
         "judgement",
         ge=0,
+        le=MAX_BUYERS_PER_WEEK,
     )
     inbound_share: float = param(
         0.35,
@@ -58,9 +76,12 @@ class Segment(Spec):
         "True product fit of a buyer's need to our solution, 0-1.",
         "domain.md §2 (000, 002)",
     )
-    criteria_weights: dict[str, float] = param(
+    criteria_weights: dict[
+        str, Annotated[float, Field(ge=0, le=MAX_SHARE_WEIGHT, allow_inf_nan=False)]
+    ] = param(
         {"functionality": 0.35, "price": 0.25, "service": 0.2, "risk": 0.2},
-        "Mean weight the segment's buyers give each purchase criterion (normalised to sum 1).",
+        "Mean weight the segment's buyers give each purchase criterion (normalised to sum 1; "
+        "each 0-100).",
         "domain.md §2 (003 flanking example)",
     )
     weight_noise: float = param(
@@ -68,23 +89,27 @@ class Segment(Spec):
         "Lognormal sigma of buyer-to-buyer variation in criteria weights (0 = identical buyers).",
         "judgement",
         ge=0,
+        le=3,
     )
     status_quo_score: float = param(
         5.6,
         "Score (0-10 scale) of doing nothing: the status quo's option in the logit choice.",
         "domain.md §1 (003: no decision is usually rational)",
+        ge=0,
+        le=10,
     )
     status_quo_noise: float = param(
-        0.5, "Sd of the buyer-to-buyer status-quo score.", "judgement", ge=0
+        0.5, "Sd of the buyer-to-buyer status-quo score.", "judgement", ge=0, le=MAX_SCORE_POINTS
     )
     buying_group_mean: float = param(
-        6.8, "Mean number of people in the buying group.", "domain.md §1 (001)", ge=1
+        6.8, "Mean number of people in the buying group.", "domain.md §1 (001)", ge=1, le=MAX_GROUP
     )
     journey_scale: float = param(
         1.0,
         "Multiplier on every stage dwell time (complex purchases take longer).",
         "domain.md §1 (001)",
         gt=0,
+        le=100,
     )
     impact: Impact = Impact()
     p_budget: float = param(
@@ -132,18 +157,22 @@ class Competitor(Vendor):
 class StageTiming(Spec):
     """Dwell time in a journey stage and the hazard of stalling into no decision."""
 
-    mean_days: float = param(30.0, "Mean dwell time in the stage (days).", "judgement", gt=0)
+    mean_days: float = param(
+        30.0, "Mean dwell time in the stage (days).", "judgement", gt=0, le=MAX_DAYS
+    )
     cv: float = param(
         0.6,
         "Coefficient of variation of the gamma dwell time (1 = exponential).",
         "judgement",
-        gt=0,
+        ge=0.01,
+        le=5,
     )
     stall_hazard_per_week: float = param(
         0.01,
         "Hazard per week of the buying group giving up in this stage (indecision).",
         "domain.md §1 (003, 004: most journeys end in no decision)",
         ge=0,
+        le=10,
     )
 
 
@@ -163,18 +192,21 @@ class Journey(Spec):
         "Buying-group size at which the dwell and hazard multipliers are 1.",
         "domain.md §1 (001: 6.8 people)",
         ge=1,
+        le=MAX_GROUP,
     )
     group_dwell_elasticity: float = param(
         0.5,
         "Elasticity of dwell times to buying-group size: (size/ref)^e.",
         "domain.md §1 (001: decision time stretches)",
         ge=0,
+        le=3,
     )
     group_hazard_elasticity: float = param(
         1.0,
         "Elasticity of the stall hazard to buying-group size: (size/ref)^e.",
         "domain.md §1 (001, 003)",
         ge=0,
+        le=3,
     )
 
     def stages(self) -> tuple[StageTiming, ...]:
@@ -190,27 +222,35 @@ class Choice(Spec):
         "Logit scale per score point: larger makes choices more deterministic.",
         "judgement",
         ge=0,
+        le=20,
     )
     fit_effect: float = param(
         4.0,
         "Score points our offer gains per unit of buyer fit above 0.5 (we solve the need).",
         "domain.md §2 (000, 002: pursue only what you can solve 100%)",
+        ge=0,
+        le=2 * MAX_SCORE_POINTS,
     )
     early_shaping: float = param(
         1.2,
         "Score points a skill-1.0 rep adds to our offer when engaged before the preference forms.",
         "domain.md §1 (003: engaging earlier gives more chance to create value)",
+        ge=0,
+        le=MAX_SCORE_POINTS,
     )
     late_effect: float = param(
         0.3,
         "Score points a skill-1.0 rep adds at the decision when engaged after the preference.",
         "domain.md §2 (000: expertise wins the detailed decision phase)",
+        ge=0,
+        le=MAX_SCORE_POINTS,
     )
     unengaged_penalty: float = param(
         1.0,
         "Score points we lack at preference formation when no rep of ours is engaged yet.",
         "domain.md §1 (003: after the 57% point a competitor is usually preferred)",
         ge=0,
+        le=MAX_SCORE_POINTS,
     )
     stickiness: float = param(
         0.7,
@@ -224,4 +264,5 @@ class Choice(Spec):
         "Score points added to the status quo per failed check (budget, authority, timing).",
         "domain.md §2 (003: bad qualification ends in loss or no decision)",
         ge=0,
+        le=MAX_SCORE_POINTS,
     )

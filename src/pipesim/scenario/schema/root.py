@@ -5,7 +5,7 @@ Its fields come in the order a scenario file (and its dump) lists them.
 
 from __future__ import annotations
 
-from pipesim.scenario.schema.base import Spec, param
+from pipesim.scenario.schema.base import MAX_DAYS, Spec, param
 from pipesim.scenario.schema.forecast import Economics, OpenOpportunities, Target, Uncertainty
 from pipesim.scenario.schema.market import Choice, Competitor, Journey, Segment, Vendor
 from pipesim.scenario.schema.sales import (
@@ -67,6 +67,7 @@ class Scenario(Spec):
         "Days of buyer arrivals simulated before day 0 so inbound flow is in steady state.",
         "judgement",
         ge=0,
+        le=MAX_DAYS,
     )
 
     @property

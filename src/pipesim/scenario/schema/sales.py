@@ -6,9 +6,29 @@ referrals, outbound) and their follow-up, the reps, and how reps qualify leads.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pipesim.scenario.schema.base import BetaShare, Spec, param
+from pydantic import Field, ValidationInfo, field_validator
+
+from pipesim.scenario.schema.base import (
+    MAX_CONCENTRATION,
+    MAX_HOURS_PER_WEEK,
+    MAX_SHARE_WEIGHT,
+    MAX_WEEKS,
+    BetaShare,
+    Spec,
+    param,
+)
+
+MAX_REPS = 1000
+"""Largest team (rep seats)."""
+MAX_LEADS_PER_WEEK = 10_000.0
+"""Largest weekly flow of referral leads."""
+MAX_SPEND_PER_WEEK = 1e7
+"""Largest campaign spend per week (currency)."""
+
+Weights = dict[str, Annotated[float, Field(ge=0, le=MAX_SHARE_WEIGHT, allow_inf_nan=False)]]
+"""Relative weights by segment, normalised to sum 1 (each 0-100, so percentages work too)."""
 
 
 class Engagement(Spec):
@@ -24,18 +44,26 @@ class Engagement(Spec):
         lt=1,
     )
     concentration: float = param(
-        10.0, "Beta concentration of the engagement fraction across buyers.", "judgement", gt=0
+        10.0,
+        "Beta concentration of the engagement fraction across buyers.",
+        "judgement",
+        gt=0,
+        le=MAX_CONCENTRATION,
     )
     impact_effect: float = param(
         -1.0,
         "Shift of the engagement fraction's logit per unit of impact above 0.5 "
         "(negative: high-impact purchases engage earlier).",
         "domain.md §1 (003)",
+        ge=-20,
+        le=20,
     )
     frequency_effect: float = param(
         1.0,
         "Shift of the logit per unit of purchase frequency above 0.5 (frequent = later).",
         "domain.md §1 (003: copier paper never needs a seller)",
+        ge=-20,
+        le=20,
     )
     policy: str = param(
         "reactive",
@@ -56,7 +84,11 @@ class Engagement(Spec):
         "domain.md §1 (003: awareness or interest, before the preference forms)",
     )
     proactive_hours_per_week: float = param(
-        3.0, "Proactive policy: account-planning hours per rep per week.", "judgement", ge=0
+        3.0,
+        "Proactive policy: account-planning hours per rep per week.",
+        "judgement",
+        ge=0,
+        le=MAX_HOURS_PER_WEEK,
     )
 
 
@@ -87,6 +119,7 @@ class Flanking(Spec):
         "Uniqueness gap (score points) at which success reaches 63% of its maximum.",
         "domain.md §2 (003: something the competitor cannot match)",
         gt=0,
+        le=10,
     )
     weight_shift: float = param(
         0.3,
@@ -96,7 +129,11 @@ class Flanking(Spec):
         le=1,
     )
     hours_per_week: float = param(
-        2.0, "Extra rep hours per week while a flank is under way.", "judgement", ge=0
+        2.0,
+        "Extra rep hours per week while a flank is under way.",
+        "judgement",
+        ge=0,
+        le=MAX_HOURS_PER_WEEK,
     )
     move_last: bool = param(
         True,
@@ -115,34 +152,72 @@ class Flanking(Spec):
 class Campaign(Spec):
     """A marketing campaign that reaches segments and generates leads (domain.md §3)."""
 
-    segments: dict[str, float] = param(
-        {}, "Share of the campaign's responses per segment (normalised).", "domain.md §3 (000, 002)"
+    segments: Weights = param(
+        {},
+        "Share of the campaign's responses per segment (normalised; default: by buyer flow).",
+        "domain.md §3 (000, 002)",
     )
     budget_per_week: float = param(
-        2000.0, "Spend per week while active (currency).", "judgement", ge=0
+        2000.0,
+        "Spend per week while active (currency).",
+        "judgement",
+        ge=0,
+        le=MAX_SPEND_PER_WEEK,
     )
-    cost_per_lead: float = param(400.0, "Spend per responding buyer (currency).", "judgement", gt=0)
+    cost_per_lead: float = param(
+        400.0,
+        "Spend per responding buyer (currency).",
+        "judgement",
+        ge=1,
+        le=MAX_SPEND_PER_WEEK,
+    )
     fit_shift: float = param(
-        0.0, "Shift of responders' mean fit (profile match of the campaign).", "domain.md §3 (002)"
+        0.0,
+        "Shift of responders' mean fit (profile match of the campaign).",
+        "domain.md §3 (002)",
+        ge=-1,
+        le=1,
     )
     engagement: BetaShare = param(
         BetaShare(mean=0.4, concentration=6.0),
         "Journey fraction at which responders are reached (campaigns reach buyers earlier).",
         "domain.md §1 (003)",
     )
-    start_week: float = param(0.0, "Week the campaign starts.", "judgement", ge=0)
-    end_week: float | None = param(None, "Week the campaign ends (default: horizon).", "judgement")
+    start_week: float = param(0.0, "Week the campaign starts.", "judgement", ge=0, le=MAX_WEEKS)
+    end_week: float | None = param(
+        None,
+        "Week the campaign ends, after start_week (default: horizon).",
+        "judgement",
+        gt=0,
+        le=MAX_WEEKS,
+    )
+
+    @field_validator("end_week")
+    @classmethod
+    def _after_start(cls, end: float | None, info: ValidationInfo) -> float | None:
+        start = info.data.get("start_week")
+        if end is not None and isinstance(start, int | float) and end <= start:
+            raise ValueError(
+                f"must be after start_week ({start:g}), or the campaign never runs (got {end:g})"
+            )
+        return end
 
 
 class Prospecting(Spec):
     """Cold leads the reps find themselves: cost rep hours, lower quality (domain.md §2-3)."""
 
     hours_per_week: float = param(
-        4.0, "Hours per rep per week spent prospecting.", "judgement", ge=0
+        4.0, "Hours per rep per week spent prospecting.", "judgement", ge=0, le=MAX_HOURS_PER_WEEK
     )
-    hours_per_lead: float = param(5.0, "Prospecting hours per lead found.", "judgement", gt=0)
+    hours_per_lead: float = param(
+        5.0, "Prospecting hours per lead found.", "judgement", ge=0.1, le=MAX_HOURS_PER_WEEK
+    )
     fit_shift: float = param(
-        -0.15, "Shift of prospects' mean fit (cold leads fit worse).", "domain.md §2 (003)"
+        -0.15,
+        "Shift of prospects' mean fit (cold leads fit worse).",
+        "domain.md §2 (003)",
+        ge=-1,
+        le=1,
     )
     engagement: BetaShare = param(
         BetaShare(mean=0.35, concentration=3.0),
@@ -154,14 +229,22 @@ class Prospecting(Spec):
 class Referrals(Spec):
     """Warm leads from referrals and champions who change jobs (domain.md §2, 001)."""
 
-    per_week: float = param(0.6, "Referral leads per week, team-wide.", "domain.md §2 (001)", ge=0)
-    fit_shift: float = param(0.15, "Shift of referral leads' mean fit.", "domain.md §2 (001)")
+    per_week: float = param(
+        0.6,
+        "Referral leads per week, team-wide.",
+        "domain.md §2 (001)",
+        ge=0,
+        le=MAX_LEADS_PER_WEEK,
+    )
+    fit_shift: float = param(
+        0.15, "Shift of referral leads' mean fit.", "domain.md §2 (001)", ge=-1, le=1
+    )
     engagement: BetaShare = param(
         BetaShare(mean=0.3, concentration=6.0),
         "Journey fraction at which a referral reaches us.",
         "domain.md §2 (001)",
     )
-    segments: dict[str, float] | None = param(
+    segments: Weights | None = param(
         None, "Share of referrals per segment (default: in proportion to buyer flow).", "judgement"
     )
 
@@ -181,21 +264,28 @@ class Outbound(Spec):
         "who do not come to us by themselves.",
         "domain.md §4 (001: 9 new opportunities a week instead of 7)",
         ge=0,
+        le=100,
     )
     hours_per_opportunity: float = param(
-        3.0, "Rep hours to find and open one outbound opportunity.", "judgement", ge=0
+        3.0,
+        "Rep hours to find and open one outbound opportunity.",
+        "judgement",
+        ge=0,
+        le=MAX_HOURS_PER_WEEK,
     )
     fit_shift: float = param(
         0.05,
         "Shift of outbound opportunities' mean fit (reps pick accounts they can serve).",
         "domain.md §2 (004: stop chasing customers you can't help)",
+        ge=-1,
+        le=1,
     )
     engagement: BetaShare = param(
         BetaShare(mean=0.35, concentration=5.0),
         "Journey fraction at which the rep opens the opportunity (account planning is early).",
         "domain.md §1 (003: engage before the 57% point)",
     )
-    segments: dict[str, float] | None = param(
+    segments: Weights | None = param(
         None, "Share of outbound opportunities per segment (default: by buyer flow).", "judgement"
     )
 
@@ -211,6 +301,7 @@ class Leads(Spec):
         "A lead not picked up by a rep within this many days goes cold (uncaptured).",
         "domain.md §2 (003: follow up promptly)",
         gt=0,
+        le=365,
     )
     follow_up: str = param(
         "fifo",
@@ -223,6 +314,7 @@ class Leads(Spec):
         "Days before a new lead enters the reps' queue (slow routing or follow-up).",
         "domain.md §2 (003: reps must follow up promptly and sometimes do not)",
         ge=0,
+        le=365,
     )
 
 
@@ -231,13 +323,17 @@ class RepSpec(Spec):
 
     name: str = param(..., "Rep's name, used in reps.csv and reports (unique).", "user data")
     skill: float | None = param(
-        None, "Skill multiplier (1.0 = team average).", "domain.md §2 (000)", ge=0
+        None, "Skill multiplier (1.0 = team average).", "domain.md §2 (000)", ge=0, le=10
     )
     qualification_noise: float | None = param(
-        None, "Sd of the rep's perceived-fit error.", "domain.md §2 (003)", ge=0
+        None, "Sd of the rep's perceived-fit error.", "domain.md §2 (003)", ge=0, le=5
     )
     tenure_weeks: float | None = param(
-        None, "Weeks since hire at the start (drives ramp-up).", "domain.md §2 (004)", ge=0
+        None,
+        "Weeks since hire at the start (drives ramp-up).",
+        "domain.md §2 (004)",
+        ge=0,
+        le=52 * 50,
     )
 
 
@@ -245,28 +341,45 @@ class Reps(Spec):
     """The sales team: finite hours, uneven skill, ramp-up, attrition (domain.md §2)."""
 
     count: int = param(
-        15, "Number of rep seats (ignored when members are listed).", "judgement", ge=1
+        15,
+        "Number of rep seats. When members are listed they are the team and count is not used: "
+        "a file, plan, --set or what-if that sets count to another number than the members is "
+        "an error.",
+        "judgement",
+        ge=1,
+        le=MAX_REPS,
     )
-    members: list[RepSpec] | None = param(None, "Explicit reps (names and overrides).", "judgement")
-    hours_per_week: float = param(40.0, "Working hours per rep per week.", "judgement", gt=0)
+    members: list[RepSpec] | None = param(
+        None,
+        f"Explicit reps (names and overrides; at most {MAX_REPS}).",
+        "judgement",
+        max_length=MAX_REPS,
+    )
+    hours_per_week: float = param(
+        40.0, "Working hours per rep per week.", "judgement", gt=0, le=MAX_HOURS_PER_WEEK
+    )
     admin_share: float = param(
         0.25, "Share of hours lost to admin and internal work.", "judgement", ge=0, lt=1
     )
-    skill_mean: float = param(1.0, "Mean rep skill multiplier.", "domain.md §2 (000, 001)", ge=0)
+    skill_mean: float = param(
+        1.0, "Mean rep skill multiplier.", "domain.md §2 (000, 001)", ge=0, le=10
+    )
     skill_sd: float = param(
         0.2,
         "Sd of rep skill across reps (uneven skill; a top seller at 1.3).",
         "domain.md §2 (001, 002: top seller at 130% of average)",
         ge=0,
+        le=10,
     )
     qualification_noise_mean: float = param(
         0.15,
         "Mean sd of a rep's error when judging a lead's fit.",
         "domain.md §2 (003: 80% think they qualify well, 51% of forecast deals do not close)",
         ge=0,
+        le=5,
     )
     qualification_noise_sd: float = param(
-        0.05, "Sd of that error level across reps.", "judgement", ge=0
+        0.05, "Sd of that error level across reps.", "judgement", ge=0, le=5
     )
     check_accuracy: float = param(
         0.6,
@@ -276,13 +389,21 @@ class Reps(Spec):
         le=1,
     )
     ramp_weeks: float = param(
-        16.0, "Weeks for a new hire to reach full productivity.", "domain.md §2 (004)", ge=0
+        16.0,
+        "Weeks for a new hire to reach full productivity.",
+        "domain.md §2 (004)",
+        ge=0,
+        le=MAX_WEEKS,
     )
     ramp_start: float = param(
         0.3, "Productivity of a new hire on day one (share of full).", "judgement", ge=0, le=1
     )
     tenure_weeks: float = param(
-        104.0, "Weeks since hire of the initial team (unless set per member).", "judgement", ge=0
+        104.0,
+        "Weeks since hire of the initial team (unless set per member).",
+        "judgement",
+        ge=0,
+        le=52 * 50,
     )
     attrition_per_year: float = param(
         0.3,
@@ -290,23 +411,46 @@ class Reps(Spec):
         "1/rate years; 0.3 means 26% leave within a year).",
         "domain.md §2 (004: rep churn is high)",
         ge=0,
+        le=10,
     )
     backfill_weeks: float = param(
-        8.0, "Weeks a seat stays empty after a rep leaves.", "judgement", ge=0
+        8.0, "Weeks a seat stays empty after a rep leaves.", "judgement", ge=0, le=MAX_WEEKS
     )
-    qualify_hours: float = param(2.0, "Mean rep hours to qualify one lead.", "judgement", gt=0)
+    qualify_hours: float = param(
+        2.0, "Mean rep hours to qualify one lead.", "judgement", gt=0, le=MAX_HOURS_PER_WEEK
+    )
     qualify_hours_cv: float = param(
-        0.5, "Coefficient of variation of qualification hours (1 = exponential).", "judgement", ge=0
+        0.5,
+        "Coefficient of variation of qualification hours (1 = exponential; 0 = every lead takes "
+        "exactly qualify_hours; else at least 0.01).",
+        "judgement",
+        ge=0,
+        le=5,
     )
     pursue_hours_per_week: float = param(
-        1.6, "Rep hours per week each open opportunity takes.", "judgement", ge=0
+        1.6,
+        "Rep hours per week each open opportunity takes.",
+        "judgement",
+        ge=0,
+        le=MAX_HOURS_PER_WEEK,
     )
     min_lead_hours_per_week: float = param(
-        4.0, "Hours a rep always keeps for new leads, however loaded.", "judgement", gt=0
+        4.0,
+        "Hours a rep always keeps for new leads, however loaded.",
+        "judgement",
+        gt=0,
+        le=MAX_HOURS_PER_WEEK,
     )
     cost_per_hour: float = param(
-        60.0, "Fully loaded cost of a rep hour (currency).", "judgement", ge=0
+        60.0, "Fully loaded cost of a rep hour (currency).", "judgement", ge=0, le=1e6
     )
+
+    @field_validator("qualify_hours_cv")
+    @classmethod
+    def _cv_zero_or_some(cls, cv: float) -> float:
+        if 0 < cv < 0.01:
+            raise ValueError(f"must be 0 (fixed hours) or between 0.01 and 5 (got {cv:g})")
+        return cv
 
     @property
     def seats(self) -> int:
