@@ -9,6 +9,7 @@ unless ``--debug``.
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from collections.abc import Callable
@@ -25,7 +26,12 @@ from pipesim.cli.options import (
     workers_option,
 )
 from pipesim.optimise.explain import InfeasiblePlan, group_bindings, more_text
-from pipesim.optimise.required import BadLever, TargetUnreachable, message
+from pipesim.optimise.required import (
+    DEFAULT_MAX_REPLICATIONS,
+    BadLever,
+    TargetUnreachable,
+    message,
+)
 from pipesim.optimise.required import required as search
 from pipesim.optimise.result import conclusion
 from pipesim.optimise.settings import SettingsError, load_settings, with_options
@@ -138,6 +144,13 @@ _scenario_arg = click.argument("scenario", type=click.Path(dir_okay=False, path_
 )
 @click.option("--solver", default=None, help="highs (default), cbc, or a PuLP solver name.")
 @click.option(
+    "--outbound-hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Rep hours to find and open one outbound opportunity [default: the scenario's "
+    "leads.outbound.hours_per_opportunity if it states it, else 10 (SDR benchmarks)].",
+)
+@click.option(
     "--curves",
     type=click.Choice(["auto", "pilot", "judgement"]),
     default=None,
@@ -184,6 +197,7 @@ def optimise(
     fairness_band: float | None,
     integer_quotas: bool | None,
     solver: str | None,
+    outbound_hours: float | None,
     curves: str | None,
     pilot_replications: int | None,
     replications: int | None,
@@ -197,12 +211,16 @@ def optimise(
     """Plan rep hours, campaign budgets and opportunity quotas for SCENARIO, and check the plan.
 
     Writes plan.yaml (a scenario overlay: pipesim run SCENARIO --plan plan.yaml), plan.csv
-    (per rep: hours per activity and segment, weekly opportunity quota; per campaign: spend),
-    optimise.json and optimise.html (before/after charts). Exit 3 when the target cannot be
-    reached at the confidence within capacity and budget.
+    (per rep: hours per activity and segment, weekly opportunity quota following the rep's
+    hours, skill and ramp; per campaign: spend), quotas.csv (each rep's quota week by week),
+    optimise.json and optimise.html (before/after charts, where the gain comes from, what each
+    lever costs). Warns when the gain over today exceeds what field results of sales-effort
+    reallocation report. Exit 3 when the target cannot be reached at the confidence within
+    capacity and budget.
     """
     # lazy: start-up speed (the loop pulls in matplotlib and the runner; `required` needs neither)
     from pipesim.optimise.loop import optimise as run_loop
+    from pipesim.optimise.plan import plan_table
 
     def go() -> int:
         settings = with_options(
@@ -214,6 +232,7 @@ def optimise(
             fairness_band=fairness_band,
             integer_quotas=integer_quotas,
             solver=solver,
+            outbound_hours=outbound_hours,
             curves=curves,
             pilot_replications=pilot_replications,
             replications=replications,
@@ -247,15 +266,37 @@ def optimise(
             new = s.levels.get(key, lever.today)
             if abs(new - lever.today) > 1e-9:
                 click.echo(f"  {key}: {lever.today:g} -> {new:.4g} {lever.unit}")
-        for g in res.problem.groups:
+        split = res.gain()
+        if split is not None:
             click.echo(
-                f"  quota per rep ({g.name}, {g.size} reps): {s.quota[g.name]:.2f} new "
-                f"opportunities per week, of which "
-                f"{sum(s.outbound[g.name, x] for x in res.problem.segments):.2f} outbound"
+                f"gain over today: {money(split.total, cur)} ({split.relative:+.1%}, simulated); "
+                "by lever (response curves):"
             )
+            for label, value in split.rows()[:-1]:
+                click.echo(f"  {label}: {money(value, cur)}")
+        click.echo(
+            "quota per rep (new opportunities per week: mean over the horizon, first week -> "
+            "once ramped; of which outbound):"
+        )
+        table = plan_table(res.problem, s)
+        totals = table[(table["kind"] == "rep") & (table["segment"] == "all")]
+        shown = 30
+        for _, r in totals.head(shown).iterrows():
+            click.echo(
+                f"  {r['name']} ({r['group']}; skill {r['skill']:.2f}, productivity "
+                f"{r['productivity']:.0%}, {r['selling_hours']:.1f} h): "
+                f"{r['new_opportunities_per_week']:.2f} ({r['quota_first_week']:.2f} -> "
+                f"{r['quota_ramped']:.2f}), of which {r['outbound_opportunities_per_week']:.2f} "
+                "outbound"
+            )
+        if len(totals) > shown:
+            click.echo(f"  ... and {len(totals) - shown} more reps: see plan.csv")
         for b, more in group_bindings(s.binding):
             click.echo(f"  binding: {b.describe(cur, settings.objective)}{more_text(more)}")
         click.echo(conclusion(res))
+        warning = res.warning()
+        if warning is not None:
+            click.echo(warning)
         click.echo(
             f"plan: {folder / 'plan.yaml'} | table: {folder / 'plan.csv'} | "
             f"report: {folder / 'optimise.html'}"
@@ -288,6 +329,15 @@ def optimise(
     help="Replications per lever value (all with the same seed).",
 )
 @click.option(
+    "--max-replications",
+    type=click.IntRange(min=10),
+    default=DEFAULT_MAX_REPLICATIONS,
+    show_default=True,
+    help="Most replications at the answer and the step below: until the answer is resolved "
+    "(its 95% interval at or above --confidence, the step below's under it) they double from "
+    "-n, continuing the same seeds.",
+)
+@click.option(
     "--seed",
     type=click.IntRange(min=0),
     default=0,
@@ -316,6 +366,14 @@ def optimise(
     help="reps.count: new reps ramp up, or are fully productive.",
 )
 @click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the answer, the step below, today, every value simulated and whether the "
+    "answer is resolved to this JSON file.",
+)
+@click.option(
     "--set",
     "overrides",
     multiple=True,
@@ -329,11 +387,13 @@ def required(
     lever: str,
     confidence: float,
     replications: int,
+    max_replications: int,
     seed: int,
     workers: int | None,
     step: float | None,
     maximum: float | None,
     hires: str,
+    json_path: Path | None,
     overrides: tuple[str, ...],
     quiet: bool,
     debug: bool,
@@ -341,7 +401,9 @@ def required(
     """Find the smallest value of one lever for which P(target) >= --confidence in SCENARIO.
 
     Prints, e.g., "each rep needs N new opportunities per week (today M) for an X% chance
-    (interval)", with P(target) at the answer and one grid step below it.
+    (interval)", with P(target) at the answer and one grid step below it, and whether the
+    answer is resolved: "resolved with N replications", or "not resolved at the limit of N
+    replications: the answer could be one step lower/higher".
     """
 
     def go() -> int:
@@ -357,8 +419,14 @@ def required(
             maximum=maximum,
             hires=hires,
             echo=None if quiet else _err,
+            max_replications=max_replications,
         )
         click.echo(message(result))
+        if json_path is not None:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(result.as_dict(), indent=2, allow_nan=False)
+            json_path.write_text(text + "\n", encoding="utf-8")
+            click.echo(f"json: {json_path}")
         return EXIT_OK
 
     guarded_exit(debug, go)

@@ -15,8 +15,12 @@ The pieces, in the order data flows through them:
 * :mod:`~pipesim.optimise.solver` solves it (HiGHS by default), checks the status and reads the
   solution; :mod:`~pipesim.optimise.explain` says what binds and, when no plan exists, why, in
   scenario keys;
-* :mod:`~pipesim.optimise.plan` writes the plan as a scenario overlay (``plan.yaml``) and a
-  per-rep table (``plan.csv``);
+* :mod:`~pipesim.optimise.plan` writes the plan as a scenario overlay (``plan.yaml``), a
+  per-rep table (``plan.csv``: quotas that follow each rep's hours, skill and ramp) and each
+  rep's quota week by week (``quotas.csv``);
+* :mod:`~pipesim.optimise.costs` says what one unit of each lever costs and where each figure
+  comes from (and prices outbound work); :mod:`~pipesim.optimise.gain` splits a plan's gain over
+  today by lever and flags a gain beyond field results of sales-effort reallocation;
 * :mod:`~pipesim.optimise.loop` simulates the plan and raises the LP's revenue requirement until
   P(target) reaches the asked confidence; :mod:`~pipesim.optimise.result` holds what it found
   and :mod:`~pipesim.optimise.report` draws it (``optimise.html``);

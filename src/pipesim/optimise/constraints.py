@@ -13,6 +13,7 @@ from typing import Any
 
 import pulp
 
+from pipesim.optimise.levers import PROSPECTING_KEY, outbound_key
 from pipesim.optimise.model import Model, safe_name
 from pipesim.optimise.problem import Problem, RepGroup
 from pipesim.optimise.text import money, number
@@ -84,8 +85,10 @@ def response_curves(m: Model) -> None:
             definition = [(m.spend[lever.name], 1.0), (m.wasted[lever.name], -1.0)]
         elif lever.kind == "prospecting":
             definition = [(m.prospecting[g.name], g.size / n) for g in p.groups]
-        else:
-            definition = [(m.outbound[g.name, lever.name], g.size / n) for g in p.groups]
+        else:  # an opportunity counts by what the rep who works it is worth (skill x ramp)
+            definition = [
+                (m.outbound[g.name, lever.name], g.size / n * p.value_weight(g)) for g in p.groups
+            ]
         m.add(
             _expr([*definition, (level, -1.0)]),
             pulp.LpConstraintEQ,
@@ -222,13 +225,14 @@ def rep_hours(m: Model) -> None:
     """``reps.hours_per_week``: each rep's selling hours cover its work.
 
     Its own work (prospecting, outbound, pursuing those), its share of the lead queue (pro rata
-    to hours: free reps pull the next lead), flanking and account planning. Ramping reps
-    (``reps.ramp_weeks``) have their mean productivity over the horizon.
+    to hours: free reps pull the next lead), flanking, account planning and the open deals it
+    holds at the start. Ramping reps (``reps.ramp_weeks``) have their mean productivity over the
+    horizon.
     """
     p = m.problem
     assert m.lead_work is not None
-    fixed = sum(p.fixed_rep_hours.values())
     for g in p.groups:
+        fixed = sum(p.fixed_rep_hours.values()) + g.own_deal_hours
         terms = [*_own_hours(m, g), (m.lead_work, p.lead_share(g))]
         productive = g.hours / g.ramp if g.ramp > 0 else g.hours
         if g.ramp < 1 - 1e-9:
@@ -244,7 +248,11 @@ def rep_hours(m: Model) -> None:
             f"selling hours per rep per week in group '{g.name}' ({why}): "
             f"reps.hours_per_week x (1 - reps.admin_share) = {number(productive, 1)} h"
             + (f" x ramp {g.ramp:.2f} = {number(g.hours, 1)} h" if g.ramp < 1 - 1e-9 else "")
-            + (f", of which {number(fixed, 1)} h flanking and account planning" if fixed else "")
+            + (
+                f", of which {number(fixed, 1)} h flanking, account planning and its own open deals"
+                if fixed
+                else ""
+            )
         )
         m.add(
             _expr(terms),
@@ -345,6 +353,7 @@ def strategic_segments(m: Model) -> None:
         if share <= 0:
             continue
         terms: list[tuple[pulp.LpVariable, float]] = [(m.qualify[s], 1.0), (m.pursue[s], 1.0)]
+        deals = sum(g.size * g.deal_hours_in(s) for g in p.groups)
         split = p.prospecting_split.get(s, 0.0)
         per_opp = p.hours_per_opportunity + p.outbound_pursue_hours.get(s, 0.0)
         for g in p.groups:
@@ -352,7 +361,7 @@ def strategic_segments(m: Model) -> None:
                 terms.append((m.prospecting[g.name], g.size * split))
             terms.append((m.outbound[g.name, s], g.size * per_opp))
         m.add(
-            _expr(terms),
+            _expr(terms, deals),
             pulp.LpConstraintGE,
             share * total,
             f"optimise.strategic_segments.{s}",
@@ -479,7 +488,7 @@ def objective(m: Model) -> None:
     assert m.revenue is not None and m.lead_work is not None
     spend_terms = [(m.spend[c], camp.active_weeks) for c, camp in p.campaigns.items()]
     m.campaign_cost = _expr(spend_terms)
-    fixed = sum(p.fixed_rep_hours.values()) * p.reps
+    fixed = sum(g.size * (sum(p.fixed_rep_hours.values()) + g.own_deal_hours) for g in p.groups)
     hour_terms = [(v, g.size * c) for g in p.groups for v, c in _own_hours(m, g)]
     hour_terms.append((m.lead_work, 1.0))
     per_hour = p.cost_per_hour * p.horizon_weeks
@@ -494,6 +503,66 @@ def objective(m: Model) -> None:
         m.prob.setObjective(_expr([(v, -c) for v, c in m.revenue.items()], -m.revenue.constant))
     else:
         raise ValueError(f"unknown objective {m.objective!r}")
+
+
+def tie_break(m: Model, objective_value: float) -> bool:
+    """Second stage: of the plans as good as the optimum, the one closest to a proportional split.
+
+    An LP is often indifferent between plans that differ only in which rep does which work
+    (reps worth the same per opportunity, or capacity to spare), and a solver returns an
+    arbitrary vertex: one rep doing all of a segment's outbound work, another none. This stage
+    keeps the objective within a hair of ``objective_value`` (constraint ``tie.objective``) and
+    minimises, in rep hours per week, how far each rep's prospecting and outbound work is from a
+    split in proportion to its free hours (selling hours less fixed work and its own open
+    deals). Where the optimum prefers some reps (more skill, further up the ramp), it keeps them.
+    Returns False when there is nothing to break (one group, or only fixed levers).
+    """
+    p = m.problem
+    if len(p.groups) < 2 or m.definitions_only or m.prob.objective is None:
+        return False
+    free = {g.name: p.free_hours(g) for g in p.groups}
+    mean = sum(g.size * free[g.name] for g in p.groups) / p.reps
+    if mean <= 0:
+        return False
+    families: list[tuple[str, dict[str, pulp.LpVariable], float]] = []
+    if p.curve_or_none(PROSPECTING_KEY) is not None:
+        families.append((PROSPECTING_KEY, m.prospecting, 1.0))
+    for s in p.segments:
+        if p.curve_or_none(outbound_key(s)) is not None:
+            by_group = {g.name: m.outbound[g.name, s] for g in p.groups}
+            per_opp = p.hours_per_opportunity + p.outbound_pursue_hours.get(s, 0.0)
+            families.append((outbound_key(s), by_group, max(per_opp, 1e-6)))
+    if not families:
+        return False
+    tol = 1e-9 * max(1.0, abs(objective_value))
+    m.add(
+        m.prob.objective,
+        pulp.LpConstraintLE,
+        objective_value + tol,
+        "tie.objective",
+        key="optimise",
+        text="as good as the optimum",
+        kind="rule",
+    )
+    deviations: list[tuple[pulp.LpVariable, float]] = []
+    for key, var, hours in families:
+        ref = m.prob.add_variable(f"tie.reference[{safe_name(key)}]", 0.0)
+        for g in p.groups:
+            share = free[g.name] / mean
+            dev = m.prob.add_variable(f"tie.deviation[{safe_name(key)},{safe_name(g.name)}]", 0.0)
+            for sign in (1.0, -1.0):
+                m.add(
+                    _expr([(var[g.name], sign), (ref, -sign * share), (dev, -1.0)]),
+                    pulp.LpConstraintLE,
+                    0.0,
+                    f"tie.{'over' if sign > 0 else 'under'}[{key},{g.name}]",
+                    key=key,
+                    text=f"group '{g.name}''s {key} against a split in proportion to free hours",
+                    kind="rule",
+                )
+            deviations.append((dev, g.size * hours))
+    m.prob.setObjective(_expr(deviations))
+    return True
 
 
 def build_model(

@@ -68,7 +68,7 @@ def binding_constraints(model: Model, duals: dict[str, float]) -> list[Binding]:
     for con in model.prob.constraints():
         name = con.name
         info = model.info.get(name)
-        if info is None or info.kind == "definition":
+        if info is None or info.kind in ("definition", "rule"):
             continue
         slack = con.slack if con.slack is not None else -(con.value() or 0.0)
         scale = max(1.0, abs(con.constant or 0.0))

@@ -1,6 +1,9 @@
 """The closed loop: plan, simulate the plan, raise the revenue requirement until P(target) holds.
 
 1. Simulate today's scenario (``loop.replications`` replications, root ``seed``).
+   Outbound work is priced first (:func:`pipesim.optimise.costs.outbound_cost`): today's run,
+   the pilots, the LP and every check use the same hours per outbound opportunity, and the plan
+   overlay carries it.
 2. Get response curves: judgmental where given, else pilot simulations paired with today's run
    (common random numbers); measure the rep-hour loads of each lead source.
 3. Solve the LP with expected revenue at least the target.
@@ -30,17 +33,25 @@ from typing import Any
 import pandas as pd
 
 from pipesim.optimise.constraints import build_model
+from pipesim.optimise.costs import cost_overlay, lever_costs, outbound_cost
 from pipesim.optimise.curves import ResponseCurve, judgement_curve
 from pipesim.optimise.explain import InfeasiblePlan
 from pipesim.optimise.levers import apply_overlay, levers_of
 from pipesim.optimise.pilot import measure_load, pilot_curves
-from pipesim.optimise.plan import plan_overlay, plan_table, write_plan_csv, write_plan_yaml
+from pipesim.optimise.plan import (
+    plan_overlay,
+    plan_table,
+    quota_schedule,
+    write_plan_csv,
+    write_plan_yaml,
+    write_quota_csv,
+)
 from pipesim.optimise.problem import build_problem
 from pipesim.optimise.report import write_report
 from pipesim.optimise.result import Attempt, Check, OptimiseResult
 from pipesim.optimise.settings import OptimiseSettings, check_references
 from pipesim.optimise.solver import evaluate, solve
-from pipesim.optimise.text import interval, money
+from pipesim.optimise.text import interval, money, number
 from pipesim.runs.runner import run
 from pipesim.scenario.loader import load_scenario
 from pipesim.scenario.schema import Scenario
@@ -122,6 +133,14 @@ def optimise(
     check_references(settings, scenario)
     if settings.target is not None:
         scenario = apply_overlay(scenario, {"target": {"revenue": settings.target}})
+    outbound = outbound_cost(scenario, settings, scenario_path, overrides)
+    assumed = cost_overlay(scenario, outbound)
+    if assumed:  # the plan, today's run and the pilots all price outbound work alike
+        scenario = apply_overlay(scenario, assumed)
+    echo(
+        f"an outbound opportunity costs {number(outbound.value)} rep hours to find and open "
+        f"({outbound.key}: {outbound.source})"
+    )
     workers = settings.workers or os.cpu_count() or 1
     n_check = settings.loop.replications
     echo(f"today: simulating {scenario.name} ({n_check} replications, seed {settings.seed})")
@@ -139,7 +158,18 @@ def optimise(
     load = measure_load(scenario, settings.pilot.load_replications, settings.seed)
     problem = build_problem(scenario, curves, load, settings, base_revenue)
     today = evaluate(problem)
-    result = OptimiseResult(scenario, settings, problem, curves, load, before, today, out=out)
+    result = OptimiseResult(
+        scenario,
+        settings,
+        problem,
+        curves,
+        load,
+        before,
+        today,
+        out=out,
+        outbound_cost=outbound,
+        costs=lever_costs(scenario, outbound, load, scenario_path, overrides),
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "iterations").mkdir(exist_ok=True)
     target = problem.target_revenue
@@ -160,7 +190,7 @@ def optimise(
                 f"{money(required, problem.currency)}"
             )
             break
-        data = plan_overlay(scenario, solution, settings.target)
+        data = plan_overlay(scenario, solution, settings.target, assumed)
         plan_file = out / "iterations" / f"plan_{k}.yaml"
         write_plan_yaml(plan_file, data, [f"plan {k} of the optimiser's closed loop"])
         planned = load_scenario(scenario_path, overrides, plan=plan_file)
@@ -221,13 +251,30 @@ def write_outputs(result: OptimiseResult, scenario_path: Path) -> None:
         f"after {interval(after)} ({result.settings.loop.replications} replications, "
         f"seed {result.settings.seed})",
         f"run it: pipesim run {scenario_path} --plan {out / 'plan.yaml'}",
-        "per-rep hours and quotas: plan.csv (the scenario carries the team averages)",
-        "",
+        "per-rep hours and quotas: plan.csv, week by week quotas.csv (the scenario carries "
+        "the team averages)",
     ]
+    if result.outbound_cost is not None:
+        oc = result.outbound_cost
+        header.append(
+            f"assumes {number(oc.value)} rep hours per outbound opportunity ({oc.key}: {oc.source})"
+        )
+    split = result.gain()
+    warning = result.warning()
+    if split is not None:
+        header.append(
+            f"gain over today {money(split.total, cur)} ({split.relative:+.1%}, simulated): "
+            + ", ".join(f"{fam} {money(g, cur)}" for fam, g, _ in split.families() if abs(g) > 0.5)
+            + f", interactions {money(split.residual, cur)}"
+        )
+    if warning is not None:
+        header.extend(warning.splitlines())
+    header.append("")
     write_plan_yaml(out / "plan.yaml", final.overlay, header)
     table = plan_table(p, final.solution)
     write_plan_csv(out / "plan.csv", table)
     write_plan_csv(out / "today.csv", plan_table(p, result.today))
+    write_quota_csv(out / "quotas.csv", quota_schedule(p, final.solution))
     rows = []
     for key, c in result.curves.items():
         for x, y in zip(c.levels, c.revenue, strict=True):
@@ -250,6 +297,22 @@ def summary_json(result: OptimiseResult) -> dict[str, Any]:
     final = result.final
     assert final is not None
     s = final.solution
+    p = result.problem
+    split = result.gain()
+    reps = []
+    for g in p.groups:
+        for name in g.reps:
+            reps.append(
+                {
+                    "name": name,
+                    "group": g.name,
+                    "skill": g.skill,
+                    "productivity": g.ramp,
+                    "selling_hours": g.hours,
+                    "quota": s.quota[g.name],
+                    "outbound": sum(s.outbound[g.name, x] for x in p.segments),
+                }
+            )
     return {
         "scenario": result.scenario.name,
         "objective": result.settings.objective,
@@ -267,6 +330,7 @@ def summary_json(result: OptimiseResult) -> dict[str, Any]:
         },
         "plan": {
             "levels": s.levels,
+            "curve_levels": s.effective_levels,
             "quota": s.quota,
             "status": s.status,
             "mip_gap": _clean(s.mip_gap) if s.mip_gap is not None else None,
@@ -298,6 +362,11 @@ def summary_json(result: OptimiseResult) -> dict[str, Any]:
             }
             for a in result.attempts
         ],
+        "reps": reps,
+        "gain": None if split is None else split.as_json(),
+        "plausible_gain": result.settings.plausible_gain,
+        "warning": result.warning(),
+        "lever_costs": [c.as_json() for c in result.costs],
         "unreachable": None if result.infeasible is None else result.infeasible.message,
         "runtime_s": round(result.runtime_s, 1),
     }

@@ -4,7 +4,8 @@ Sets: rep groups ``g`` (``n_g`` reps each), segments ``s``, campaigns ``c``, lev
 curve pieces ``k``. Variables (per rep of a group where it says so):
 
 * ``spend[c]`` budget per week, ``wasted[c]`` the part of it whose leads go uncaptured;
-* ``outbound[g,s]`` opportunities per rep per week opened in segment ``s``;
+* ``outbound[g,s]`` opportunities per rep per week opened in segment ``s`` (they count for the
+  curve's level by what a rep of ``g`` is worth: skill x ramp, team mean 1);
 * ``prospecting[g]`` prospecting hours per rep per week;
 * ``quota[g]`` new opportunities per rep per week (integer when asked: a MILP);
 * ``level[l]`` the lever's team value, ``piece[l,k]`` the part of it on piece ``k``;
@@ -51,7 +52,8 @@ class ConstraintInfo:
     scale
         Multiplier from the constraint's own unit to ``relax``'s unit.
     kind
-        ``capacity``, ``budget``, ``target``, ``curve``, ``policy`` or ``definition``.
+        ``capacity``, ``budget``, ``target``, ``curve``, ``policy``, ``rule`` (how reps the plan
+        cannot tell apart share work; never reported as binding) or ``definition``.
     """
 
     name: str

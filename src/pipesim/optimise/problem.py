@@ -12,11 +12,14 @@ week averaged over the horizon; revenue and costs are over the horizon, in the s
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
+from pipesim.engine.model import open_pipeline_seats
 from pipesim.optimise.curves import ResponseCurve
 from pipesim.optimise.levers import Lever, levers_of, split
 from pipesim.optimise.pilot import LoadProfile
@@ -38,17 +41,48 @@ Objective = str  # "max-margin", "min-cost" or "max-revenue"
 
 @dataclass(frozen=True)
 class RepGroup:
-    """Reps planned alike: same hours and ramp (the LP's variables are per rep of a group)."""
+    """Reps planned alike: the same hours, ramp, skill and book of open deals.
+
+    The LP's variables are per rep of a group. A group of one rep is the usual case when reps
+    are named with their own skill or tenure (``reps.members``); reps the scenario does not tell
+    apart (skill drawn at random, the same tenure and as many open deals) share a group.
+    """
 
     name: str
     reps: tuple[str, ...]
     hours: float  # selling hours per rep per week: after admin, times the mean ramp
     ramp: float = 1.0  # mean productivity over the horizon (1 = fully ramped)
+    skill: float = 1.0  # expected skill multiplier (reps.members[].skill, else reps.skill_mean)
+    deal_hours: tuple[tuple[str, float], ...] = ()  # hours per week on its own open deals
+    ramp_by_week: tuple[float, ...] = ()  # productivity in each week of the horizon (empty: 1)
 
     @property
     def size(self) -> int:
         """Number of reps in the group."""
         return len(self.reps)
+
+    @property
+    def value(self) -> float:
+        """What an opportunity this rep works is worth relative to others: skill x ramp.
+
+        The engine's rep effect on a buyer's choice is ``skill x productivity x coverage``.
+        """
+        return self.skill * self.ramp
+
+    @property
+    def own_deal_hours(self) -> float:
+        """Hours per rep per week on the open deals the rep holds at the start."""
+        return sum(h for _, h in self.deal_hours)
+
+    def deal_hours_in(self, segment: str) -> float:
+        """Hours per rep per week on its own open deals in ``segment``."""
+        return sum(h for s, h in self.deal_hours if s == segment)
+
+    def weekly_productivity(self, weeks: int) -> list[float]:
+        """Productivity in each of ``weeks`` weeks (1 throughout when not given)."""
+        if not self.ramp_by_week:
+            return [1.0] * weeks
+        return [self.ramp_by_week[min(w, len(self.ramp_by_week) - 1)] for w in range(weeks)]
 
 
 @dataclass(frozen=True)
@@ -118,6 +152,26 @@ class Problem:
         """Selling hours per week of the whole team."""
         return sum(g.size * g.hours for g in self.groups)
 
+    @cached_property
+    def mean_value(self) -> float:
+        """Team mean of the reps' :attr:`RepGroup.value` (skill x ramp)."""
+        n = self.reps
+        return sum(g.size * g.value for g in self.groups) / n if n else 1.0
+
+    def value_weight(self, group: RepGroup) -> float:
+        """What an outbound opportunity worked by a rep of ``group`` counts for (team mean 1).
+
+        A response curve is measured with every rep opening the same number; an opportunity a
+        rep of higher skill or further up the ramp works counts for more of the curve's level.
+        """
+        mean = self.mean_value
+        return group.value / mean if mean > 0 else 1.0
+
+    def free_hours(self, group: RepGroup) -> float:
+        """Selling hours per rep of ``group`` left after fixed work and its own open deals."""
+        fixed = sum(self.fixed_rep_hours.values()) + group.own_deal_hours
+        return max(group.hours - fixed, 0.0)
+
     def lead_share(self, group: RepGroup) -> float:
         """Share of the shared lead queue's work one rep of ``group`` does (pro rata to hours)."""
         total = self.team_hours
@@ -128,36 +182,102 @@ class Problem:
         return self.curves.get(key)
 
 
-def ramp_factor(scenario: Scenario, tenure_weeks: float) -> float:
-    """Mean productivity over the horizon of a rep hired ``tenure_weeks`` before day 0."""
+def _productivity(scenario: Scenario, t: np.ndarray) -> np.ndarray:
+    """Productivity of a rep ``t`` weeks after hire (linear ramp from ``reps.ramp_start``)."""
     spec = scenario.reps
     if spec.ramp_weeks <= 0:
-        return 1.0
-    t = tenure_weeks + np.linspace(0.0, scenario.target.horizon_weeks, 2001)
-    rho = np.where(
+        return np.ones_like(t)
+    rho: np.ndarray = np.where(
         t >= spec.ramp_weeks,
         1.0,
         spec.ramp_start + (1.0 - spec.ramp_start) * np.clip(t, 0.0, None) / spec.ramp_weeks,
     )
-    return float(rho.mean())
+    return rho
 
 
-def rep_groups(scenario: Scenario) -> tuple[RepGroup, ...]:
-    """Group the team by tenure (ramp); names as in ``reps.csv``."""
+def ramp_factor(scenario: Scenario, tenure_weeks: float) -> float:
+    """Mean productivity over the horizon of a rep hired ``tenure_weeks`` before day 0."""
+    if scenario.reps.ramp_weeks <= 0:
+        return 1.0
+    t = tenure_weeks + np.linspace(0.0, scenario.target.horizon_weeks, 2001)
+    return float(_productivity(scenario, t).mean())
+
+
+def ramp_by_week(scenario: Scenario, tenure_weeks: float) -> tuple[float, ...]:
+    """Mean productivity in each week of the horizon of a rep hired ``tenure_weeks`` before."""
+    weeks = max(1, math.ceil(scenario.target.horizon_weeks - 1e-9))
+    out = []
+    for w in range(weeks):
+        t = tenure_weeks + np.linspace(w, w + 1, 41)
+        out.append(float(_productivity(scenario, t).mean()))
+    return tuple(out)
+
+
+def open_deals_by_rep(scenario: Scenario) -> dict[str, dict[str, int]]:
+    """Open-pipeline deals each rep holds at the start, by segment (as the engine deals them)."""
+    labels = scenario.reps.labels()
+    out: dict[str, dict[str, int]] = {name: {} for name in labels}
+    seats = iter(open_pipeline_seats(scenario))
+    for opp in scenario.open_pipeline:
+        for _ in range(opp.count):
+            book = out[labels[next(seats)]]
+            book[opp.segment] = book.get(opp.segment, 0) + 1
+    return out
+
+
+def rep_groups(
+    scenario: Scenario, hours_per_deal: Mapping[str, float] | None = None
+) -> tuple[RepGroup, ...]:
+    """The team as groups of reps alike (same tenure, skill and open deals); names as reps.csv.
+
+    ``hours_per_deal`` is the pursuit hours per week one open-pipeline deal of a segment takes,
+    averaged over the horizon (from the measured loads); without it, open deals are not counted.
+    A rep's skill is ``reps.members[].skill`` when given, else the team's expected
+    ``reps.skill_mean`` (the engine draws the rest at random, so the plan cannot tell them apart).
+    """
     spec = scenario.reps
     members = spec.members or []
     productive = spec.hours_per_week * (1.0 - spec.admin_share)
-    by_tenure: dict[float, list[str]] = {}
-    for k in range(spec.seats):
+    books = open_deals_by_rep(scenario)
+    per_deal = dict(hours_per_deal or {})
+    profiles: dict[tuple[float, float, tuple[tuple[str, int], ...]], list[str]] = {}
+    for k, name in enumerate(spec.labels()):
         m = members[k] if k < len(members) else None
-        name = m.name if m is not None else f"rep{k + 1:02d}"
         tenure = m.tenure_weeks if m and m.tenure_weeks is not None else spec.tenure_weeks
-        by_tenure.setdefault(float(tenure), []).append(name)
+        skill = m.skill if m and m.skill is not None else spec.skill_mean
+        book = tuple(sorted(books[name].items())) if per_deal else ()
+        profiles.setdefault((float(tenure), float(skill), book), []).append(name)
+    keys = sorted(profiles, key=lambda p: (-p[0], -p[1], -sum(n for _, n in p[2]), p[2]))
+    varies = [len({key[i] for key in keys}) > 1 for i in range(3)]
     groups = []
-    for tenure, names in sorted(by_tenure.items(), key=lambda kv: -kv[0]):
+    used: set[str] = set()
+    for tenure, skill, book in keys:
+        parts = []
+        if varies[0]:
+            parts.append(f"tenure {tenure:g} weeks")
+        if varies[1]:
+            parts.append(f"skill {skill:g}")
+        if varies[2]:
+            deals = " ".join(f"{seg}x{c}" if c > 1 else seg for seg, c in book)
+            parts.append(f"open deals {deals}" if deals else "no open deals")
+        label = ", ".join(parts) or "team"
+        base, i = label, 2
+        while label in used:
+            label, i = f"{base} ({i})", i + 1
+        used.add(label)
         ramp = ramp_factor(scenario, tenure)
-        label = "team" if len(by_tenure) == 1 else f"tenure {tenure:g} weeks"
-        groups.append(RepGroup(label, tuple(names), productive * ramp, ramp))
+        deal_hours = tuple((seg, n * per_deal.get(seg, 0.0)) for seg, n in book)
+        groups.append(
+            RepGroup(
+                label,
+                tuple(profiles[(tenure, skill, book)]),
+                productive * ramp,
+                ramp,
+                skill,
+                deal_hours,
+                ramp_by_week(scenario, tenure),
+            )
+        )
     return tuple(groups)
 
 
@@ -208,10 +328,16 @@ def build_problem(
             qual += s.captured_per_week * scenario.reps.qualify_hours
             purs += s.captured_per_week * s.opportunity_share * s.open_weeks * h_pursue
             fixed_opps[seg] += s.captured_per_week * s.opportunity_share
-        op = load.sources.get(("open_pipeline", seg))
-        if op is not None:  # open deals: pursuit hours averaged over the horizon
-            purs += op.captured_per_week * op.open_weeks * h_pursue
         fixed[seg] = {"qualifying": qual, "pursuing": purs}
+    # open deals: each rep pursues its own (pursuit hours averaged over the horizon)
+    deals = {seg: 0 for seg in segments}
+    for opp in scenario.open_pipeline:
+        deals[opp.segment] = deals.get(opp.segment, 0) + opp.count
+    per_deal = {}
+    for seg in segments:
+        op = load.sources.get(("open_pipeline", seg))
+        if op is not None and deals.get(seg, 0) > 0:
+            per_deal[seg] = op.captured_per_week * op.open_weeks * h_pursue / deals[seg]
     outbound_pursue = {seg: load.get("outbound", seg).open_weeks * h_pursue for seg in segments}
     budget = settings.budget.total_per_week
     today_total = sum(c.budget_per_week for c in scenario.campaigns.values())
@@ -223,7 +349,7 @@ def build_problem(
     )
     return Problem(
         segments=tuple(segments),
-        groups=rep_groups(scenario),
+        groups=rep_groups(scenario, per_deal),
         levers={lever.key: lever for lever in levers_of(scenario)},
         curves=dict(curves),
         campaigns=campaigns,

@@ -279,11 +279,12 @@ def write_report(result: OptimiseResult, scenario_path: Path) -> Path:
     rep_rows = []
     plan_t = plan_table(p, s)
     totals = plan_t[(plan_t["kind"] == "rep") & (plan_t["segment"] == "all")]
+    group_of = {g.name: g for g in p.groups}
     for _, r in totals.iterrows():
         rep_rows.append(
             [
                 str(r["name"]),
-                str(r["group"]),
+                number(group_of[str(r["group"])].own_deal_hours, 1),
                 number(float(r["skill"]), 2),
                 pct(float(r["productivity"]), 0),
                 number(float(r["selling_hours"]), 1),
@@ -364,7 +365,7 @@ solver {html.escape(s.solver)}: {html.escape(s.status)} · {s.size[0]} variables
 </div><pre id="conclusion">{html.escape(conclusion(result))}</pre>
 <p class="note">Run the plan: <code>pipesim run {html.escape(str(scenario_path))} --plan
 {html.escape(str(out / "plan.yaml"))}</code>. Per-rep hours and quotas: plan.csv
-(today's: today.csv).</p></section>
+(today's: today.csv); each rep's quota week by week: quotas.csv.</p></section>
 {warn_html}
 <section id="revenue"><h2>Revenue, today and with the plan</h2>{
         img("revenue", "exceedance")
@@ -391,7 +392,7 @@ with the lever and cost assumption it rests on.</p></section>
         _table(
             [
                 "rep",
-                "group",
+                "hours / week on its open deals",
                 "skill",
                 "productivity",
                 "selling hours / week",

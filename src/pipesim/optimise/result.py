@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from pipesim.optimise.costs import Assumption, LeverCost
 from pipesim.optimise.curves import ResponseCurve
 from pipesim.optimise.explain import InfeasiblePlan, group_bindings, more_text
+from pipesim.optimise.gain import GainSplit, plausibility, split_gain
 from pipesim.optimise.pilot import LoadProfile
 from pipesim.optimise.problem import Problem
 from pipesim.optimise.settings import OptimiseSettings
@@ -70,6 +72,27 @@ class OptimiseResult:
     infeasible: InfeasiblePlan | None = None
     out: Path | None = None
     runtime_s: float = 0.0
+    outbound_cost: Assumption | None = None
+    costs: list[LeverCost] = field(default_factory=list)
+
+    def gain(self) -> GainSplit | None:
+        """The final plan's simulated gain over today, split by lever (None before a plan)."""
+        if self.final is None:
+            return None
+        return split_gain(
+            self.problem,
+            self.curves,
+            self.final.solution,
+            float(self.before.summary["revenue"]["mean"]),
+            float(self.final.check.summary["revenue"]["mean"]),
+        )
+
+    def warning(self) -> str | None:
+        """The plausibility warning when the gain exceeds ``optimise.plausible_gain``."""
+        split = self.gain()
+        if split is None:
+            return None
+        return plausibility(split, self.costs, self.settings.plausible_gain)
 
     @property
     def curve_source(self) -> str:

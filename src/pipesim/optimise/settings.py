@@ -12,6 +12,8 @@ judgmental response curves)::
         campaigns: {trade_shows: {min: 3000}}
       fairness_band: 0.2
       strategic_segments: {S4: 0.15}
+      lever_costs: {outbound_hours_per_opportunity: 12}
+      plausible_gain: 0.25
       judgement:
         campaigns.webinars.budget_per_week:
           revenue: [21.2e6, 21.6e6, 21.9e6, 22.05e6, 22.1e6]   # at 0, 50, 100, 150% and saturation
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipesim.optimise.levers import levers_of
 from pipesim.scenario.schema import Scenario
+from pipesim.scenario.schema.sales import OUTBOUND_HOURS_SOURCE, Outbound
 
 
 class SettingsError(Exception):
@@ -121,6 +124,40 @@ class JudgementCurve(_Strict):
     )
 
 
+DEFAULT_OUTBOUND_HOURS: float = Outbound.model_fields["hours_per_opportunity"].default
+"""Rep hours to find and open one outbound opportunity when neither scenario nor settings say
+(the scenario schema's default, :data:`OUTBOUND_HOURS_SOURCE`)."""
+
+PLAUSIBLE_GAIN_SOURCE = (
+    "field results of sales-effort reallocation: territory realignment 2-7% more revenue "
+    "(Zoltners & Sinha 2005, Marketing Science 24(3), 1,500 projects), about 8% from sizing and "
+    "redeploying a sales force (Lodish et al. 1988, Interfaces 18(1), Syntex) and from "
+    "model-based call planning (Fudge & Lodish 1977, Interfaces 8(1), CALLPLAN field "
+    "experiment); reported gains run from a few percent to about 25% at most"
+)
+"""Where the default of ``OptimiseSettings.plausible_gain`` comes from."""
+
+
+class LeverCosts(_Strict):
+    """What a lever's unit costs the plan, where the scenario has no say or the planner overrides.
+
+    The other levers' costs are the scenario's: a campaign's spend buys leads at
+    ``campaigns.<name>.cost_per_lead``; a prospecting hour finds ``1 / leads.prospecting.
+    hours_per_lead`` leads; every lead costs ``reps.qualify_hours`` to qualify and every open
+    opportunity ``reps.pursue_hours_per_week``.
+    """
+
+    outbound_hours_per_opportunity: float | None = Field(
+        None,
+        gt=0,
+        description="Rep hours to find and open one outbound opportunity, for the plan and its "
+        "checks (the plan overlay carries it). Default: the scenario's "
+        "leads.outbound.hours_per_opportunity when the scenario file (or --set) states it, else "
+        f"{DEFAULT_OUTBOUND_HOURS:g} h.",
+        json_schema_extra={"source": OUTBOUND_HOURS_SOURCE},
+    )
+
+
 class Loop(_Strict):
     """The closed loop: simulate the plan, raise the LP's revenue requirement if short."""
 
@@ -160,6 +197,15 @@ class OptimiseSettings(_Strict):
         {}, description="Judgmental response curves by lever key."
     )
     loop: Loop = Loop()
+    lever_costs: LeverCosts = LeverCosts()
+    plausible_gain: float = Field(
+        0.25,
+        gt=0,
+        description="Largest gain in mean revenue over today (a share: 0.25 = +25%) that field "
+        "results of sales-effort reallocation support; a plan claiming more is flagged with the "
+        "lever and cost assumption it rests on.",
+        json_schema_extra={"source": PLAUSIBLE_GAIN_SOURCE},
+    )
     seed: int = Field(0, ge=0, description="Root seed of every simulation (common random numbers).")
     workers: int | None = Field(None, ge=1, description="Worker processes (default: all CPUs).")
 
@@ -218,6 +264,8 @@ def with_options(settings: OptimiseSettings, **options: Any) -> OptimiseSettings
             data["loop"]["replications"] = value
         elif key == "max_iterations":
             data["loop"]["max_iterations"] = value
+        elif key == "outbound_hours":
+            data["lever_costs"]["outbound_hours_per_opportunity"] = value
         else:
             data[key] = value
     return _validate(data, "command line")

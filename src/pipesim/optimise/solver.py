@@ -12,12 +12,12 @@ import contextlib
 import math
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pulp
 
-from pipesim.optimise.constraints import build_model
+from pipesim.optimise.constraints import build_model, tie_break
 from pipesim.optimise.explain import (
     Binding,
     InfeasiblePlan,
@@ -64,6 +64,9 @@ class Solution:
     solver: str
     size: tuple[int, int]
     required_revenue: float | None = None
+    effective_levels: dict[str, float] = field(default_factory=dict)
+    """Each lever's value on its response curve: ``levels`` except for outbound, whose
+    opportunities count by what the rep who works them is worth (skill x ramp, team mean 1)."""
 
 
 def solver_names() -> list[str]:
@@ -107,8 +110,13 @@ def solve(
     time_limit: float | None = 60.0,
     mip_gap: float | None = 1e-4,
     explain: bool = True,
+    tie: bool = True,
 ) -> Solution:
     """Solve ``model`` and read the plan, after checking the solve and solution status.
+
+    With ``tie`` (and more than one rep group), a second stage picks, of the plans as good as
+    the optimum, the one whose work per rep is closest to a split in proportion to free hours
+    (shadow prices and binding constraints are the first stage's).
 
     Raises
     ------
@@ -149,7 +157,47 @@ def solve(
     if model.problem.integer_quotas and proven and gap is not None and gap > 0:
         text = f"optimal within the MIP gap tolerance (gap {gap:.3%})"
     duals = _duals(model, engine) if proven else {}
-    return _read(model, text, proven, gap, duals, engine.name)
+    binding = binding_constraints(model, duals)
+    objective = prob.objective  # the second stage replaces it: keep the plan's own
+    if tie:
+        _tie_break(model, engine)
+    value = float(pulp.value(objective) or 0.0)
+    return _read(model, text, proven, gap, binding, engine.name, value)
+
+
+def _tie_break(model: Model, engine: Any) -> None:
+    """Solve the second stage (:func:`~pipesim.optimise.constraints.tie_break`) in place.
+
+    The stage keeps the optimum's objective, so the plan is as good; if it fails for any
+    reason, the first stage's values are put back.
+    """
+    prob = model.prob
+    value = pulp.value(prob.objective)
+    if value is None:
+        return
+    saved = {v.name: v.varValue for v in prob.variables()}
+    if not tie_break(model, float(value)):
+        return
+    fixed = []
+    if model.problem.integer_quotas:  # whole-number quotas stay as found: the stage is an LP
+        for var in model.quota.values():
+            fixed.append((var, var.lowBound, var.upBound, var.cat))
+            var.lowBound = var.upBound = round(var.value() or 0.0)
+            var.cat = pulp.LpContinuous
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prob.solve(engine)
+    finally:
+        for var, lo, hi, cat in fixed:
+            var.lowBound, var.upBound, var.cat = lo, hi, cat
+    if prob.status != pulp.LpStatusOptimal or prob.sol_status not in (
+        pulp.LpSolutionOptimal,
+        pulp.LpSolutionIntegerFeasible,
+    ):
+        for v in prob.variables():
+            if v.name in saved:
+                v.varValue = saved[v.name]
 
 
 def _mip_gap(prob: pulp.LpProblem) -> float | None:
@@ -194,41 +242,59 @@ def _read(
     status: str,
     proven: bool,
     gap: float | None,
-    duals: dict[str, float],
+    binding: list[Binding],
     solver: str,
+    objective_value: float,
 ) -> Solution:
     p = model.problem
     val = pulp.value
     revenue = float(val(model.revenue))
     campaign_cost = float(val(model.campaign_cost) or 0.0)
     hour_cost = float(val(model.hour_cost) or 0.0)
-    levels = {k: float(v.value() or 0.0) for k, v in model.level.items()}
+    effective = {
+        k: _value(v, 0.01 if p.levers[k].kind == "campaign" else 1e-7)
+        for k, v in model.level.items()
+    }
+    outbound = {k: _value(v) for k, v in model.outbound.items()}
+    levels: dict[str, float] = {}
     for key, lever in p.levers.items():
-        levels.setdefault(key, lever.today)
+        effective.setdefault(key, lever.today)
+        if lever.kind == "outbound" and p.reps > 0:
+            # the lever's value a planner sets: the team's mean opportunities per rep
+            levels[key] = sum(g.size * outbound[g.name, lever.name] for g in p.groups) / p.reps
+        else:
+            levels[key] = effective[key]
     return Solution(
         status=status,
         proven_optimal=proven,
         mip_gap=gap,
         objective=model.objective,
-        objective_value=float(val(model.prob.objective) or 0.0),
+        objective_value=objective_value,
         revenue=revenue,
         campaign_cost=campaign_cost,
         hour_cost=hour_cost,
         margin=p.gross_margin * revenue - campaign_cost,
-        spend={c: float(v.value() or 0.0) for c, v in model.spend.items()},
-        wasted={c: float(v.value() or 0.0) for c, v in model.wasted.items()},
-        outbound={k: float(v.value() or 0.0) for k, v in model.outbound.items()},
-        prospecting={g: float(v.value() or 0.0) for g, v in model.prospecting.items()},
-        quota={g: float(v.value() or 0.0) for g, v in model.quota.items()},
+        spend={c: _value(v, 0.01) for c, v in model.spend.items()},  # a cent
+        wasted={c: _value(v, 0.01) for c, v in model.wasted.items()},
+        outbound=outbound,
+        prospecting={g: _value(v) for g, v in model.prospecting.items()},
+        quota={g: _value(v) for g, v in model.quota.items()},
         levels=levels,
         team_qualify={s: float(v.value() or 0.0) for s, v in model.qualify.items()},
         team_pursue={s: float(v.value() or 0.0) for s, v in model.pursue.items()},
         lead_opportunities=float(model.lead_opps.value() or 0.0) if model.lead_opps else 0.0,
-        binding=binding_constraints(model, duals),
+        binding=binding,
         solver=solver,
         size=model.size,
         required_revenue=model.required_revenue,
+        effective_levels=effective,
     )
+
+
+def _value(var: pulp.LpVariable, tiny: float = 1e-7) -> float:
+    """A variable's value, with solver round-off around 0 (below ``tiny``) read as 0."""
+    x = float(var.value() or 0.0)
+    return 0.0 if abs(x) < tiny else x
 
 
 def explain_infeasible(model: Model, solver: str, time_limit: float | None) -> InfeasiblePlan:
@@ -243,7 +309,7 @@ def explain_infeasible(model: Model, solver: str, time_limit: float | None) -> I
         # IIS and shadow prices are LP notions: look at the continuous relaxation first
         lp = build_model(replace(p, integer_quotas=False), model.objective, model.required_revenue)
         try:
-            relaxed_plan = solve(lp, solver, time_limit, None, explain=False)
+            relaxed_plan = solve(lp, solver, time_limit, None, explain=False, tie=False)
         except InfeasiblePlan:
             return explain_infeasible(lp, solver, time_limit)
         except SolverFailed:
@@ -257,7 +323,7 @@ def explain_infeasible(model: Model, solver: str, time_limit: float | None) -> I
     iis = infeasible_subset(model)
     relaxed = build_model(p, "max-revenue", None)
     try:
-        best = solve(relaxed, solver, time_limit, None, explain=False)
+        best = solve(relaxed, solver, time_limit, None, explain=False, tie=False)
     except (InfeasiblePlan, SolverFailed):
         best = None
     if best is None:
@@ -286,7 +352,7 @@ def evaluate(problem: Problem, levels: dict[str, float] | None = None) -> Soluti
         else:
             for g in p.groups:
                 _fix(m.outbound[g.name, lever.name], x)
-    return solve(m, "highs", None, None, explain=False)
+    return solve(m, "highs", None, None, explain=False, tie=False)
 
 
 def _fix(var: pulp.LpVariable, value: float) -> None:
@@ -297,8 +363,9 @@ def iter_hours(problem: Problem, solution: Solution) -> Iterator[tuple[str, str,
     """Hours per rep per week of a solution: ``(group, activity, segment, hours)``.
 
     Own work (prospecting split by segment as the engine splits it, outbound, pursuing own
-    outbound opportunities) plus the rep's share of the lead queue (pro rata to hours), and the
-    fixed flanking and account-planning hours (segment ``all``).
+    outbound opportunities and the open deals the rep holds at the start) plus the rep's share of
+    the lead queue (pro rata to hours), and the fixed flanking and account-planning hours
+    (segment ``all``).
     """
     p = problem
     for g in p.groups:
@@ -309,7 +376,7 @@ def iter_hours(problem: Problem, solution: Solution) -> Iterator[tuple[str, str,
             yield g.name, "outbound", s, o * p.hours_per_opportunity
             yield g.name, "qualifying", s, share * solution.team_qualify[s]
             pursue = o * p.outbound_pursue_hours.get(s, 0.0) + share * solution.team_pursue[s]
-            yield g.name, "pursuing", s, pursue
+            yield g.name, "pursuing", s, pursue + g.deal_hours_in(s)
         for activity in ACTIVITIES:
             if activity in p.fixed_rep_hours:
                 yield g.name, activity, "all", p.fixed_rep_hours[activity]
