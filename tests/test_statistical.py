@@ -162,7 +162,7 @@ def queue_scenario(servers: int, buyers_per_week: float) -> Scenario:
             admin_share=0.25,
         ),
         leads=Leads(
-            max_wait_days=1e9,
+            max_wait_days=365,  # the longest patience allowed; waits here are a few days
             prospecting=Prospecting(hours_per_week=0.0),
             referrals=Referrals(per_week=0.0),
         ),

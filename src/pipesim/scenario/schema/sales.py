@@ -249,6 +249,16 @@ class Referrals(Spec):
     )
 
 
+OUTBOUND_HOURS_SOURCE = (
+    "judgement from SDR benchmark reports (e.g. The Bridge Group's SDR Metrics): a full-time "
+    "outbound sales development rep books about 12-15 qualified meetings (opportunities) a "
+    "month, 4-6 for enterprise deals; at 40 h a week less 25% admin (about 130 selling hours a "
+    "month) that is 9-11 h per opportunity, 22-32 h for enterprise. domain.md and its seeds give "
+    "no figure (003: a cold call is no match for an inbound lead)"
+)
+"""Where the default rep hours per outbound opportunity come from."""
+
+
 class Outbound(Spec):
     """Opportunities each rep opens from its own outbound work (account planning, calls).
 
@@ -267,9 +277,9 @@ class Outbound(Spec):
         le=100,
     )
     hours_per_opportunity: float = param(
-        3.0,
+        10.0,
         "Rep hours to find and open one outbound opportunity.",
-        "judgement",
+        OUTBOUND_HOURS_SOURCE,
         ge=0,
         le=MAX_HOURS_PER_WEEK,
     )
