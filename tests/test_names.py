@@ -21,13 +21,14 @@ from typing import Any
 
 import annotated_types
 import pytest
+import yaml
 from click.testing import CliRunner
 
 import pipesim
 from pipesim.cli.main import main
 from pipesim.scenario.errors import Problem, ScenarioError
 from pipesim.scenario.introspect import expected_at
-from pipesim.scenario.loader import load_scenario, validate
+from pipesim.scenario.loader import dump_scenario, load_scenario, validate
 from pipesim.scenario.schema import Scenario, Segment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -241,6 +242,28 @@ def test_a_file_setting_count_over_members_is_an_error() -> None:
     assert problem.path == ("reps", "count") and (problem.line, problem.column) == (5, 3)
     # hire_three itself lists 18 reps over the baseline's count of 15: the members are the team
     assert load_scenario(HIRE_THREE).reps.seats == 18
+
+
+def test_a_standalone_file_setting_count_and_other_members_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "name: team\ntarget: {revenue: 1000000}\nsegments: {S1: {}}\n"
+        "reps:\n  count: 12\n  members: [{name: a}, {name: b}]\n",
+    )
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(path)
+    problem = problem_of(exc)
+    assert problem.path == ("reps", "count") and "(2 reps)" in problem.message
+    assert_exit_2(cli("validate", path))
+
+
+def test_a_saved_scenario_holds_the_count_the_members_make() -> None:
+    """The count a run folder's scenario.yaml holds is the team's, so it reloads as it ran."""
+    sc = load_scenario(HIRE_THREE)
+    assert sc.reps.count == sc.reps.seats == 18
+    data = yaml.safe_load(dump_scenario(sc))
+    assert data["reps"]["count"] == len(data["reps"]["members"]) == 18
+    assert validate(data, "scenario.yaml").reps.seats == 18
 
 
 @pytest.mark.parametrize(

@@ -91,7 +91,7 @@ def _policy_rule(
 def _team(data: Mapping[str, Any]) -> dict[KeyPath, str]:
     members = _at(data, MEMBERS)
     count = _at(data, ("reps", "count"))
-    if not isinstance(members, list) or not members or count == len(members):
+    if not isinstance(members, list) or not members or count is None or count == len(members):
         return {}
     return {
         ("reps", "count"): (
@@ -318,6 +318,9 @@ def check_layer(
     problems = _entity_problems(parent, data, parent_name, new_form)
     problems += _member_problems(parent, data, parent_name)
     if parent is None:
+        # a file that extends nothing sets every key it holds; of the settings that cancel each
+        # other only the team is checked here: a saved scenario.yaml holds every policy's keys
+        problems += list(_team(data).items())
         return data, problems
 
     def set_here(path: KeyPath) -> bool:

@@ -6,9 +6,9 @@ referrals, outbound) and their follow-up, the reps, and how reps qualify leads.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pipesim.scenario.schema.base import (
     MAX_CONCENTRATION,
@@ -352,9 +352,9 @@ class Reps(Spec):
 
     count: int = param(
         15,
-        "Number of rep seats. When members are listed they are the team and count is not used: "
-        "a file, plan, --set or what-if that sets count to another number than the members is "
-        "an error.",
+        "Number of rep seats. When members are listed they are the team and count is their "
+        "number: a file, plan, --set or what-if that sets count to another number than the "
+        "members is an error.",
         "judgement",
         ge=1,
         le=MAX_REPS,
@@ -466,6 +466,15 @@ class Reps(Spec):
     def seats(self) -> int:
         """Number of rep seats."""
         return len(self.members) if self.members else self.count
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_is_the_members(cls, data: Any) -> Any:
+        # members are the team: count follows them, so a saved scenario never holds a count that
+        # is not used (a count the user set to another number is refused before this, by layer)
+        if isinstance(data, dict) and isinstance(data.get("members"), list) and data["members"]:
+            data = {**data, "count": len(data["members"])}
+        return data
 
     def labels(self) -> list[str]:
         """Each seat's label: the member's name, else rep01, rep02, ..."""
