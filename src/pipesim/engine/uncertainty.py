@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from pipesim.scenario.edit import parse_path, set_value
-from pipesim.scenario.references import resolve_path
+from pipesim.scenario.references import parameter_bounds, resolve_path
 from pipesim.scenario.rng import Streams
 from pipesim.scenario.schema import Scenario, Uncertainty
 
@@ -29,19 +29,9 @@ def bounds(scenario: Scenario, dotted: str) -> tuple[float, float, bool, bool]:
     """Lower and upper bound of a numeric parameter and whether each is strict."""
     parent_path, _, name = dotted.rpartition(".")
     parent: Any = resolve_path(scenario, parent_path)[0] if parent_path else scenario
-    lo, hi, lo_strict, hi_strict = -math.inf, math.inf, False, False
     if isinstance(parent, BaseModel):
-        info = type(parent).model_fields[name]
-        for meta in info.metadata:
-            for attr, strict in (("ge", False), ("gt", True)):
-                v = getattr(meta, attr, None)
-                if v is not None and v >= lo:
-                    lo, lo_strict = float(v), strict
-            for attr, strict in (("le", False), ("lt", True)):
-                v = getattr(meta, attr, None)
-                if v is not None and v <= hi:
-                    hi, hi_strict = float(v), strict
-    return lo, hi, lo_strict, hi_strict
+        return parameter_bounds(type(parent), name)
+    return -math.inf, math.inf, False, False
 
 
 def _inside(x: float, b: tuple[float, float, bool, bool]) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import annotated_types
 from pydantic import BaseModel
 
 from pipesim.scenario.registry import policy_registry
@@ -168,14 +167,27 @@ def _uncertainty_error(scenario: Scenario, key: str, sd: float, distribution: st
     return None
 
 
+def parameter_bounds(block: type[BaseModel], name: str) -> tuple[float, float, bool, bool]:
+    """Lowest and highest value the schema allows for ``block``'s field, and their strictness.
+
+    Returns ``(low, high, low_is_strict, high_is_strict)``; strict bounds are ``gt`` / ``lt``.
+    """
+    lo, hi, lo_strict, hi_strict = -math.inf, math.inf, False, False
+    for meta in block.model_fields[name].metadata:
+        for attr, strict in (("ge", False), ("gt", True)):
+            v = getattr(meta, attr, None)
+            if v is not None and v >= lo:
+                lo, lo_strict = float(v), strict
+        for attr, strict in (("le", False), ("lt", True)):
+            v = getattr(meta, attr, None)
+            if v is not None and v <= hi:
+                hi, hi_strict = float(v), strict
+    return lo, hi, lo_strict, hi_strict
+
+
 def parameter_range(block: type[BaseModel], name: str) -> tuple[float, float]:
     """Lowest and highest value the schema allows for ``block``'s field ``name``."""
-    lo, hi = -math.inf, math.inf
-    for meta in block.model_fields[name].metadata:
-        if isinstance(meta, annotated_types.Ge | annotated_types.Gt):
-            lo = float(getattr(meta, "ge", getattr(meta, "gt", lo)))
-        elif isinstance(meta, annotated_types.Le | annotated_types.Lt):
-            hi = float(getattr(meta, "le", getattr(meta, "lt", hi)))
+    lo, hi, _, _ = parameter_bounds(block, name)
     return lo, hi
 
 
