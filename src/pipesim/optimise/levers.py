@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pipesim.scenario.edit import merge
+from pipesim.scenario.loader import validate
 from pipesim.scenario.schema import Scenario
 
 LeverKind = Literal["campaign", "prospecting", "outbound"]
@@ -126,4 +127,4 @@ def overlay(scenario: Scenario, levels: Mapping[str, float]) -> dict[str, Any]:
 
 def apply_overlay(scenario: Scenario, over: Mapping[str, Any]) -> Scenario:
     """A validated copy of ``scenario`` with ``over`` merged in (as ``--plan`` merges)."""
-    return Scenario.model_validate(merge(scenario.model_dump(), over))
+    return validate(merge(scenario.model_dump(), over), f"what-if of scenario {scenario.name!r}")
