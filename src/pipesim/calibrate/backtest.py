@@ -108,11 +108,15 @@ def as_of_series(start: dt.date, end: dt.date, every_days: int) -> list[dt.date]
     return [start + dt.timedelta(days=k * every_days) for k in range(count)]
 
 
-def check_windows(windows: Sequence[Window], first: dt.date, export: dt.date) -> None:
+def check_windows(
+    windows: Sequence[Window], first: dt.date, export: dt.date, source: str | None = None
+) -> None:
     """Every window must start on or after the first record and end by the export date.
 
-    Raises :class:`BacktestError` naming the first window that does not fit.
+    Raises :class:`BacktestError` naming the first window that does not fit (and, given
+    ``source``, the export file it does not fit).
     """
+    where = f"{source}: " if source else ""
     if not windows:
         raise BacktestError("no as-of dates: give --as-of DATE or --as-of-every with --from/--to")
     starts = [w.as_of for w in windows]
@@ -127,18 +131,18 @@ def check_windows(windows: Sequence[Window], first: dt.date, export: dt.date) ->
             )
         if w.as_of < first:
             raise BacktestError(
-                f"as-of {w.as_of} is before the export's first opportunity ({first}): the "
+                f"{where}as-of {w.as_of} is before the export's first opportunity ({first}): the "
                 "pipeline on that date is unknown"
             )
         if w.as_of > export:
             raise BacktestError(
-                f"as-of {w.as_of} is after the export date ({export}): nothing is known then"
+                f"{where}as-of {w.as_of} is after the export date ({export}): nothing is known then"
             )
         if w.until > export:
             raise BacktestError(
-                f"until {w.until} (window from {w.as_of}) is after the export date ({export}): "
-                "the bookings after it are not in the export; choose an earlier --until, a "
-                "shorter --window-weeks or an earlier as-of date"
+                f"{where}until {w.until} (window from {w.as_of}) is after the export date "
+                f"({export}): the bookings after it are not in the export; choose an earlier "
+                "--until, a shorter --window-weeks or an earlier as-of date"
             )
 
 

@@ -14,7 +14,15 @@ CRM through a :mod:`mapping <pipesim.calibrate.mapping>` file) into :class:`CrmD
   with their CSV line numbers) and notes on what was kept but is incomplete.
 
 Bad rows are skipped and reported, never dropped silently; problems that leave nothing to work
-with (a missing file or required column, nothing usable left) raise :class:`CrmError`.
+with (a missing file or required column, nothing usable left) raise :class:`CrmError`. An export
+of which too little is usable to describe the business is refused by :func:`check_usable` (the
+commands call it with their ``--min-usable`` floor, :class:`UsableFloor`).
+
+Amounts in more than one currency (the ``CurrencyIsoCode`` column by default) are converted with
+the mapping's ``currency.rates`` to the target currency (the mapping's ``currency.to``, else the
+scenario's ``economics.currency`` passed as ``currency``), or refused naming each currency and
+its row count; a single currency other than the target is refused the same way. They are never
+pooled as one currency.
 A no-decision is a closed, not-won deal whose stage maps to ``no_decision`` or whose loss reason
 is one of the mapping's ``no_decision_reasons``.
 """
@@ -22,6 +30,7 @@ is one of the mapping's ``no_decision_reasons``.
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
@@ -39,6 +48,66 @@ OUTCOMES: tuple[str, ...] = ("won", "lost", "no_decision", "open")
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
 
+MIN_USABLE_SHARE = 0.5
+"""Default floor on the share of opportunity rows that must be usable.
+
+When more than half of an export cannot be read the cause is nearly always systematic (swapped or
+misnamed columns, a wrong ``date_format``, an id column that is not unique), and the rows that
+survive are then not a random part of the data but the ones that happened to parse: fits on them
+describe those rows, not the business."""
+
+MIN_USABLE_ROWS = 100
+"""Default floor on the number of usable opportunity rows.
+
+With fewer, a win rate's 95% interval is about +/-10 points wide at best (1.96 x sqrt(0.25/100)),
+and most stage and segment fits, which need ten episodes each, fall back to the base scenario:
+the calibrated scenario would be the base under another name."""
+
+
+@dataclass(frozen=True)
+class UsableFloor:
+    """The least of an opportunity export that must be usable (see :func:`check_usable`)."""
+
+    share: float = MIN_USABLE_SHARE
+    rows: int = MIN_USABLE_ROWS
+
+    def __str__(self) -> str:
+        return f"{self.share:.0%} and {self.rows} rows"
+
+    @classmethod
+    def parse(cls, text: str) -> UsableFloor:
+        """``"50%,100"``, ``"0.5,100"``, ``"50%"`` (share only) or ``"100"`` (rows only).
+
+        Raises ``ValueError`` naming what is allowed.
+        """
+        share, rows = MIN_USABLE_SHARE, MIN_USABLE_ROWS
+        parts = [p.strip() for p in text.split(",")]
+        allowed = (
+            "give SHARE,ROWS such as 50%,100 (a share as a percentage or a fraction, a number "
+            "of rows; 0,0 turns the floor off)"
+        )
+        if len(parts) > 2 or not all(parts):
+            raise ValueError(f"{text!r}: {allowed}")
+        try:
+            if len(parts) == 2:
+                share = _share(parts[0])
+                rows = int(parts[1])
+            elif parts[0].endswith("%") or "." in parts[0]:
+                share = _share(parts[0])
+            else:
+                rows = int(parts[0])
+        except ValueError:
+            raise ValueError(f"{text!r}: {allowed}") from None
+        if not 0 <= share <= 1 or rows < 0:
+            raise ValueError(f"{text!r}: the share must be 0%-100% and the rows at least 0")
+        return cls(share, rows)
+
+
+def _share(text: str) -> float:
+    if text.endswith("%"):
+        return float(text[:-1]) / 100
+    return float(text)
+
 
 @dataclass
 class DataReport:
@@ -52,6 +121,27 @@ class DataReport:
     history_rows_used: int = 0
     notes: dict[str, int] = field(default_factory=dict)
     """Kept but incomplete or adjusted (e.g. blank amount, unmapped lead source): counts."""
+    currency: str = ""
+    """What is known of the amounts' currency, in words (converted, single, or not given)."""
+    floor: UsableFloor | None = None
+    """The floor the export was checked against (:func:`check_usable`), if it was."""
+
+    @property
+    def share_used(self) -> float:
+        """Share of the opportunity rows read that were used."""
+        return self.rows_used / self.rows_read if self.rows_read else 0.0
+
+    def opportunity_skips(self) -> dict[str, int]:
+        """Skip counts of the opportunity rows (the history's are prefixed ``history``)."""
+        return {k: v for k, v in self.skipped.items() if not k.startswith("history")}
+
+    def headline(self) -> str:
+        """One line: how much of the export was used, against the floor if one was checked."""
+        floor = f"; floor {self.floor}" if self.floor is not None else ""
+        return (
+            f"opportunities: read {self.rows_read} rows, used {self.rows_used} "
+            f"({self.share_used:.1%} of the export{floor})"
+        )
 
     def skip(self, reason: str, example: str) -> None:
         """Count a skipped row under ``reason`` and keep it as an example if few are kept."""
@@ -66,7 +156,7 @@ class DataReport:
 
     def to_text(self) -> str:
         """A readable account: rows read and used, skips per reason with examples, notes."""
-        lines = [f"opportunities: read {self.rows_read} rows, used {self.rows_used}"]
+        lines = [self.headline()]
         if self.history_rows_read:
             lines.append(
                 f"stage history: read {self.history_rows_read} rows, used {self.history_rows_used}"
@@ -78,6 +168,8 @@ class DataReport:
                 lines.extend(f"      e.g. {ex}" for ex in self.examples.get(reason, []))
         else:
             lines.append("skipped no rows")
+        if self.currency:
+            lines.append(f"amounts: {self.currency}")
         if self.notes:
             lines.append("kept with a note:")
             for what, count in sorted(self.notes.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -89,6 +181,13 @@ class DataReport:
         return {
             "rows_read": self.rows_read,
             "rows_used": self.rows_used,
+            "share_used": round(self.share_used, 4),
+            "floor": (
+                {"share": self.floor.share, "rows": self.floor.rows}
+                if self.floor is not None
+                else None
+            ),
+            "currency": self.currency,
             "history_rows_read": self.history_rows_read,
             "history_rows_used": self.history_rows_used,
             "skipped": dict(self.skipped),
@@ -104,6 +203,8 @@ class CrmData:
     opportunities: pd.DataFrame
     history: pd.DataFrame | None
     report: DataReport
+    currency: str | None = None
+    """The currency of ``amount`` (after any conversion); None where the export does not say."""
 
 
 # --------------------------------------------------------------------------- CSV rows
@@ -128,9 +229,16 @@ def _rows(path: Path, required: dict[str, str]) -> tuple[list[str], Iterator[tup
         raise CrmError(f"{path}:1: malformed CSV header ({exc})") from None
     header = [h.strip() for h in header]
     for role, column in required.items():
+        if header.count(column) > 1:
+            first = header.index(column) + 1
+            again = header.index(column, first) + 1
+            raise CrmError(
+                f"{path}:1:{again}: column {column!r} ({role}) appears twice (columns {first} and "
+                f"{again}); keep one, or name the one to use in the mapping file"
+            )
         if column not in header:
             raise CrmError(
-                f"{path}: required column {column!r} ({role}) is missing; columns found: "
+                f"{path}:1: required column {column!r} ({role}) is missing; columns found: "
                 f"{', '.join(header) or '(none)'}; name the column in the mapping file "
                 f"(e.g. opportunity_columns: {{{role}: <your column>}})"
             )
@@ -215,7 +323,10 @@ def _stage_kind(name: str, mapping: Mapping, folded: AbcMapping[str, str]) -> st
 
 # --------------------------------------------------------------------------- opportunities
 def read_crm(
-    opportunities: Path, history: Path | None = None, mapping: Path | None = None
+    opportunities: Path,
+    history: Path | None = None,
+    mapping: Path | None = None,
+    currency: str | None = None,
 ) -> CrmData:
     """Read an opportunity export (and optionally its stage history) with a column mapping.
 
@@ -227,25 +338,90 @@ def read_crm(
         Optional stage-history CSV (one row per stage change).
     mapping
         Optional mapping YAML (default: Salesforce column names and stages).
+    currency
+        The currency the amounts are wanted in: the scenario's ``economics.currency`` (the
+        mapping's ``currency.to`` takes its place where given; they may not differ). None
+        accepts the export's one currency, whichever it is.
 
     Raises
     ------
     CrmError
-        Missing or unreadable file, missing required column, bad mapping, or no usable row.
+        Missing or unreadable file, missing required column, bad mapping, no usable row, or
+        amounts in a currency other than the target (or in several) without a rate for it.
     """
     mp = load_mapping(mapping)
+    target = currency.strip().upper() if currency else None
+    if mp.currency.to is not None and target is not None and mp.currency.to != target:
+        raise CrmError(
+            f"{mapping}: currency.to is {mp.currency.to} but the scenario's economics.currency is "
+            f"{target}; convert to the scenario's currency, or use a scenario in {mp.currency.to}"
+        )
+    target = mp.currency.to or target
     report = DataReport()
-    opps = _read_opportunities(Path(opportunities), mp, report)
+    opps, found = _read_opportunities(Path(opportunities), mp, report, target)
     hist = None
     if history is not None:
         hist = _read_history(Path(history), mp, opps, report)
         last = hist.groupby("id", sort=False)["stage"].last()
         closed = opps["outcome"] != "open"
         opps.loc[closed, "stage"] = opps.loc[closed, "id"].map(last).fillna("").to_numpy()
-    return CrmData(opportunities=opps, history=hist, report=report)
+    return CrmData(opportunities=opps, history=hist, report=report, currency=found)
 
 
-def _read_opportunities(path: Path, mp: Mapping, report: DataReport) -> pd.DataFrame:
+def _currency_of(
+    path: Path, column: str | None, codes: Counter[str], target: str | None, mp: Mapping
+) -> tuple[str | None, str]:
+    """The amounts' currency after conversion and a sentence on it; refuse mixing.
+
+    ``codes`` counts the used rows per currency code (rows converted already when a rate was
+    given). Raises :class:`CrmError` naming each currency and its row count when the export
+    mixes currencies, or holds one other than ``target``, without a rate for each.
+    """
+    if column is None:
+        where = target or "the scenario's currency"
+        return target, f"no currency column in {path.name}: taken to be in {where}"
+    if not codes:
+        return target, f"{column} blank in every row: taken to be in {target or 'one currency'}"
+    counts = ", ".join(
+        f"{c} {n} rows" for c, n in sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    if target is None and len(codes) == 1:
+        only = next(iter(codes))
+        return only, f"{only} ({column}, every row)"
+    example_to = target or "EUR"
+    missing = [c for c in codes if c != target and c not in mp.currency.rates]
+    if target is None or missing:
+        lacking = [c for c in codes if c != example_to] or list(codes)
+        rates = ", ".join(f"{c}: <{example_to} per {c}>" for c in lacking)
+        give = f"currency: {{to: {example_to}, rates: {{{rates}}}}}"
+        if len(codes) > 1:
+            raise CrmError(
+                f"{path}: the export mixes currencies ({column}): {counts}; amounts in "
+                f"different currencies cannot be pooled: give rates in the mapping file "
+                f"({give}) or filter the export to one currency"
+            )
+        only = next(iter(codes))
+        raise CrmError(
+            f"{path}: the export's amounts are in {only} ({codes[only]} rows, {column}) but the "
+            f"scenario's economics.currency is {target}: give a rate in the mapping file "
+            f"({give}) or use a scenario in {only}"
+        )
+    converted = [
+        f"{codes[c]} rows from {c} at {mp.currency.rates[c]:g} {target} per {c}"
+        for c in sorted(codes)
+        if c != target
+    ]
+    if not converted:
+        return target, f"{target} ({column}, every row)"
+    return target, (
+        f"in {target}; converted with the mapping's currency.rates: {'; '.join(converted)} "
+        f"(found: {counts})"
+    )
+
+
+def _read_opportunities(
+    path: Path, mp: Mapping, report: DataReport, target: str | None = None
+) -> tuple[pd.DataFrame, str | None]:
     cols = mp.opportunity_columns
     required = {"id": cols.id, "created": cols.created, "close": cols.close, "stage": cols.stage}
     header, rows = _rows(path, required)
@@ -255,6 +431,8 @@ def _read_opportunities(path: Path, mp: Mapping, report: DataReport) -> pd.DataF
         optional[role] = column if column in header else None
         if column is not None and column not in header:
             report.notes[f"column {column!r} ({role}) not in {path.name}: not used"] = 1
+    cur_col = cols.currency if cols.currency in header else None
+    codes: Counter[str] = Counter()
     seg_col = mp.segment.column if mp.segment.amount_bands is None else None
     if seg_col is not None and seg_col not in header:
         report.notes[f"column {seg_col!r} (segment) not in {path.name}: every deal in 'all'"] = 1
@@ -311,6 +489,12 @@ def _read_opportunities(path: Path, mp: Mapping, report: DataReport) -> pd.DataF
                 report.note(f"blank {optional['amount']} (kept; not used for deal sizes)")
             elif amount <= 0:
                 report.note(f"{optional['amount']} zero or negative (kept; not used for sizes)")
+        code = row[cur_col].strip().upper() if cur_col else ""
+        if cur_col and not code and np.isfinite(amount):
+            report.skip(f"blank {cur_col} with an amount (its currency is unknown)", ex)
+            continue
+        if code and target is not None and code != target and code in mp.currency.rates:
+            amount = amount * mp.currency.rates[code]
         is_closed = kind in TERMINAL_KINDS
         if optional["is_closed"]:
             flag = _flag(row[optional["is_closed"]])
@@ -379,6 +563,8 @@ def _read_opportunities(path: Path, mp: Mapping, report: DataReport) -> pd.DataF
             segment = "all"
         owner = row[optional["owner"]].strip() if optional["owner"] else ""
         seen.add(opp_id)
+        if code:
+            codes[code] += 1
         records.append(
             (
                 opp_id,
@@ -395,9 +581,11 @@ def _read_opportunities(path: Path, mp: Mapping, report: DataReport) -> pd.DataF
         )
     if not records:
         raise CrmError(
-            f"{path}: no usable opportunity left after skipping bad rows\n" + report.to_text()
+            f"{path}: no usable opportunity left after skipping bad rows (read "
+            f"{report.rows_read})\n" + "\n".join(_skip_lines(report))
         )
     report.rows_used = len(records)
+    found, report.currency = _currency_of(path, cur_col, codes, target, mp)
     df = pd.DataFrame(
         records,
         columns=[
@@ -416,7 +604,70 @@ def _read_opportunities(path: Path, mp: Mapping, report: DataReport) -> pd.DataF
     df["created"] = df["created"].astype("datetime64[ns]")
     df["close"] = df["close"].astype("datetime64[ns]")
     df["amount"] = df["amount"].astype(float)
-    return df
+    return df, found
+
+
+# --------------------------------------------------------------------------- the floor
+_HINTS: tuple[tuple[str, str], ...] = (
+    (
+        " before ",
+        "most rows close before they were created: are the created and close date columns "
+        "swapped (mapping opportunity_columns: {created: ..., close: ...})?",
+    ),
+    (
+        "duplicate ",
+        "most rows repeat another row's id: is the id column the opportunity's own id "
+        "(mapping opportunity_columns: {id: ...})? An export of line items or stage changes "
+        "has several rows per opportunity.",
+    ),
+    (
+        "unparseable ",
+        "most rows have a value that does not parse: check date_format, decimal and thousands "
+        "in the mapping against the export",
+    ),
+    ("not in the mapping", "most stages are not in the mapping: add them under stages:"),
+)
+
+
+def check_usable(data: CrmData, floor: UsableFloor, source: Path | str) -> None:
+    """Refuse an export of which less than ``floor`` is usable; record the floor in the report.
+
+    Raises :class:`CrmError` counting the skipped rows per reason (with example rows and their
+    line numbers) and, where one reason dominates, what it usually means.
+    """
+    report = data.report
+    report.floor = floor
+    used, read = report.rows_used, report.rows_read
+    if used >= floor.rows and report.share_used >= floor.share:
+        return
+    short = []
+    if report.share_used < floor.share:
+        short.append(f"{report.share_used:.1%} of the rows, below {floor.share:.0%}")
+    if used < floor.rows:
+        short.append(f"{used} row{'' if used == 1 else 's'}, fewer than {floor.rows}")
+    head = (
+        f"{source}: only {used} of {read} opportunity rows are usable ({'; '.join(short)}); "
+        f"the floor is {floor} (--min-usable)"
+    )
+    raise CrmError(
+        "\n".join([head, *_skip_lines(report)])
+        + "\nfix the export or the mapping, or lower the floor with --min-usable SHARE,ROWS "
+        "(e.g. --min-usable 20%,50)"
+    )
+
+
+def _skip_lines(report: DataReport) -> list[str]:
+    """The opportunity rows skipped, per reason with examples, and what a dominant reason means."""
+    skips = report.opportunity_skips()
+    lines = [f"skipped {sum(skips.values())} rows:"]
+    ordered = sorted(skips.items(), key=lambda kv: (-kv[1], kv[0]))
+    for reason, count in ordered:
+        lines.append(f"  {count} x {reason}")
+        lines.extend(f"      e.g. {ex}" for ex in report.examples.get(reason, []))
+    if ordered and ordered[0][1] * 2 > report.rows_read:
+        top = ordered[0][0]
+        lines += [hint for key, hint in _HINTS if key in top][:1]
+    return lines
 
 
 # --------------------------------------------------------------------------- history

@@ -67,7 +67,7 @@ from pipesim.calibrate.selection import (
     widen,
     window_scenario,
 )
-from pipesim.scenario.schema import Scenario, Segment, Target
+from pipesim.scenario.schema import Economics, Scenario, Segment, Target
 
 
 def fit_all(data: CrmData, seed: int = 0, as_of: pd.Timestamp | None = None) -> Fits:
@@ -158,7 +158,8 @@ def fit_all(data: CrmData, seed: int = 0, as_of: pd.Timestamp | None = None) -> 
 def default_base(data: CrmData, fits: Fits, name: str) -> Scenario:
     """The built-in defaults with the data's segments, starting at the export date.
 
-    The target is the bookings of the data's last 52 weeks.
+    The target is the bookings of the data's last 52 weeks, in the export's currency where it
+    names one (``data.currency``).
     """
     opp = data.opportunities
     won = opp[(opp["outcome"] == "won") & (opp["close"] > fits.as_of - pd.Timedelta(weeks=52))]
@@ -169,6 +170,7 @@ def default_base(data: CrmData, fits: Fits, name: str) -> Scenario:
         description="Calibrated from a CRM export (pipesim calibrate).",
         target=Target(revenue=revenue, start_date=fits.as_of.date()),
         segments=segments,
+        economics=Economics(currency=data.currency) if data.currency else Economics(),
     )
 
 

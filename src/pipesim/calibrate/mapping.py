@@ -22,6 +22,10 @@ Example ``mapping.yaml`` for a CRM with its own stage names and a deal-size segm
     no_decision_reasons: [No decision, Status quo, Budget frozen]
     sources: {Website: inbound, Event: campaign, SDR: prospecting}
     segment: {amount_bands: {small: 25000, mid: 100000, large: .inf}}
+    currency: {to: EUR, rates: {USD: 0.92, GBP: 1.17}}   # EUR per unit of each other currency
+
+An export whose amounts are in more than one currency (``CurrencyIsoCode`` by default) is
+converted with ``currency.rates`` or refused; it is never pooled as one currency.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import itertools
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from pipesim.calibrate.errors import CrmError
 from pipesim.scenario.errors import ScenarioError
@@ -102,6 +106,7 @@ class OpportunityColumns(Spec):
     source: str | None = "LeadSource"
     type: str | None = "Type"
     loss_reason: str | None = "Loss_Reason__c"
+    currency: str | None = "CurrencyIsoCode"
 
 
 class HistoryColumns(Spec):
@@ -131,6 +136,41 @@ class SegmentRule(Spec):
         return self
 
 
+class CurrencyRule(Spec):
+    """The currency amounts are converted to and the rates that convert them.
+
+    ``rates`` gives, for each other currency of the export, how many units of ``to`` one unit of
+    it is worth (``{to: EUR, rates: {USD: 0.92}}``: 1 USD = 0.92 EUR). Without ``to`` amounts are
+    converted to the scenario's ``economics.currency``.
+    """
+
+    to: str | None = None
+    rates: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("to")
+    @classmethod
+    def _code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        code = value.strip().upper()
+        if not code:
+            raise ValueError("a currency code such as EUR or USD")
+        return code
+
+    @field_validator("rates")
+    @classmethod
+    def _positive_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for code, rate in value.items():
+            if not (rate > 0 and rate < float("inf")):
+                raise ValueError(
+                    f"rate of {code}: {rate!r} is not allowed; a rate is a positive number of "
+                    "the target currency per unit of this one, e.g. {USD: 0.92}"
+                )
+            out[code.strip().upper()] = float(rate)
+        return out
+
+
 class Mapping(Spec):
     """How one CRM's export maps onto pipesim (defaults: Salesforce)."""
 
@@ -144,6 +184,7 @@ class Mapping(Spec):
     no_decision_reasons: list[str] = Field(default_factory=lambda: ["No decision", "Status quo"])
     sources: dict[str, SourceName] = Field(default_factory=lambda: dict(SALESFORCE_SOURCES))
     segment: SegmentRule = SegmentRule()
+    currency: CurrencyRule = CurrencyRule()
 
     @model_validator(mode="after")
     def _separators_differ(self) -> Mapping:

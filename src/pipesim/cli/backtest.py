@@ -19,12 +19,14 @@ from rich.table import Table
 from pipesim.calibrate.backtest import (
     Window,
     as_of_series,
+    check_windows,
     data_span,
     parse_every,
     run_backtest,
     write_backtest,
 )
-from pipesim.calibrate.crm import CrmError, read_crm
+from pipesim.calibrate.crm import CrmError, UsableFloor, check_usable, read_crm
+from pipesim.cli.calibrate import data_lead, min_usable_option, refuse_export
 from pipesim.cli.options import (
     guarded,
     out_option,
@@ -169,6 +171,7 @@ BACKTEST_HELP = (
 @workers_option
 @out_option("Output folder [default: reports/backtest-<scenario name>/].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@min_usable_option
 @scenario_options
 def backtest(
     scenario: Path,
@@ -187,6 +190,7 @@ def backtest(
     workers: int | None,
     out: Path | None,
     quiet: bool,
+    floor: UsableFloor,
     overrides: tuple[str, ...],
     debug: bool,
 ) -> None:
@@ -195,8 +199,9 @@ def backtest(
     def go() -> None:
         sc = load_scenario(scenario, overrides)
         try:
-            data = read_crm(history, stage_history, mapping)
-            _, last = data_span(data)
+            data = read_crm(history, stage_history, mapping, sc.economics.currency)
+            check_usable(data, floor, history)
+            first, last = data_span(data)
             export = _date(export_date) or last
             windows = build_windows(
                 tuple(d.date() for d in as_of),
@@ -207,6 +212,10 @@ def backtest(
                 window_weeks,
                 export,
             )
+            check_windows(windows, first, export, source=str(history))
+            # what was read, used and skipped (duplicate ids among them), as calibrate says it
+            stdout.print(data_lead(data), highlight=False, soft_wrap=True)
+            stdout.print(data.report.to_text(), markup=False, highlight=False, soft_wrap=True)
             n_workers = resolve_workers(workers)
             with progress_bar(quiet) as bar:
                 task = bar.add_task(
@@ -224,7 +233,7 @@ def backtest(
                     progress=lambda k: bar.advance(task, k),
                 )
         except CrmError as exc:  # BacktestError is one too
-            raise click.UsageError(str(exc)) from exc
+            refuse_export("backtest", exc)
         folder = out or Path("reports") / f"backtest-{sc.name}"
         meta = {
             "history": str(history),
@@ -234,6 +243,8 @@ def backtest(
             "replications": replications,
             "seed": seed,
             "stage_source": "stage history" if data.history is not None else "approximation",
+            "data_used": data_lead(data),
+            "data": data.report.to_dict(),
         }
         paths = write_backtest(result, folder, meta)
         _print(result, sc.economics.currency)

@@ -13,14 +13,22 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import pandas as pd
 import yaml
 
 from pipesim._version import __version__
-from pipesim.calibrate.crm import CrmData, CrmError, read_crm
+from pipesim.calibrate.crm import (
+    MIN_USABLE_ROWS,
+    MIN_USABLE_SHARE,
+    CrmData,
+    CrmError,
+    UsableFloor,
+    check_usable,
+    read_crm,
+)
 from pipesim.calibrate.fit import Calibration, calibrated_scenario, default_base, fit_all
 from pipesim.cli.options import EXIT_BAD_INPUT, err, guarded, stdout
 from pipesim.scenario.loader import load_scenario
@@ -32,6 +40,55 @@ def _fmt(x: float | None) -> str:
     if abs(x) >= 1000:
         return f"{x:,.0f}"
     return f"{x:.4g}"
+
+
+def refuse_export(verb: str, exc: CrmError) -> NoReturn:
+    """Print why an export cannot be used (file, line, column, what is allowed) and exit 2."""
+    err.print(f"[bold red]cannot {verb}:[/]", highlight=False)
+    err.print(str(exc), markup=False, highlight=False, emoji=False, soft_wrap=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _parse_floor(ctx: click.Context, param: click.Parameter, value: str) -> UsableFloor:
+    try:
+        return UsableFloor.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+min_usable_option = click.option(
+    "--min-usable",
+    "floor",
+    default=f"{MIN_USABLE_SHARE:.0%},{MIN_USABLE_ROWS}",
+    show_default=True,
+    metavar="SHARE,ROWS",
+    callback=_parse_floor,
+    help="Refuse an export of which fewer opportunity rows are usable than this share of the "
+    "rows read or this number (e.g. 50%,100; 0,0 turns it off): below it the skipped rows "
+    "are counted per reason and the command exits 2.",
+)
+"""``--min-usable``: the floor :func:`pipesim.calibrate.crm.check_usable` applies."""
+
+
+def data_lead(data: CrmData) -> str:
+    """The report's first sentence: how much of the export was used and what was skipped."""
+    r = data.report
+    skips = r.opportunity_skips()
+    text = (
+        f"Used {r.rows_used} of {r.rows_read} opportunity rows ({r.share_used:.1%})"
+        + (f", above the floor of {r.floor}" if r.floor is not None else "")
+        + "."
+    )
+    if skips:
+        groups = "; ".join(
+            f"{n} x {why}" for why, n in sorted(skips.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
+        text += f" Skipped {sum(skips.values())}: {groups}."
+    else:
+        text += " No opportunity row was skipped."
+    if r.currency:
+        text += f" Amounts: {r.currency}."
+    return text
 
 
 def report_paths(out: Path) -> tuple[Path, Path, Path]:
@@ -48,10 +105,11 @@ def report_dict(cal: Calibration, data: CrmData, inputs: dict[str, Any]) -> dict
     """The content of ``<stem>.calibration.json``."""
     fits = cal.fits
     return {
+        "data_used": data_lead(data),
+        "data": data.report.to_dict(),
         "pipesim_version": __version__,
         "inputs": inputs,
         "as_of": fits.as_of.date().isoformat(),
-        "data": data.report.to_dict(),
         "estimates": [e.to_dict() for e in fits.estimates.values()],
         "scenario_values": [a.to_dict() for a in cal.applied],
         "kept_from_base": cal.kept,
@@ -132,6 +190,8 @@ def report_markdown(cal: Calibration, data: CrmData, inputs: dict[str, Any]) -> 
         + f", export date {fits.as_of.date()}, base `{inputs['base']}`.",
         "",
         "## Data",
+        "",
+        data_lead(data),
         "",
         "```",
         data.report.to_text(),
@@ -254,6 +314,7 @@ def _dump(scenario_data: dict[str, Any], header: str) -> str:
     show_default=True,
     help="Seed of the bootstraps and the simulated histories.",
 )
+@min_usable_option
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def calibrate(
     opportunities: Path,
@@ -265,6 +326,7 @@ def calibrate(
     as_of: dt.datetime | None,
     correct: bool,
     seed: int,
+    floor: UsableFloor,
     debug: bool,
 ) -> None:
     """Fit a scenario to a CRM export of OPPORTUNITIES (and --history); write it to --out.
@@ -275,12 +337,12 @@ def calibrate(
 
     def go() -> None:
         base_sc = load_scenario(base) if base is not None else None
+        currency = base_sc.economics.currency if base_sc is not None else None
         try:
-            data = read_crm(opportunities, history, mapping)
+            data = read_crm(opportunities, history, mapping, currency)
+            check_usable(data, floor, opportunities)
         except CrmError as exc:
-            err.print("[bold red]cannot calibrate:[/]", highlight=False)
-            err.print(str(exc), markup=False, highlight=False, emoji=False, soft_wrap=True)
-            sys.exit(EXIT_BAD_INPUT)
+            refuse_export("calibrate", exc)
         fits = fit_all(data, seed, pd.Timestamp(as_of) if as_of is not None else None)
         sc_name = name or out.stem
         chosen = base_sc or default_base(data, fits, sc_name)
@@ -292,6 +354,7 @@ def calibrate(
             "base": str(base) if base else "built-in defaults",
             "seed": seed,
             "correct": correct,
+            "min_usable": {"share": floor.share, "rows": floor.rows},
         }
         json_path, md_path, unc_path = report_paths(out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -313,6 +376,7 @@ def calibrate(
         json_path.write_text(json.dumps(content, indent=2, default=str) + "\n", encoding="utf-8")
         md = report_markdown(cal, data, inputs)
         md_path.write_text(md, encoding="utf-8")
+        click.echo(data_lead(data))
         click.echo(data.report.to_text())
         click.echo("")
         for a in cal.applied:

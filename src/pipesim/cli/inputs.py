@@ -28,7 +28,9 @@ engaged_early      true/false: we were engaged before the preference formed (def
 
 A CRM opportunity export (Salesforce columns such as ``StageName``) is read through
 :mod:`pipesim.calibrate` instead: the deals open at the scenario's start date become the
-pipeline.
+pipeline. Its amounts must be in the scenario's ``economics.currency`` (or be converted by the
+mapping's ``currency.rates``; mixed currencies are refused), and at least half of its rows must
+be usable (:data:`PIPELINE_FLOOR`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pipesim.calibrate.crm import CrmError, read_crm
+from pipesim.calibrate.crm import MIN_USABLE_SHARE, CrmError, UsableFloor, check_usable, read_crm
 from pipesim.calibrate.pipeline_as_of import open_pipeline_as_of
 from pipesim.scenario.edit import KeyPath
 from pipesim.scenario.errors import Problem, ScenarioError
@@ -59,6 +61,12 @@ COLUMNS: dict[str, str] = {
     "engaged_early": "boolean",
 }
 """The columns a pipeline CSV may have, with their type."""
+
+PIPELINE_FLOOR = UsableFloor(share=MIN_USABLE_SHARE, rows=0)
+"""The least of a CRM export that must be usable to give a pipeline: the share of
+:data:`~pipesim.calibrate.crm.MIN_USABLE_SHARE` (an export mostly unreadable has a systematic
+fault, and its open deals would be the ones that happened to parse); no least number of rows,
+since a pipeline of a few deals is a pipeline."""
 
 REQUIRED = ("segment", "stage")
 _TRUE = {"true", "yes", "y", "1"}
@@ -219,12 +227,14 @@ def with_pipeline(
                 Path(pipeline),
                 Path(history) if history is not None else None,
                 Path(mapping) if mapping is not None else None,
+                scenario.economics.currency,
             )
+            check_usable(crm, PIPELINE_FLOOR, pipeline)
             # a CRM owner who is a rep of the scenario keeps the deal (a scenario from
             # `pipesim calibrate` names its reps after the owners); others go to seats in turn
             entries = open_pipeline_as_of(crm, scenario.target.start_date, scenario, owners=True)
         except CrmError as exc:
-            raise ScenarioError(where, [Problem((), str(exc))]) from None
+            raise ScenarioError(where, [Problem((), str(exc).removeprefix(f"{where}: "))]) from None
         if not entries:
             start = scenario.target.start_date
             raise ScenarioError(
