@@ -7,13 +7,16 @@ simulated exports, and the stage values are corrected until the simulated fits m
 (:func:`correct_selection`, indirect inference; the result is a :class:`Correction`). Then every
 interval is widened to at least the spread of its estimate across simulated histories
 (:func:`simulated_spread`, :func:`widen`): what a whole history shares, no resampling inside it
-can see.
+can see. A corrected value's interval is the fitted values' uncertainty carried through the
+correction by the delta method (:meth:`Correction.adjust`): the fitted values respond to the stage
+values less than one for one (elasticities measured by simulation, :func:`_jacobian`), so the
+corrected values are less certain than the fits they are matched to.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +24,7 @@ import pandas as pd
 
 from pipesim.calibrate.crm import CrmData
 from pipesim.calibrate.episodes import in_days
-from pipesim.calibrate.estimates import Calibration, Fits
+from pipesim.calibrate.estimates import Calibration, Estimate, Fits
 from pipesim.calibrate.observables import observables, pool_crm
 from pipesim.calibrate.synthetic import simulated_histories
 from pipesim.scenario.edit import get_value, parse_path, set_value
@@ -42,6 +45,11 @@ TOLERANCE = 0.5
 data's (the simulation's own noise is about a third of a standard error at ``SIM_VOLUME``)."""
 _SPREAD_FIRST = 1000
 """Replication index of the first spread history (the correction's histories come before)."""
+JACOBIAN_STEP = 0.1
+"""Log-step of each stage value when measuring how the simulated fits respond to it."""
+MIN_ELASTICITY = 0.25
+"""A fitted value is taken to respond to its own stage value at least this much (elasticity):
+below it the delta method would stretch the interval without bound on simulation noise."""
 _ROUNDING = {"mean_days": 3, "cv": 4, "stall_hazard_per_week": 6}
 """Decimals a corrected stage value is written with (as the uncorrected mapping does)."""
 
@@ -114,41 +122,99 @@ class Correction:
     window_start: str
     window_days: float
     seed: int
+    jacobian: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Fitted value -> scenario path -> elasticity d log(simulated fit) / d log(stage value) at
+    the corrected values (empty: not measured; the sds are then carried over unchanged)."""
+    fitted_sd: dict[str, float] = field(default_factory=dict)
+    """Fitted value -> its relative standard error, widened to the simulated spread."""
+    fitted_corr: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Correlation of the logs of the fitted values across simulated histories."""
+
+    def _log_sds(self) -> dict[str, tuple[float, float]]:
+        """Scenario path -> (log-sd by the delta method, own elasticity) at the corrected values.
+
+        The corrected values solve simulated fit(values) = the data's fits, so to first order
+        ``log values = J^-1 log fits`` with ``J`` the elasticities (:attr:`jacobian`), and
+        ``Cov(log values) = J^-1 S R S J^-T`` with ``S`` the fits' relative standard errors
+        (each times its simulation noise) and ``R`` their correlation across histories. Each
+        value's log-sd is at least its own fit's over the own elasticity (clamped to at least
+        ``MIN_ELASTICITY``).
+        """
+        paths = list(self.values)
+        obs = [_observable(p) for p in paths]
+        if not self.jacobian or any(o not in self.jacobian or o not in self.fitted_sd for o in obs):
+            return {}
+        jac = np.array([[self.jacobian[o].get(p, 0.0) for p in paths] for o in obs])
+        sd = np.array([self.fitted_sd[o] * self._noise(o) for o in obs])
+        corr = np.array(
+            [[1.0 if a == b else self.fitted_corr.get(a, {}).get(b, 0.0) for b in obs] for a in obs]
+        )
+        own = np.maximum(np.diag(jac), MIN_ELASTICITY)
+        floor = sd / own
+        try:
+            inv = np.linalg.inv(jac)
+            full = np.sqrt(np.maximum(np.diag(inv @ (sd[:, None] * corr * sd[None, :]) @ inv.T), 0))
+        except np.linalg.LinAlgError:
+            full = floor
+        if not np.all(np.isfinite(full)):
+            full = floor
+        return {
+            p: (float(max(full[k], floor[k])), float(np.diag(jac)[k])) for k, p in enumerate(paths)
+        }
+
+    def _noise(self, obs: str) -> float:
+        """Simulation noise and the gap left, as a factor on a fitted value's standard error."""
+        n_data, n_sim = self.records.get(obs, (0, 0))
+        gap = self.gap_se.get(obs, 0.0)
+        return math.sqrt(1.0 + (n_data / n_sim if n_sim else 0.0) + gap * gap)
 
     def adjust(
         self, path: str, value: float, sd: float, dist: str, how: str
     ) -> tuple[float, float, str, float]:
         """Corrected value, sd, description and the uncorrected value of a scenario path.
 
-        The sd of the uncorrected mapping is carried over in proportion (lognormal: unchanged;
-        stall hazard: scaled with the value; cv: through ``1 + cv^2`` moving with
-        ``1 + cv_obs^2``) and widened by the simulation's own noise, whose variance is the
-        data's times the ratio of records in the data to records simulated, and by the gap left
-        between the simulated and the data's value (in standard errors).
+        The sd is the fitted values' uncertainty carried through the correction by the delta
+        method (:meth:`_log_sds`): the fits' relative standard errors (widened to the simulated
+        spread, and by the simulation's own noise, whose variance is the data's times the ratio
+        of records in the data to records simulated, and by the gap left between the simulated
+        and the data's value) divided by how much the simulated fits respond to the stage values.
+        On the log scale for ``mean_days``; ``cv`` and the stall hazard get value x log-sd.
+        Without measured elasticities the sd of the uncorrected mapping is carried over in
+        proportion (lognormal: unchanged; stall hazard: scaled with the value; cv: through
+        ``1 + cv^2`` moving with ``1 + cv_obs^2``), times the same noise.
         """
         new = self.values[path]
         obs = _observable(path)
-        n_data, n_sim = self.records.get(obs, (0, 0))
-        gap = self.gap_se.get(obs, 0.0)
-        noise = math.sqrt(1.0 + (n_data / n_sim if n_sim else 0.0) + gap * gap)
-        if dist == "lognormal":
-            new_sd = sd * noise
-        elif path.endswith(".cv"):
-
-            def slope(c: float) -> float:
-                return (1.0 + c * c) / c
-
-            new_sd = sd * slope(new) / slope(value) * noise if value > 0 else sd * noise
+        noise = self._noise(obs)
+        delta = self._log_sds().get(path)
+        if delta is not None:
+            log_sd, elasticity = delta
+            new_sd = log_sd if dist == "lognormal" else new * log_sd
+            note = (
+                f"; interval through the correction (delta method, elasticity of {obs} "
+                f"{elasticity:.2f})"
+            )
         else:
-            new_sd = sd * (new / value if value > 0 else 1.0) * noise
+            note = ""
+            if dist == "lognormal":
+                new_sd = sd * noise
+            elif path.endswith(".cv"):
+
+                def slope(c: float) -> float:
+                    return (1.0 + c * c) / c
+
+                new_sd = sd * slope(new) / slope(value) * noise if value > 0 else sd * noise
+            else:
+                new_sd = sd * (new / value if value > 0 else 1.0) * noise
         text = (
             f"selection-corrected: {self.histories} histories of the data's window simulated "
-            f"until their {obs} matched the data's; uncorrected {value:.4g} = {how}"
+            f"until their {obs} matched the data's; uncorrected {value:.4g} = {how}{note}"
         )
         return new, new_sd, text, value
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready content."""
+        delta = self._log_sds()
         rows = [
             {
                 "path": path,
@@ -158,6 +224,9 @@ class Correction:
                 "data": self.target.get(_observable(path)),
                 "simulated": self.simulated.get(_observable(path)),
                 "gap_se": self.gap_se.get(_observable(path)),
+                "elasticity": self.jacobian.get(_observable(path), {}).get(path),
+                "fitted_sd": self.fitted_sd.get(_observable(path)),
+                "log_sd": delta[path][0] if path in delta else None,
             }
             for path, value in self.values.items()
         ]
@@ -175,6 +244,13 @@ class Correction:
             "tolerance_se": TOLERANCE,
             "values": rows,
             "iterations": self.iterations,
+            "interval_method": (
+                "delta method through the correction: the fits' relative standard errors "
+                "(widened to the simulated spread and the simulation's noise, correlated as "
+                "across simulated histories) times the inverse of the elasticities of the "
+                "simulated fits with respect to the stage values"
+            ),
+            "jacobian": self.jacobian,
         }
 
 
@@ -266,6 +342,19 @@ def correct_selection(cal: Calibration, data: CrmData, seed: int = 0) -> Correct
         theta = {p: round(v, _ROUNDING[p.split(".")[-1]]) for p, v in theta.items()}
     assert best is not None
     _, values, sim, gaps = best
+
+    def simulate_fits(v: dict[str, float]) -> dict[str, tuple[float, int]]:
+        return observables(
+            pool_crm(simulated_histories(window_scenario(cal.scenario, start, days, v), seeds)),
+            as_of,
+        )
+
+    at = {o: sim[o][0] for o in target if o in sim}
+    jacobian = _jacobian(values, at, simulate_fits)
+    corrected = window_scenario(cal.scenario, start, days, values)
+    fitted_sd, fitted_corr = _fitted_spread(
+        est, list(target), _spread_histories(corrected, data, cal.fits.as_of, seed)
+    )
     return Correction(
         values=values,
         uncorrected=uncorrected,
@@ -279,7 +368,51 @@ def correct_selection(cal: Calibration, data: CrmData, seed: int = 0) -> Correct
         window_start=start.date().isoformat(),
         window_days=days,
         seed=seed,
+        jacobian=jacobian,
+        fitted_sd=fitted_sd,
+        fitted_corr=fitted_corr,
     )
+
+
+_SPREAD_CACHE: dict[tuple[str, str, int, int], list[dict[str, tuple[float, int]]]] = {}
+"""The last spread histories' fits (the correction and the spread share them)."""
+
+
+def _spread_histories(
+    scenario: Scenario, data: CrmData, as_of: pd.Timestamp, seed: int
+) -> list[dict[str, tuple[float, int]]]:
+    """The fits on each of ``SIM_HISTORIES`` histories of the data's window from ``scenario``."""
+    start, days = data_window(data, as_of)
+    end = start + pd.Timedelta(days=days)
+    sc = window_scenario(scenario, start, days)
+    key = (sc.model_dump_json(), end.isoformat(), seed, SIM_HISTORIES)
+    if key not in _SPREAD_CACHE:
+        seeds = replication_seeds(seed, SIM_HISTORIES, start=_SPREAD_FIRST)
+        _SPREAD_CACHE.clear()
+        _SPREAD_CACHE[key] = [observables(h, end) for h in simulated_histories(sc, seeds)]
+    return _SPREAD_CACHE[key]
+
+
+def _spread_row(e: Estimate, pairs: list[tuple[float, int]]) -> dict[str, Any] | None:
+    """An estimate's spread across simulated histories beside its own standard error."""
+    if len(pairs) < 3 or not math.isfinite(e.se) or e.n < 1:
+        return None
+    v = np.array([p[0] for p in pairs])
+    n = np.array([p[1] for p in pairs], float)
+    share = _is_share(e.name)
+    spread = float(v.std(ddof=1)) if share else float(v.std(ddof=1) / max(v.mean(), 1e-300))
+    data_sd = e.se if share else (e.se / e.value if e.value > 0 else math.inf)
+    scaled = spread * math.sqrt(float(n.mean()) / e.n)
+    factor = max(1.0, scaled / data_sd) if data_sd > 0 and math.isfinite(data_sd) else 1.0
+    return {
+        "data": e.value,
+        "simulated_mean": float(v.mean()),
+        "data_se": data_sd,
+        "simulated_sd": scaled,
+        "scale": "share" if share else "relative",
+        "widened": factor,
+        "histories": len(v),
+    }
 
 
 def simulated_spread(
@@ -295,36 +428,58 @@ def simulated_spread(
     share (rep load, the lead mix, the start of the history, the season) moves all their deals
     together, which no resampling within one history can see.
     """
-    start, days = data_window(data, fits.as_of)
-    as_of = start + pd.Timedelta(days=days)
-    sc = window_scenario(scenario, start, days)
-    seeds = replication_seeds(seed, SIM_HISTORIES, start=_SPREAD_FIRST)
-    seen: dict[str, list[tuple[float, int]]] = {}
-    for history in simulated_histories(sc, seeds):
-        for name, value in observables(history, as_of).items():
-            seen.setdefault(name, []).append(value)
+    histories = _spread_histories(scenario, data, fits.as_of, seed)
     out: dict[str, dict[str, Any]] = {}
     for name, e in fits.estimates.items():
-        pairs = seen.get(name, [])
-        if len(pairs) < 3 or not math.isfinite(e.se) or e.n < 1:
-            continue
-        v = np.array([p[0] for p in pairs])
-        n = np.array([p[1] for p in pairs], float)
-        share = _is_share(name)
-        spread = float(v.std(ddof=1)) if share else float(v.std(ddof=1) / max(v.mean(), 1e-300))
-        data_sd = e.se if share else (e.se / e.value if e.value > 0 else math.inf)
-        scaled = spread * math.sqrt(float(n.mean()) / e.n)
-        factor = max(1.0, scaled / data_sd) if data_sd > 0 and math.isfinite(data_sd) else 1.0
-        out[name] = {
-            "data": e.value,
-            "simulated_mean": float(v.mean()),
-            "data_se": data_sd,
-            "simulated_sd": scaled,
-            "scale": "share" if share else "relative",
-            "widened": factor,
-            "histories": len(v),
-        }
+        row = _spread_row(e, [h[name] for h in histories if name in h])
+        if row is not None:
+            out[name] = row
     return out
+
+
+def _jacobian(
+    values: dict[str, float], at: dict[str, float], simulate_fits: Any
+) -> dict[str, dict[str, float]]:
+    """Elasticities of the simulated fits with respect to each stage value, at ``values``.
+
+    ``at`` holds the simulated fits at ``values``; each stage value in turn is raised by
+    ``JACOBIAN_STEP`` on the log scale with the same seeds (common random numbers) and the
+    change of each fit's log divided by the step (a forward difference).
+    """
+    jac: dict[str, dict[str, float]] = {o: {} for o in at}
+    for path, value in values.items():
+        if value <= 0:
+            continue
+        moved = simulate_fits({**values, path: value * math.exp(JACOBIAN_STEP)})
+        for o, base in at.items():
+            if o in moved and base > 0 and moved[o][0] > 0:
+                jac[o][path] = math.log(moved[o][0] / base) / JACOBIAN_STEP
+    return jac
+
+
+def _fitted_spread(
+    est: dict[str, Estimate], names: list[str], histories: list[dict[str, tuple[float, int]]]
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Fits' relative standard errors widened to the simulated spread, and their correlation.
+
+    The correlation is that of the fits' logs across the simulated histories that hold all of
+    them.
+    """
+    sd: dict[str, float] = {}
+    for name in names:
+        e = est[name]
+        row = _spread_row(e, [h[name] for h in histories if name in h])
+        rel = e.se / e.value if e.value > 0 else math.inf
+        sd[name] = rel * (float(row["widened"]) if row is not None else 1.0)
+    full = [h for h in histories if all(n in h and h[n][0] > 0 for n in names)]
+    corr: dict[str, dict[str, float]] = {}
+    if len(full) >= 3:
+        logs = np.log(np.array([[h[n][0] for n in names] for h in full]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.corrcoef(logs, rowvar=False)
+        r = np.nan_to_num(np.atleast_2d(r))
+        corr = {a: {b: float(r[i, j]) for j, b in enumerate(names)} for i, a in enumerate(names)}
+    return sd, corr
 
 
 def widen(fits: Fits, spread: dict[str, dict[str, Any]]) -> Fits:
