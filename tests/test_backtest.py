@@ -34,7 +34,7 @@ from pipesim.calibrate.backtest import (
     windows_overlap,
     write_backtest,
 )
-from pipesim.calibrate.crm import CrmData, DataReport
+from pipesim.calibrate.crm import CrmData
 from pipesim.calibrate.errors import BacktestError
 from pipesim.calibrate.pipeline_as_of import (
     approximate_stage_starts,
@@ -42,6 +42,7 @@ from pipesim.calibrate.pipeline_as_of import (
     open_pipeline_as_of,
 )
 from pipesim.calibrate.synthetic import generate_export, with_years
+from pipesim.calibrate.usable import DataReport
 from pipesim.cli.main import main
 from pipesim.scenario.loader import load_scenario
 

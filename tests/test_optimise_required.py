@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipesim.cli.optimise import cli
-from pipesim.optimise.required import message, required
+from pipesim.optimise.required import required
+from pipesim.optimise.required_text import message
 from pipesim.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,8 @@ from pipesim.cli.optimise import cli as optimise_cli
 from pipesim.cli.research import cli as research_cli
 from pipesim.experiments.sensitivity import Factor, ResolvedFactor, effect_note, tornado_table
 from pipesim.optimise.levers import apply_overlay
-from pipesim.optimise.required import Resolution, message, required
+from pipesim.optimise.required import Resolution, required
+from pipesim.optimise.required_text import message
 from pipesim.runs.runner import run
 from pipesim.scenario.loader import load_scenario
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipesim.calibrate.competing import aalen_johansen
-from pipesim.calibrate.crm import CrmData, DataReport
+from pipesim.calibrate.crm import CrmData
 from pipesim.calibrate.dwell import fit_censored
 from pipesim.calibrate.episodes import (
     DECISION_EVENTS,
@@ -26,6 +26,7 @@ from pipesim.calibrate.episodes import (
     stage_episodes,
 )
 from pipesim.calibrate.estimates import MIN_EPISODES
+from pipesim.calibrate.usable import DataReport
 
 
 def observables(data: CrmData, as_of: pd.Timestamp) -> dict[str, tuple[float, int]]:

@@ -42,8 +42,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipesim.calibrate.crm import CrmData, DataReport
+from pipesim.calibrate.crm import CrmData
 from pipesim.calibrate.observables import observables, pool_crm
+from pipesim.calibrate.usable import DataReport
 from pipesim.engine.model import (
     CAUSE_STATUS_QUO,
     LOST,

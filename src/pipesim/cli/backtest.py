@@ -25,7 +25,8 @@ from pipesim.calibrate.backtest import (
     run_backtest,
     write_backtest,
 )
-from pipesim.calibrate.crm import CrmError, UsableFloor, check_usable, read_crm
+from pipesim.calibrate.crm import CrmError, check_usable, read_crm
+from pipesim.calibrate.usable import UsableFloor
 from pipesim.cli.calibrate import data_lead, min_usable_option, refuse_export
 from pipesim.cli.options import (
     guarded,

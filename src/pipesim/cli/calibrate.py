@@ -20,16 +20,9 @@ import pandas as pd
 import yaml
 
 from pipesim._version import __version__
-from pipesim.calibrate.crm import (
-    MIN_USABLE_ROWS,
-    MIN_USABLE_SHARE,
-    CrmData,
-    CrmError,
-    UsableFloor,
-    check_usable,
-    read_crm,
-)
+from pipesim.calibrate.crm import CrmData, CrmError, check_usable, read_crm
 from pipesim.calibrate.fit import Calibration, calibrated_scenario, default_base, fit_all
+from pipesim.calibrate.usable import MIN_USABLE_ROWS, MIN_USABLE_SHARE, UsableFloor
 from pipesim.cli.options import EXIT_BAD_INPUT, err, guarded, stdout
 from pipesim.scenario.loader import load_scenario
 

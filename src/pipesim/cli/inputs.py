@@ -40,8 +40,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pipesim.calibrate.crm import MIN_USABLE_SHARE, CrmError, UsableFloor, check_usable, read_crm
+from pipesim.calibrate.crm import CrmError, check_usable, read_crm
 from pipesim.calibrate.pipeline_as_of import open_pipeline_as_of
+from pipesim.calibrate.usable import MIN_USABLE_SHARE, UsableFloor
 from pipesim.scenario.edit import KeyPath
 from pipesim.scenario.errors import Problem, ScenarioError
 from pipesim.scenario.loader import validate
@@ -64,7 +65,7 @@ COLUMNS: dict[str, str] = {
 
 PIPELINE_FLOOR = UsableFloor(share=MIN_USABLE_SHARE, rows=0)
 """The least of a CRM export that must be usable to give a pipeline: the share of
-:data:`~pipesim.calibrate.crm.MIN_USABLE_SHARE` (an export mostly unreadable has a systematic
+:data:`~pipesim.calibrate.usable.MIN_USABLE_SHARE` (an export mostly unreadable has a systematic
 fault, and its open deals would be the ones that happened to parse); no least number of rows,
 since a pipeline of a few deals is a pipeline."""
 

@@ -26,13 +26,9 @@ from pipesim.cli.options import (
     workers_option,
 )
 from pipesim.optimise.explain import InfeasiblePlan, group_bindings, more_text
-from pipesim.optimise.required import (
-    DEFAULT_MAX_REPLICATIONS,
-    BadLever,
-    TargetUnreachable,
-    message,
-)
+from pipesim.optimise.required import DEFAULT_MAX_REPLICATIONS, BadLever, TargetUnreachable
 from pipesim.optimise.required import required as search
+from pipesim.optimise.required_text import message
 from pipesim.optimise.result import conclusion
 from pipesim.optimise.settings import SettingsError, load_settings, with_options
 from pipesim.optimise.solver import SolverFailed, UnknownSolver, make_solver
