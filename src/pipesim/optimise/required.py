@@ -46,7 +46,8 @@ import pandas as pd
 
 from pipesim.optimise.levers import apply_overlay
 from pipesim.optimise.text import number, pct
-from pipesim.results.statistics import Z95, wilson_interval
+from pipesim.report.compare import paired_difference
+from pipesim.results.statistics import wilson_interval
 from pipesim.runs.executors import iterate_replications
 from pipesim.runs.runner import run
 from pipesim.scenario.rng import replication_seeds
@@ -317,22 +318,6 @@ def _evaluation(value: float, table: pd.DataFrame) -> Evaluation:
     )
 
 
-def paired_share_difference(
-    reference: pd.Series, other: pd.Series, z: float = Z95
-) -> tuple[float, float, float]:
-    """Mean of ``other - reference`` (0/1 per replication, the same replications) and its interval.
-
-    The normal interval of the mean paired difference (as ``pipesim compare`` gives it); NaN
-    bounds with fewer than two pairs.
-    """
-    d = other.astype(float).to_numpy() - reference.astype(float).to_numpy()
-    est = float(d.mean())
-    if d.size < 2:
-        return est, math.nan, math.nan
-    half = z * float(d.std(ddof=1)) / math.sqrt(d.size)
-    return est, est - half, est + half
-
-
 class _Grid:
     """The simulated grid values ``today + k * step``: each one's replications, grown on demand."""
 
@@ -389,7 +374,9 @@ def _resolution(grid: _Grid, hi: int, lo: int | None, confidence: float, limit: 
     lower, diff = False, None
     if lo is not None:
         lower = grid.evals[lo].p_target["ci_high"] >= confidence
-        diff = paired_share_difference(grid.tables[lo]["hit_target"], grid.tables[hi]["hit_target"])
+        below, at = (grid.tables[k]["hit_target"].astype(float) for k in (lo, hi))
+        est, (low, high), _, _ = paired_difference(below.to_numpy(), at.to_numpy())
+        diff = (est, low, high)
     return Resolution(not (lower or higher), answer.replications, limit, lower, higher, diff)
 
 
