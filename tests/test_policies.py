@@ -11,7 +11,13 @@ from pipesim.engine.model import simulate, unique_gaps
 from pipesim.policies.engagement import make_engagement
 from pipesim.policies.flanking import make_flanking
 from pipesim.policies.followup import make_follow_up
-from pipesim.policies.qualification import Judgement, make_policy
+from pipesim.policies.qualification import (
+    QUALIFICATION,
+    QUALIFICATION_CHECKS,
+    Judgement,
+    decider,
+    make_policy,
+)
 from pipesim.scenario.errors import ScenarioError
 from pipesim.scenario.loader import load_scenario
 from pipesim.scenario.schema import Engagement, Flanking, Qualification
@@ -31,6 +37,38 @@ def test_discretion_pursues_a_share_of_rejected_leads():
 def test_threshold_never_deviates():
     policy = make_policy(Qualification(policy="threshold", threshold=0.5))
     assert not policy.pursue(Judgement(0.2, (), deviation_draw=0.0))
+
+
+@pytest.mark.parametrize("name", ["threshold", "discretion", "pursue_all"])
+@pytest.mark.parametrize("checks", [(), ("budget",), ("budget", "authority", "timing")])
+def test_the_engines_fast_decider_decides_as_the_policy(name, checks):
+    """The per-lead form the engine calls agrees with ``pursue`` on every judgement."""
+    spec = Qualification(policy=name, threshold=0.45, deviation_rate=0.3, checks=list(checks))
+    policy = make_policy(spec)
+    decide = decider(policy)
+    assert getattr(policy, "decider", None) is not None  # the built-ins have their fast form
+    rng = np.random.default_rng(7)
+    for _ in range(2000):
+        fit, mask, draw = float(rng.random()), int(rng.integers(8)), float(rng.random())
+        noticed = tuple(c for k, c in enumerate(QUALIFICATION_CHECKS) if mask >> k & 1)
+        assert decide(fit, mask, draw) == policy.pursue(Judgement(fit, noticed, draw))
+
+
+def test_a_policy_without_a_fast_form_is_called_through_pursue():
+    class Picky:
+        def __init__(self, spec: Qualification) -> None:
+            self.seen: list[Judgement] = []
+
+        def pursue(self, judgement: Judgement) -> bool:
+            self.seen.append(judgement)
+            return "timing" in judgement.noticed_failures
+
+    policy = Picky(Qualification())
+    decide = decider(policy)
+    assert decide(0.3, 0b100, 0.5) and not decide(0.3, 0b011, 0.5)
+    assert policy.seen[0] == Judgement(0.3, ("timing",), 0.5)
+    assert policy.seen[1].noticed_failures == ("budget", "authority")
+    assert "threshold" in QUALIFICATION.names()
 
 
 def test_flank_success_needs_a_sponsor_and_unique_value():

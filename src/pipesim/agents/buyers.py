@@ -72,16 +72,25 @@ def beta_draw(
     rng: np.random.Generator, mean: np.ndarray | float, conc: float, n: int
 ) -> np.ndarray:
     """Draw Beta shares with the given mean(s) and concentration a + b."""
-    m = np.clip(np.broadcast_to(np.asarray(mean, dtype=float), (n,)), 1e-6, 1 - 1e-6)
-    return rng.beta(m * conc, (1.0 - m) * conc)
+    if np.ndim(mean) == 0:  # scalar parameters: numpy's faster path, the same draws
+        s = min(max(float(mean), 1e-6), 1 - 1e-6)
+        return rng.beta(s * conc, (1.0 - s) * conc, size=n)
+    m = np.clip(np.asarray(mean, dtype=float), 1e-6, 1 - 1e-6)
+    return rng.beta(m * conc, (1.0 - m) * conc, size=n)
 
 
-def gamma_draw(rng: np.random.Generator, mean: np.ndarray, cv: float) -> np.ndarray:
-    """Gamma draws with the given mean(s) and coefficient of variation."""
+def gamma_draw(
+    rng: np.random.Generator, mean: np.ndarray | float, cv: float, n: int | None = None
+) -> np.ndarray:
+    """Gamma draws with the given mean(s) and coefficient of variation.
+
+    ``n`` draws of one scalar ``mean``, or one draw per element of an array ``mean``.
+    """
+    size = np.shape(mean) if n is None else (n,)
     if cv <= 0:
-        return np.asarray(mean, dtype=float).copy()
+        return np.broadcast_to(np.asarray(mean, dtype=float), size).copy()
     shape = 1.0 / (cv * cv)
-    return rng.gamma(shape, 1.0, size=np.shape(mean)) * (np.asarray(mean) / shape)
+    return rng.gamma(shape, 1.0, size=size) * (np.asarray(mean) / shape)
 
 
 def lognormal_draw(rng: np.random.Generator, mean: float, cv: float, n: int) -> np.ndarray:

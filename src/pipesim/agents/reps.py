@@ -7,6 +7,7 @@ per seat, the unit a sales manager plans with.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from pipesim.scenario.schema import Reps
@@ -28,14 +29,23 @@ class Rep:
     min_lead_hours: float
     open_opportunities: int = 0
     extra_hours: float = 0.0  # hours per week taken by extra work under way (e.g. flanking)
+    ramped_at: float = 0.0  # day the rep reaches full productivity (set by :meth:`start`)
+
+    def __post_init__(self) -> None:
+        self.start(self.hired_at, self.skill, self.noise)
+
+    def start(self, hired_at: float, skill: float, noise: float) -> None:
+        """A new person takes the seat on day ``hired_at`` (the seat's load stays)."""
+        self.hired_at = hired_at
+        self.skill = skill
+        self.noise = noise
+        self.ramped_at = hired_at + self.ramp_days if self.ramp_days > 0 else -math.inf
 
     def productivity(self, now: float) -> float:
         """Share of full productivity at day ``now`` (linear ramp from ``ramp_start``)."""
-        if self.ramp_days <= 0:
+        if now >= self.ramped_at:
             return 1.0
         progress = (now - self.hired_at) / self.ramp_days
-        if progress >= 1.0:
-            return 1.0
         return self.ramp_start + (1.0 - self.ramp_start) * max(progress, 0.0)
 
     def lead_hours(self, now: float) -> float:

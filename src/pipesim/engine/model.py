@@ -42,7 +42,7 @@ from pipesim.market.sources import SOURCE_CODE, SOURCES, LeadTable, build_leads
 from pipesim.policies.engagement import make_engagement
 from pipesim.policies.flanking import make_flanking
 from pipesim.policies.followup import make_follow_up
-from pipesim.policies.qualification import Judgement, judge, make_policy, noticed_failures
+from pipesim.policies.qualification import decider, make_policy, noticed_masks
 from pipesim.scenario.rng import Streams
 from pipesim.scenario.schema import Scenario
 
@@ -101,9 +101,10 @@ class PipelineModel:
         self._preference_start: list[float] = leads.t_stage[:, 2].tolist()
         flank_stage = 3 if scenario.flanking.move_last else 2
         self._flank_start: list[float] = leads.t_stage[:, flank_stage].tolist()
-        self._noticed = noticed_failures(
+        self._noticed: list[int] = noticed_masks(
             leads.failed_checks, leads.check_noticed, scenario.reps.check_accuracy
-        )
+        ).tolist()
+        self._decide = decider(self.policy)
         self._fit: list[float] = leads.fit.tolist()
         self._fit_noise: list[float] = leads.fit_noise.tolist()
         self._u_deviate: list[float] = leads.u_deviate.tolist()
@@ -159,6 +160,8 @@ class PipelineModel:
             )
             tenure = m.tenure_weeks if m and m.tenure_weeks is not None else spec.tenure_weeks
             self.reps.append(hire(spec, k, skill, noise, -tenure * 7.0, prospecting))
+        self._lead_of = [-1] * len(self.reps)  # the lead each seat is qualifying
+        self._on_qualified = [partial(self._qualified, rep) for rep in self.reps]
         self.idle: deque[Rep] = deque()
         self.waiting: list[tuple[int, int]] = []  # heap of (priority class, lead index)
         self.busy = [False] * len(self.reps)
@@ -174,6 +177,8 @@ class PipelineModel:
         self._queued_order: list[int] = order[~direct[order]].tolist()
         self._due: list[float] = due.tolist()
         self._next_queued = 0
+        self._next_due = self._due[self._queued_order[0]] if self._queued_order else math.inf
+        self._wake_due = math.inf
         self._wakeup = False
 
     # ------------------------------------------------------------------ draws
@@ -227,61 +232,74 @@ class PipelineModel:
     def _admit(self, upto: float) -> None:
         """Move every queued lead due by day ``upto`` into the waiting heap."""
         order, due, k = self._queued_order, self._due, self._next_queued
-        while k < len(order) and due[order[k]] <= upto:
+        priority, source, waiting = self.priority, self._source, self.waiting
+        n = len(order)
+        while k < n and due[order[k]] <= upto:
             i = order[k]
-            heapq.heappush(self.waiting, (self.priority[self._source[i]], i))
+            heapq.heappush(waiting, (priority[source[i]], i))
             k += 1
         self._next_queued = k
+        self._next_due = due[order[k]] if k < n else math.inf
 
     def _wake_at_next(self) -> None:
         """While a rep is idle, wake up when the next queued lead is due."""
         if self._wakeup or not self.idle or self._next_queued >= len(self._queued_order):
             return
-        due = self._due[self._queued_order[self._next_queued]]
+        due = self._wake_due = self._next_due
         self._wakeup = True
-        event = self.env.timeout(max(0.0, due - self.env.now))
-        event.callbacks.append(partial(self._woken, due))
+        event = simpy.Timeout(self.env, max(0.0, due - self.env.now))
+        event.callbacks.append(self._woken)
 
-    def _woken(self, due: float, _event: simpy.Event) -> None:
+    def _woken(self, _event: simpy.Event) -> None:
         self._wakeup = False
-        self._admit(max(due, self.env.now))
-        while self.idle and self.waiting:
-            self.next_lead(self.idle.popleft())
+        # the clock may land a rounding error short of the due day: admit up to it
+        self._admit(max(self._wake_due, self.env.now))
+        idle, waiting = self.idle, self.waiting
+        while idle and waiting:
+            self.next_lead(idle.popleft())
         self._wake_at_next()
 
     def next_lead(self, rep: Rep) -> None:
         """Give ``rep`` the first waiting lead still warm (closing cold ones), or idle it."""
-        now = self.env.now
-        self._admit(now)
-        while self.waiting:
-            _, i = heapq.heappop(self.waiting)
-            deadline = self._t_lead[i] + self.max_wait
-            if now > deadline:  # went cold before anyone picked it up
-                self._close(i, UNCAPTURED, deadline)
+        env = self.env
+        now = env.now
+        if self._next_due <= now:
+            self._admit(now)
+        waiting, t_lead, max_wait = self.waiting, self._t_lead, self.max_wait
+        while waiting:
+            i = heapq.heappop(waiting)[1]
+            arrived = t_lead[i]
+            if now > arrived + max_wait:  # went cold before anyone picked it up
+                self._close(i, UNCAPTURED, arrived + max_wait)
                 continue
-            self.busy[rep.seat] = True
-            self._wait[i] = now - self._t_lead[i]
-            self._settle(rep, now)
-            done = self.env.timeout(self._qualify_hours[i] * 7.0 / rep.lead_hours(now))
-            done.callbacks.append(partial(self._qualified, i, rep))
+            seat = rep.seat
+            self.busy[seat] = True
+            self._wait[i] = now - arrived
+            pending = self.changes[seat]
+            if pending and pending[0][0] <= now:
+                self._settle(rep, now)
+            self._lead_of[seat] = i
+            done = simpy.Timeout(env, self._qualify_hours[i] * 7.0 / rep.lead_hours(now))
+            done.callbacks.append(self._on_qualified[seat])
             return
         self.idle.append(rep)
         self._wake_at_next()
 
-    def _qualified(self, i: int, rep: Rep, _event: simpy.Event) -> None:
+    def _qualified(self, rep: Rep, _event: simpy.Event) -> None:
         """Pursue or disqualify; then the rep takes the next lead unless it has left."""
-        self.busy[rep.seat] = False
-        if self.policy.pursue(self._judge(i, rep)):
-            self.start_pursuit(i, rep, self.env.now <= self._preference_start[i])
+        seat = rep.seat
+        i = self._lead_of[seat]
+        self.busy[seat] = False
+        now = self.env.now
+        if self._decide(self._fit[i] + rep.noise * self._fit_noise[i], self._noticed[i],
+                        self._u_deviate[i]):  # fmt: skip
+            self.start_pursuit(i, rep, now <= self._preference_start[i])
         else:
-            self._close(i, DISQUALIFIED, self.env.now, seat=rep.seat)
-        if not self.gone[rep.seat]:
+            self._status[i] = DISQUALIFIED
+            self._t_close[i] = now
+            self._seat_of[i] = seat
+        if not self.gone[seat]:
             self.next_lead(rep)
-
-    def _judge(self, i: int, rep: Rep) -> Judgement:
-        return judge(
-            self._fit[i], rep.noise, self._fit_noise[i], self._noticed[i], self._u_deviate[i]
-        )
 
     def start_pursuit(self, i: int, rep: Rep, early: bool) -> None:
         """Start an opportunity: draw the buyer's choice now, schedule its close as a load change.
@@ -289,7 +307,9 @@ class PipelineModel:
         The close is a change to the rep's load, not a SimPy event.
         """
         now = self.env.now
-        self._settle(rep, now)
+        pending = self.changes[rep.seat]
+        if pending and pending[0][0] <= now:
+            self._settle(rep, now)
         self._pursued[i] = True
         self._early[i] = early
         self._t_engaged[i] = now
@@ -373,9 +393,7 @@ class PipelineModel:
             self.vacant_days += min(backfill, self.horizon - env.now)
             if backfill > 0:
                 yield env.timeout(backfill)
-            rep.skill = self._skill(rng)
-            rep.noise = self._noise(rng)
-            rep.hired_at = env.now
+            rep.start(env.now, self._skill(rng), self._noise(rng))
             self.gone[seat] = False
             if not self.busy[seat]:
                 self.next_lead(rep)

@@ -128,7 +128,7 @@ def _place(
         u_preference=rng.random(n),
         u_sticky=rng.random(n),
         u_decision=rng.random(n),
-        qualify_hours=gamma_draw(rng, np.full(n, reps.qualify_hours), reps.qualify_hours_cv),
+        qualify_hours=gamma_draw(rng, reps.qualify_hours, reps.qualify_hours_cv, n),
         preset_early=np.full(n, preset_early),
         deal=np.full(n, -1, dtype=np.int32),
         preset_pref=np.full(n, -1, dtype=np.int8),

@@ -8,8 +8,9 @@ judgement into pursue (True) or disqualify (False).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -44,6 +45,45 @@ def noticed_failures(
         for m in range(1 << len(QUALIFICATION_CHECKS))
     ]
     return [combos[m] for m in mask.tolist()]
+
+
+def noticed_masks(failed: np.ndarray, draws: np.ndarray, accuracy: float) -> np.ndarray:
+    """Per lead, the noticed failed checks as a bit mask (bit k: :data:`QUALIFICATION_CHECKS` k).
+
+    The same facts as :func:`noticed_failures`, in the form :meth:`Decider` functions take.
+    """
+    noticed = failed & (draws < accuracy)
+    return np.asarray(noticed @ (1 << np.arange(len(QUALIFICATION_CHECKS))), dtype=np.int64)
+
+
+def check_mask(checks: Iterable[str]) -> int:
+    """The bit mask of named checks (bit k: :data:`QUALIFICATION_CHECKS` k)."""
+    return sum(1 << QUALIFICATION_CHECKS.index(c) for c in checks)
+
+
+Decider = Callable[[float, int, float], bool]
+"""``decide(perceived_fit, noticed_mask, deviation_draw) -> pursue?``: a policy in the form the
+engine calls once per qualified lead (no :class:`Judgement` built)."""
+
+
+def decider(policy: QualificationPolicy) -> Decider:
+    """The policy as a :data:`Decider`: its own fast form if it has one, else through ``pursue``.
+
+    Both forms decide alike; a policy registered by a user needs only ``pursue``.
+    """
+    fast = getattr(policy, "decider", None)
+    if fast is not None:
+        return cast(Decider, fast())
+    combos = [
+        tuple(name for k, name in enumerate(QUALIFICATION_CHECKS) if m >> k & 1)
+        for m in range(1 << len(QUALIFICATION_CHECKS))
+    ]
+    pursue = policy.pursue
+
+    def decide(perceived_fit: float, noticed: int, deviation_draw: float) -> bool:
+        return pursue(Judgement(perceived_fit, combos[noticed], deviation_draw))
+
+    return decide
 
 
 def judge(
@@ -92,6 +132,15 @@ class ThresholdPolicy:
         """Apply the fit threshold and the required checks."""
         return self.passes(judgement)
 
+    def decider(self) -> Decider:
+        """The rule as a :data:`Decider` (the form the engine calls per lead)."""
+        threshold, required = self.threshold, check_mask(self.required)
+
+        def decide(perceived_fit: float, noticed: int, deviation_draw: float) -> bool:
+            return perceived_fit >= threshold and not noticed & required
+
+        return decide
+
 
 @QUALIFICATION.register("discretion")
 class DiscretionPolicy(ThresholdPolicy):
@@ -104,6 +153,16 @@ class DiscretionPolicy(ThresholdPolicy):
     def pursue(self, judgement: Judgement) -> bool:
         """Pursue what passes, and a share of what does not."""
         return self.passes(judgement) or judgement.deviation_draw < self.deviation_rate
+
+    def decider(self) -> Decider:
+        """The rule as a :data:`Decider` (the form the engine calls per lead)."""
+        threshold, required = self.threshold, check_mask(self.required)
+        rate = self.deviation_rate
+
+        def decide(perceived_fit: float, noticed: int, deviation_draw: float) -> bool:
+            return (perceived_fit >= threshold and not noticed & required) or deviation_draw < rate
+
+        return decide
 
 
 @QUALIFICATION.register("pursue_all")
@@ -118,17 +177,29 @@ class PursueAllPolicy:
         del judgement
         return True
 
+    def decider(self) -> Decider:
+        """The rule as a :data:`Decider` (the form the engine calls per lead)."""
+
+        def decide(perceived_fit: float, noticed: int, deviation_draw: float) -> bool:
+            return True
+
+        return decide
+
 
 __all__ = [
     "QUALIFICATION",
     "QUALIFICATION_CHECKS",
+    "Decider",
     "DiscretionPolicy",
     "Judgement",
     "PursueAllPolicy",
     "QualificationPolicy",
     "ThresholdPolicy",
+    "check_mask",
+    "decider",
     "judge",
     "make_policy",
     "noticed_failures",
+    "noticed_masks",
     "register",
 ]
