@@ -17,6 +17,7 @@ from pipesim.results.anchors import (
     ANCHORS,
     HELD_OUT,
     HELD_OUT_FIGURES,
+    RESPONSE_RATIOS,
     TUNED,
     HeldOut,
     anchor_table,
@@ -133,12 +134,15 @@ def test_markdown_shows_both_sets(baseline: tuple[pipesim.Scenario, pd.DataFrame
 
 def test_anchors_command_prints_held_out_rows_and_judges_only_tuned_ones() -> None:
     result = CliRunner().invoke(
-        main, ["anchors", str(BASELINE), "-n", "30", "--seed", "3", "--workers", "1"]
-    )
+        main,
+        ["anchors", str(BASELINE), "-n", "30", "--seed", "3", "--workers", "1",
+         "--response-replications", "6"],
+    )  # fmt: skip
     # the lost-to-competitor share is far from its held-out figure; that is reported, not failed
     assert result.exit_code == 0, result.output
-    assert result.output.count("| held out |") == len(HELD_OUT_FIGURES)
-    assert result.output.count("| tuned |") == len(ANCHORS)
+    held_response = sum(r.kind == HELD_OUT for r in RESPONSE_RATIOS)
+    assert result.output.count("| held out |") == len(HELD_OUT_FIGURES) + held_response
+    assert result.output.count("| tuned |") == len(ANCHORS) + len(RESPONSE_RATIOS) - held_response
     lost = next(ln for ln in result.output.splitlines() if "lost-to-competitor" in ln)
     gap = float(lost.split("|")[6])
     assert not math.isnan(gap) and gap < -0.05

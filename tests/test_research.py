@@ -180,9 +180,12 @@ def test_slow_follow_up_turns_marketing_spend_into_uncaptured_leads():
         "06_followup_prompt.yaml",
         "06_followup_slow.yaml",
         150,
-        ["uncaptured", "uncaptured_campaign", "wasted_campaign_spend", "revenue"],
-    )
+        ["uncaptured", "uncaptured_campaign", "wasted_campaign_spend", "revenue", "not_reached",
+         "qualified_rate"],
+    )  # fmt: skip
     above_zero(comp, "uncaptured")
     above_zero(comp, "uncaptured_campaign")
     above_zero(comp, "wasted_campaign_spend")
+    above_zero(comp, "not_reached")
+    below_zero(comp, "qualified_rate")
     below_zero(comp, "revenue")

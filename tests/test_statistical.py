@@ -21,6 +21,7 @@ from pipesim.scenario.schema import (
     Choice,
     Competitor,
     Journey,
+    LeadResponse,
     Leads,
     OpenOpportunities,
     Prospecting,
@@ -32,6 +33,7 @@ from pipesim.scenario.schema import (
     Target,
     Vendor,
 )
+from pipesim.scenario.schema.sales import FLAT
 
 STAGE_MEANS = (20.0, 30.0, 25.0, 15.0)  # days
 HAZARDS = (0.05, 0.08, 0.04, 0.1)  # per week
@@ -165,6 +167,8 @@ def queue_scenario(servers: int, buyers_per_week: float) -> Scenario:
             max_wait_days=365,  # the longest patience allowed; waits here are a few days
             prospecting=Prospecting(hours_per_week=0.0),
             referrals=Referrals(per_week=0.0),
+            # every lead is worked whatever its wait (the queue, not the buyer, is under test)
+            response=LeadResponse(inbound=FLAT),
         ),
         prehistory_days=200.0,
     )

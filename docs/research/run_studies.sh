@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce every number and chart in docs/research.md (about 15 minutes on 2 cores).
 # Results go to reports/research/; the charts are copied to docs/research/.
-# ONLY="1_qualification 6_followup" bash docs/research/run_studies.sh reruns just those studies.
+# ONLY="1_qualification 6a_followup_hour" bash docs/research/run_studies.sh reruns just those studies.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 R=scenarios/research
@@ -34,8 +34,10 @@ run 4_buying_groups 04_groups_small.yaml 04_groups_large.yaml \
 run 5_team_both 05_team_base.yaml 05_team_both.yaml revenue win_rate reps_at_quota p_target
 run 5_team_hero_drop 05_team_base.yaml 05_team_hero_drop.yaml revenue win_rate reps_at_quota p_target
 run 5_team_lift 05_team_base.yaml 05_team_lift.yaml revenue win_rate reps_at_quota p_target
-run 6_followup 06_followup_prompt.yaml 06_followup_slow.yaml \
-  uncaptured uncaptured_campaign wasted_campaign_spend revenue won p_target
+run 6a_followup_hour 06_followup_prompt.yaml 06_followup_hour.yaml \
+  qualified_rate not_reached uncaptured_campaign wasted_campaign_spend revenue won p_target
+run 6b_followup_slow 06_followup_prompt.yaml 06_followup_slow.yaml \
+  qualified_rate not_reached uncaptured_campaign wasted_campaign_spend revenue won p_target
 [[ -n "${ONLY:-}" ]] && exit 0
 
 # the qualification frontier

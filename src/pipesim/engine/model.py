@@ -8,9 +8,12 @@ only the meetings (:class:`PipelineModel`):
   other leads join a waiting heap ordered by the follow-up policy's priority class, then arrival;
 * idle reps wait in a FIFO queue and take the first waiting lead still warm; a lead not picked up
   within ``leads.max_wait_days`` is closed as *uncaptured* at its deadline;
+* when a rep picks a lead up, the chance of still reaching it decays with the hours since it
+  reached us (``leads.response``, :mod:`pipesim.market.response`); a lead answered too late is
+  closed as uncaptured after one contact attempt (``attempt_hours`` of the rep's time);
 * qualifying is a timeout (rep hours stretched by the rep's open-deal load); the qualification
   policy then pursues or disqualifies on the rep's noisy judgement
-  (:func:`pipesim.policies.qualification.noticed_failures`);
+  (:func:`pipesim.policies.qualification.noticed_masks`);
 * a pursuit fixes the buyer's choice (us, a competitor, the status quo: a logit whose our-side
   utility the rep shaped if engaged before the preference formed; flanking when a competitor is
   preferred) and its close day at once, so it needs no event: the close is a pending change to
@@ -38,6 +41,7 @@ import simpy
 
 from pipesim.agents.reps import Rep, hire
 from pipesim.market.choice import COMPETITOR, STATUS_QUO, choose
+from pipesim.market.response import Reach
 from pipesim.market.sources import SOURCE_CODE, SOURCES, LeadTable, build_leads
 from pipesim.policies.engagement import make_engagement
 from pipesim.policies.flanking import make_flanking
@@ -47,7 +51,7 @@ from pipesim.scenario.rng import Streams
 from pipesim.scenario.schema import Scenario
 
 WON, LOST, NO_DECISION, DISQUALIFIED, UNCAPTURED, OPEN = range(6)
-CAUSE_NONE, CAUSE_STATUS_QUO, CAUSE_INDECISION = range(3)
+CAUSE_NONE, CAUSE_STATUS_QUO, CAUSE_INDECISION, CAUSE_NOT_REACHED = range(4)
 _OPEN_PIPELINE = SOURCE_CODE["open_pipeline"]
 _INBOUND = SOURCE_CODE["inbound"]
 _OUTBOUND = SOURCE_CODE["outbound"]
@@ -108,6 +112,13 @@ class PipelineModel:
         self._fit: list[float] = leads.fit.tolist()
         self._fit_noise: list[float] = leads.fit_noise.tolist()
         self._u_deviate: list[float] = leads.u_deviate.tolist()
+        self._u_reach: list[float] = leads.u_reach.tolist()
+        response = scenario.leads.response
+        curves = {"inbound": response.inbound, "campaign": response.campaign,
+                  "referral": response.referral, "prospecting": response.prospecting}  # fmt: skip
+        # per source code: how the chance of reaching a lead decays (None: it does not)
+        self._reach = [Reach.of(curves[name]) if name in curves else None for name in SOURCES]
+        self.attempt_hours = response.attempt_hours
         self._t_exit: list[float] = leads.t_exit.tolist()
         self._t_decide: list[float] = leads.t_decide.tolist()
         self._u_us: list[float] = leads.u_us.tolist()
@@ -161,6 +172,7 @@ class PipelineModel:
             tenure = m.tenure_weeks if m and m.tenure_weeks is not None else spec.tenure_weeks
             self.reps.append(hire(spec, k, skill, noise, -tenure * 7.0, prospecting))
         self._lead_of = [-1] * len(self.reps)  # the lead each seat is qualifying
+        self._reached = [True] * len(self.reps)  # did the seat's response reach its lead
         self._on_qualified = [partial(self._qualified, rep) for rep in self.reps]
         self.idle: deque[Rep] = deque()
         self.waiting: list[tuple[int, int]] = []  # heap of (priority class, lead index)
@@ -279,7 +291,13 @@ class PipelineModel:
             if pending and pending[0][0] <= now:
                 self._settle(rep, now)
             self._lead_of[seat] = i
-            done = simpy.Timeout(env, self._qualify_hours[i] * 7.0 / rep.lead_hours(now))
+            hours = self._qualify_hours[i]
+            reach = self._reach[self._source[i]]
+            if reach is not None and self._u_reach[i] >= reach.chance((now - arrived) * 24.0):
+                # the lead went cold while it waited: one contact attempt, then it is closed
+                self._reached[seat] = False
+                hours = self.attempt_hours
+            done = simpy.Timeout(env, hours * 7.0 / rep.lead_hours(now))
             done.callbacks.append(self._on_qualified[seat])
             return
         self.idle.append(rep)
@@ -291,7 +309,10 @@ class PipelineModel:
         i = self._lead_of[seat]
         self.busy[seat] = False
         now = self.env.now
-        if self._decide(self._fit[i] + rep.noise * self._fit_noise[i], self._noticed[i],
+        if not self._reached[seat]:
+            self._reached[seat] = True
+            self._close(i, UNCAPTURED, now, CAUSE_NOT_REACHED, seat)
+        elif self._decide(self._fit[i] + rep.noise * self._fit_noise[i], self._noticed[i],
                         self._u_deviate[i]):  # fmt: skip
             self.start_pursuit(i, rep, now <= self._preference_start[i])
         else:

@@ -17,6 +17,7 @@ import numpy as np
 
 from pipesim.engine.model import (
     CAUSE_INDECISION,
+    CAUSE_NOT_REACHED,
     CAUSE_STATUS_QUO,
     LOST,
     NO_DECISION,
@@ -66,6 +67,10 @@ DETAIL_COLUMNS: tuple[str, ...] = (
     "uncaptured_inbound",
     "uncaptured_campaign",
     "wasted_campaign_spend",
+    "responded",
+    "qualified_responded",
+    "qualified_rate_responded",
+    "mean_response_hours",
 )
 """Columns ``summarise_replication(..., detail=True)`` adds after :func:`outcome_columns`."""
 
@@ -82,6 +87,7 @@ def outcome_columns(scenario: Scenario) -> list[str]:
         "open_at_end",
         "no_decision_status_quo",
         "no_decision_indecision",
+        "uncaptured_not_reached",
         *(f"leads_{s}" for s in SOURCES),
         "opportunities",
         "new_opportunities_per_rep_week",
@@ -177,6 +183,9 @@ def summarise_replication(
     nd = status == NO_DECISION
     row["no_decision_status_quo"] = int((nd & (m.cause == CAUSE_STATUS_QUO)).sum())
     row["no_decision_indecision"] = int((nd & (m.cause == CAUSE_INDECISION)).sum())
+    row["uncaptured_not_reached"] = int(
+        ((status == UNCAPTURED) & (m.cause == CAUSE_NOT_REACHED)).sum()
+    )
     src_counts = np.bincount(leads.source, minlength=len(SOURCES))
     for code, src in enumerate(SOURCES):
         row[f"leads_{src}"] = int(src_counts[code])
@@ -266,5 +275,13 @@ def _detail(m: PipelineModel, campaign_cost: float) -> dict[str, Any]:
     # spend is per response, so each uncaptured response wasted an average response's cost
     row["wasted_campaign_spend"] = (
         campaign_cost * row["uncaptured_campaign"] / n_campaign if n_campaign else 0.0
+    )
+    # leads from the queue a rep responded to, and those it reached and pursued
+    responded = ~np.isnan(m.wait) & ~np.isin(src, (_OPEN_PIPELINE, SOURCE_CODE["outbound"]))
+    row["responded"] = int(responded.sum())
+    row["qualified_responded"] = int((responded & m.pursued).sum())
+    row["qualified_rate_responded"] = _ratio(row["qualified_responded"], row["responded"])
+    row["mean_response_hours"] = (
+        float(m.wait[responded].mean() * 24.0) if responded.any() else math.nan
     )
     return row

@@ -76,6 +76,11 @@ METRICS: dict[str, Metric] = {
     "wasted_campaign_spend": Metric(
         "wasted_campaign_spend", "campaign spend on leads never followed up", "money"
     ),
+    "not_reached": Metric("uncaptured_not_reached", "leads answered too late to reach", "count"),
+    "qualified_rate": Metric(
+        "qualified_rate_responded", "share of answered leads qualified (reached, pursued)", "share"
+    ),
+    "response_hours": Metric("mean_response_hours", "hours to the first response", "hours"),
 }
 """Metrics :func:`paired_differences` knows, by name."""
 

@@ -70,6 +70,7 @@ class LeadTable:
     u_sponsor: np.ndarray  # uniforms: does the buyer have a sponsor for a flank
     u_flank: np.ndarray  # uniforms: does a flank succeed
     u_deviate: np.ndarray  # uniforms: does a rep deviate from the qualification rule
+    u_reach: np.ndarray  # uniforms: does the rep's first response reach the lead
     qualify_hours: np.ndarray  # rep hours this lead takes to qualify
     preset_early: np.ndarray  # open pipeline: we were engaged before the preference formed
     deal: np.ndarray  # open pipeline: index of the deal (scenario order); -1 for other leads
@@ -106,7 +107,7 @@ def _place(
     n = len(t_lead)
     arrival = t_lead - position
     reps = scenario.reps
-    return LeadTable(
+    table = LeadTable(
         t_lead=t_lead,
         t_stage=buyers.stage_start + arrival[:, None],
         t_decide=arrival + buyers.duration,
@@ -136,7 +137,11 @@ def _place(
         u_sponsor=rng.random(n),
         u_flank=rng.random(n),
         u_deviate=rng.random(n),
+        u_reach=np.empty(n),
     )
+    # drawn last, so the block's other draws do not depend on it
+    table.u_reach = rng.random(n)
+    return table
 
 
 def _reached(

@@ -46,6 +46,7 @@ from pipesim.scenario.schema.sales import (
     Campaign,
     Engagement,
     Flanking,
+    LeadResponse,
     Leads,
     Outbound,
     Prospecting,
@@ -53,6 +54,7 @@ from pipesim.scenario.schema.sales import (
     Referrals,
     Reps,
     RepSpec,
+    ResponseCurve,
 )
 
 __all__ = [
@@ -68,6 +70,7 @@ __all__ = [
     "Flanking",
     "Impact",
     "Journey",
+    "LeadResponse",
     "Leads",
     "OpenOpportunities",
     "Outbound",
@@ -76,6 +79,7 @@ __all__ = [
     "Referrals",
     "RepSpec",
     "Reps",
+    "ResponseCurve",
     "Scenario",
     "Segment",
     "SizeDistribution",

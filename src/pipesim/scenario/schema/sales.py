@@ -300,6 +300,112 @@ class Outbound(Spec):
     )
 
 
+LEAD_RESPONSE_SOURCE = (
+    "Oldroyd, McElheran & Elkington, 'The Short Life of Online Sales Leads', HBR March 2011 "
+    "(1.25 M leads at 42 firms): firms that tried to contact a lead within an hour were nearly "
+    "7 times as likely to qualify it as those that tried an hour later, and over 60 times as "
+    "likely as those that waited 24 hours or more"
+)
+"""Where the default lead response curve comes from."""
+
+
+class ResponseCurve(Spec):
+    """How the chance of reaching a lead (and finding it still qualified) decays with response time.
+
+    The chance relative to a prompt response, by the hours from the lead reaching us to a rep's
+    first attempt: 1 up to ``prompt_hours``, then log-linear through ``hour_later_relative`` at
+    ``hour_later_hours`` to ``day_relative`` at ``day_hours``, and flat after it. A lead a rep
+    fails to reach goes cold (uncaptured) after one contact attempt.
+    """
+
+    prompt_hours: float = param(
+        0.5,
+        "Responses within this many hours reach the lead at full chance (the middle of the "
+        "study's 'within an hour' band).",
+        LEAD_RESPONSE_SOURCE,
+        ge=0,
+        le=24 * 365,
+    )
+    hour_later_hours: float = param(
+        1.5,
+        "Response time (hours) of the study's 'an hour later' band (its middle).",
+        LEAD_RESPONSE_SOURCE,
+        gt=0,
+        le=24 * 365,
+    )
+    hour_later_relative: float = param(
+        1 / 7,
+        "Chance of reaching the lead at hour_later_hours, relative to a prompt response.",
+        LEAD_RESPONSE_SOURCE + " (1/7)",
+        gt=0,
+        le=1,
+    )
+    day_hours: float = param(
+        24.0,
+        "Response time (hours) from which the chance stays at day_relative.",
+        LEAD_RESPONSE_SOURCE,
+        gt=0,
+        le=24 * 365,
+    )
+    day_relative: float = param(
+        1 / 60,
+        "Chance of reaching the lead at day_hours or later, relative to a prompt response.",
+        LEAD_RESPONSE_SOURCE + " (1/60)",
+        gt=0,
+        le=1,
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ResponseCurve:
+        if not self.prompt_hours < self.hour_later_hours < self.day_hours:
+            raise ValueError(
+                "prompt_hours < hour_later_hours < day_hours is required (got "
+                f"{self.prompt_hours}, {self.hour_later_hours}, {self.day_hours})"
+            )
+        if self.day_relative > self.hour_later_relative:
+            raise ValueError(
+                f"day_relative ({self.day_relative}) may not exceed hour_later_relative "
+                f"({self.hour_later_relative}): the chance does not grow with waiting"
+            )
+        return self
+
+
+FLAT = ResponseCurve(hour_later_relative=1.0, day_relative=1.0)
+"""A curve that never decays (leads a rep finds itself: nobody is waiting for the call)."""
+
+
+class LeadResponse(Spec):
+    """Lead response time: the chance a rep still reaches a lead, by source (domain.md §2, 003)."""
+
+    inbound: ResponseCurve = param(
+        ResponseCurve(),
+        "Buyers who contacted us (the study's web-generated leads).",
+        LEAD_RESPONSE_SOURCE,
+    )
+    campaign: ResponseCurve = param(
+        ResponseCurve(),
+        "Campaign responses (web forms, webinar and trade-show contacts, as in the study).",
+        LEAD_RESPONSE_SOURCE,
+    )
+    referral: ResponseCurve = param(
+        ResponseCurve(),
+        "Referred buyers (treated like the study's inbound leads).",
+        "judgement: " + LEAD_RESPONSE_SOURCE,
+    )
+    prospecting: ResponseCurve = param(
+        FLAT,
+        "Leads reps find themselves: nobody waits for the call, so no decay.",
+        "judgement (the study covers leads that contacted the firm)",
+    )
+    attempt_hours: float = param(
+        0.25,
+        "Rep hours spent on a lead it fails to reach (a few call attempts and an e-mail).",
+        "judgement",
+        ge=0,
+        le=MAX_HOURS_PER_WEEK,
+    )
+
+
 class Leads(Spec):
     """Lead sources other than campaigns, and lead follow-up."""
 
@@ -325,6 +431,11 @@ class Leads(Spec):
         "domain.md §2 (003: reps must follow up promptly and sometimes do not)",
         ge=0,
         le=365,
+    )
+    response: LeadResponse = param(
+        LeadResponse(),
+        "How the chance of reaching a lead decays with the hours until a rep first responds.",
+        LEAD_RESPONSE_SOURCE,
     )
 
 
