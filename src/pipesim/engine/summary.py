@@ -30,6 +30,7 @@ from pipesim.scenario.schema import TERMINAL_STATES, Scenario
 
 _OPEN_PIPELINE = SOURCE_CODE["open_pipeline"]
 _INBOUND = SOURCE_CODE["inbound"]
+_CONTACTED_US = tuple(SOURCE_CODE[s] for s in ("inbound", "campaign", "referral"))
 
 
 @dataclass
@@ -276,8 +277,9 @@ def _detail(m: PipelineModel, campaign_cost: float) -> dict[str, Any]:
     row["wasted_campaign_spend"] = (
         campaign_cost * row["uncaptured_campaign"] / n_campaign if n_campaign else 0.0
     )
-    # leads from the queue a rep responded to, and those it reached and pursued
-    responded = ~np.isnan(m.wait) & ~np.isin(src, (_OPEN_PIPELINE, SOURCE_CODE["outbound"]))
+    # leads that contacted us (inbound, campaign responses, referrals) a rep answered, and
+    # those it reached and pursued: the leads of the lead response studies
+    responded = ~np.isnan(m.wait) & np.isin(src, _CONTACTED_US)
     row["responded"] = int(responded.sum())
     row["qualified_responded"] = int((responded & m.pursued).sum())
     row["qualified_rate_responded"] = _ratio(row["qualified_responded"], row["responded"])

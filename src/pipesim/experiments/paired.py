@@ -78,9 +78,11 @@ METRICS: dict[str, Metric] = {
     ),
     "not_reached": Metric("uncaptured_not_reached", "leads answered too late to reach", "count"),
     "qualified_rate": Metric(
-        "qualified_rate_responded", "share of answered leads qualified (reached, pursued)", "share"
+        "qualified_rate_responded", "share of answered inbound leads qualified", "share"
     ),
-    "response_hours": Metric("mean_response_hours", "hours to the first response", "hours"),
+    "response_hours": Metric(
+        "mean_response_hours", "hours to the first response (inbound leads)", "hours"
+    ),
 }
 """Metrics :func:`paired_differences` knows, by name."""
 
