@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from pipesim.cli.main import main
 from pipesim.report import load_run, write_run_report
@@ -74,10 +74,17 @@ def test_run_writes_report_with_every_section(run_dir):
     for section in SECTIONS:
         assert f'<section id="{section}"' in html, section
     for name in CHARTS:
-        assert f'id="chart-{name}"' in html, name
-        with Image.open(run_dir / "charts" / f"{name}.png") as im:
-            assert im.width > 500 and im.height > 200
-    assert html.count('src="data:image/png;base64,') == len(CHARTS)
+        # each chart inline as SVG, with its title and description for screen readers
+        figure = re.search(rf'<figure id="chart-{name}">(.*?)</figure>', html, flags=re.S)
+        assert figure, name
+        assert re.match(rf'<svg class="chart" data-chart="{name}" ', figure.group(1)), name
+        assert 'role="img"' in figure.group(1) and "<title id=" in figure.group(1), name
+        # and as a file beside the report that any SVG reader opens
+        root = ET.parse(run_dir / "charts" / f"{name}.svg").getroot()
+        assert root.tag == "{http://www.w3.org/2000/svg}svg", name
+        assert float(root.get("width", 0)) > 500 and float(root.get("height", 0)) > 120, name
+    assert html.count("<svg ") == len(CHARTS)
+    assert "data:image/png" not in html  # no raster image, no matplotlib
 
 
 def test_headline_matches_summary(run_dir):
@@ -103,10 +110,12 @@ def test_headline_matches_summary(run_dir):
 def test_report_is_self_contained(run_dir):
     html = _html(run_dir)
     refs = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']*)', html, flags=re.I)
-    assert refs and all(r.startswith("data:") for r in refs), refs
+    assert all(r.startswith(("data:", "#")) for r in refs), refs
     lowered = html.lower()
-    for forbidden in ("<script", "<link", "@import", "url(", "http://", "https://", "@font-face"):
+    for forbidden in ("<script", "<link", "@import", "http://", "https://", "@font-face"):
         assert forbidden not in lowered, forbidden
+    # url() only names a hatch pattern inside the page, never something to load
+    assert re.findall(r"url\((?!#)", lowered) == []
     assert "@media print" in html
 
 
@@ -142,7 +151,7 @@ def test_report_command_rebuilds_the_same_page(run_dir, tmp_path):
         return text.replace(str(copy), "DIR").replace(str(run_dir), "DIR")
 
     assert strip(rebuilt) == strip(original)
-    assert sorted(p.name for p in (copy / "charts").iterdir()) == sorted(f"{c}.png" for c in CHARTS)
+    assert sorted(p.name for p in (copy / "charts").iterdir()) == sorted(f"{c}.svg" for c in CHARTS)
 
 
 def test_report_command_rejects_a_folder_without_results(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from pathlib import Path
 
@@ -58,10 +57,16 @@ def test_drift_section_draws_every_recorded_run(two_runs):
     folders, catalogue = two_runs
     html = write_run_report(folders[1], load_run(folders[1], catalogue)).read_text("utf-8")
     drift = _section(html, "drift")
-    img = re.search(r'id="chart-forecast_drift"><img src="data:image/png;base64,([^"]+)"', drift)
-    assert img is not None
-    assert base64.b64decode(img.group(1))[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (folders[1] / "charts" / "forecast_drift.png").is_file()
+    chart = re.search(r'id="chart-forecast_drift"><svg class="chart" (.*?)</svg>', drift, re.S)
+    assert chart is not None
+    points = [float(p) for p in re.findall(r'class="run" data-p="([^"]+)"', chart.group(1))]
+    assert len(points) == 2  # both recorded runs, oldest first
+    for k, folder in enumerate(folders):
+        summary = load_run(folder).summary
+        assert points[k] == pytest.approx(summary["p_target"]["estimate"])
+    assert "review 0" in chart.group(1) and "review 1" in chart.group(1)  # the notes
+    assert (folders[1] / "charts" / "forecast_drift.svg").is_file()
+    assert not (folders[1] / "charts" / "forecast_drift.png").exists()
 
 
 def test_drift_section_explains_a_first_run_and_survives_a_bad_catalogue(two_runs, tmp_path):

@@ -52,7 +52,7 @@ NO_LEADS = (
 
 
 def _text(html: str) -> str:
-    """The page's words: tags and embedded images dropped, white space folded."""
+    """The page's words (the charts' too): tags and embedded images dropped, spaces folded."""
     html = re.sub(r'src="data:[^"]*"', "", html)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
@@ -78,7 +78,9 @@ def test_run_where_every_lead_is_disqualified_reports_no_opportunities(tmp_path:
     assert not re.search(r"\bnan\b", text, re.IGNORECASE)
     assert 'id="funnel-table"' not in html  # no table of zeros and n/a
     for name in ("exceedance", "revenue_distribution", "bookings_fan", "outcomes", "funnel"):
-        assert (out / "charts" / f"{name}.png").stat().st_size > 5_000, name
+        assert (out / "charts" / f"{name}.svg").stat().st_size > 500, name
+    funnel = (out / "charts" / "funnel.svg").read_text(encoding="utf-8")
+    assert "No opportunities were pursued" in funnel  # the chart file says so itself
 
 
 def test_run_without_any_lead_says_so() -> None:

@@ -22,13 +22,13 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pipesim.report import charts
 from pipesim.report.data import RunData, day_text, from_results, load_run, money, money_unit, pct
 from pipesim.report.html import write_run_report
 from pipesim.report.page import Chart, esc, html_table, img_tag, page, render_chart, write_files
+from pipesim.results.statistics import paired_difference
 from pipesim.runs.runner import run, write_json_atomic
 from pipesim.scenario.schema import Scenario
 
@@ -79,54 +79,6 @@ class PairedDifference:
     def unpaired_width(self) -> float:
         """Width of the unpaired interval."""
         return self.unpaired_high - self.unpaired_low
-
-
-def paired_difference(
-    reference: Sequence[float] | np.ndarray,
-    scenario: Sequence[float] | np.ndarray,
-    z: float = Z95,
-) -> tuple[float, tuple[float, float], tuple[float, float], float]:
-    """Mean of ``scenario - reference`` with paired and unpaired normal intervals.
-
-    Parameters
-    ----------
-    reference, scenario
-        The metric per replication, aligned so element *i* of both came from the same seed.
-    z
-        Normal quantile of the interval (default 95%).
-
-    Returns
-    -------
-    tuple
-        ``(estimate, (paired_low, paired_high), (unpaired_low, unpaired_high), correlation)``.
-        With fewer than two pairs the intervals are NaN; the correlation is NaN when either
-        series is constant.
-    """
-    a = np.asarray(reference, dtype=float)
-    b = np.asarray(scenario, dtype=float)
-    if a.shape != b.shape:
-        raise ValueError(f"paired series differ in length: {a.size} and {b.size}")
-    n = a.size
-    if n == 0:
-        nan = math.nan
-        return nan, (nan, nan), (nan, nan), nan
-    d = b - a
-    est = float(d.mean())
-    if n < 2:
-        nan = math.nan
-        return est, (nan, nan), (nan, nan), nan
-    se_paired = float(d.std(ddof=1)) / math.sqrt(n)
-    se_unpaired = math.sqrt(float(a.var(ddof=1)) / n + float(b.var(ddof=1)) / n)
-    if a.std() > 0 and b.std() > 0:
-        corr = float(np.corrcoef(a, b)[0, 1])
-    else:
-        corr = math.nan
-    return (
-        est,
-        (est - z * se_paired, est + z * se_paired),
-        (est - z * se_unpaired, est + z * se_unpaired),
-        corr,
-    )
 
 
 def pair_tables(reference: pd.DataFrame, scenario: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """The closing sections of the run report: how the forecast moved, and what it rests on.
 
-The drift section reads the run catalogue (:func:`pipesim.report.drift.load_runs`) for earlier
+The drift section reads the run catalogue (:func:`pipesim.report.drift_runs.load_runs`) for earlier
 runs of the same scenario with the same settings (a what-if's runs, or the forecast's, never the
 two mixed); the assumptions section lists the scenario's key parameters
 (:func:`assumption_rows`), its segments and vendors, and the run settings (with a what-if's
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from pipesim.report.data import RunData, day_text, money, pct
-from pipesim.report.drift import load_runs, same_settings
+from pipesim.report.drift_runs import load_runs, same_settings
 from pipesim.report.page import Chart, esc, html_table, img_tag
 from pipesim.runs.records import saved_settings
 from pipesim.scenario.loader import dump_scenario
@@ -148,6 +148,17 @@ def assumption_rows(sc: Scenario) -> dict[str, list[tuple[str, str]]]:
     return groups
 
 
+def _scenario_text(data: RunData, sc: Scenario) -> str:
+    """The resolved scenario as YAML: the run's own ``scenario.yaml``, else written afresh.
+
+    The runner writes ``scenario.yaml`` from the same scenario, so reading it saves a dump.
+    """
+    saved = data.folder / "scenario.yaml" if data.folder is not None else None
+    if saved is not None and saved.is_file():
+        return saved.read_text(encoding="utf-8")
+    return dump_scenario(sc)
+
+
 def assumptions_section(data: RunData) -> str:
     """What the forecast rests on: the scenario's key assumptions and the run settings."""
     sc = data.scenario
@@ -237,7 +248,7 @@ def assumptions_section(data: RunData) -> str:
         parts.append(f'<p class="note">Description: {esc(sc.description or "–")}</p>')
         parts.append(
             "<details><summary>Full resolved scenario (scenario.yaml)</summary>"
-            f"<pre>{esc(dump_scenario(sc))}</pre></details>"
+            f"<pre>{esc(_scenario_text(data, sc))}</pre></details>"
         )
         body = "".join(parts)
     return f"""

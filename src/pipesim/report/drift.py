@@ -7,12 +7,12 @@ settings (a what-if is never drawn on its scenario's forecast line), notes writt
 runs, and a dotted vertical marker "scenario changed" where the resolved scenario of a line
 changed (a new version of the scenario file). Interrupted (partial) runs are left out of the
 chart. :func:`same_settings` keeps the runs of one set of settings: the run report charts the
-runs of its own scenario and settings when there is more than one.
+runs of its own scenario and settings when there is more than one (as SVG,
+:func:`pipesim.report.charts.svg.drift_svg`). The table functions live in
+:mod:`pipesim.report.drift_runs` (no matplotlib) and are re-exported here.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -24,96 +24,22 @@ from matplotlib.ticker import PercentFormatter
 
 from pipesim.report import charts
 from pipesim.report.data import money_axis_label, money_unit
-from pipesim.runs.catalogue import list_runs
-
-RUN_COLUMNS: tuple[str, ...] = (
-    "id",
-    "short_id",
-    "finished_at",
-    "scenario",
-    "seed",
-    "replications",
-    "p_target",
-    "p_target_low",
-    "p_target_high",
-    "revenue_p10",
-    "revenue_p50",
-    "revenue_p90",
-    "revenue_mean",
-    "target",
-    "currency",
-    "horizon_weeks",
-    "partial",
-    "note",
-    "folder",
-    "scenario_sha256",
-    "variant",
-    "what_if",
+from pipesim.report.drift_runs import (
+    NOTE_WIDTH,
+    RUN_COLUMNS,
+    VERSION_NOTE,
+    load_runs,
+    same_settings,
 )
-"""Columns of :func:`load_runs`; ``finished_at`` is a UTC timestamp; ``variant`` is a what-if's
-settings id ("" for the scenario's forecast) and ``what_if`` its label (``what-if: reps.count=18``,
-"" for the forecast)."""
 
-_FIGURES = (
-    "p_target",
-    "p_target_low",
-    "p_target_high",
-    "revenue_p10",
-    "revenue_p50",
-    "revenue_p90",
-    "revenue_mean",
-    "target",
-)
-"""The run figures :func:`load_runs` returns as floats (NaN where a run has none)."""
-
-NOTE_WIDTH = 24
-"""Characters of a run's note written beside its point on the chart."""
-
-VERSION_NOTE = "scenario changed"
-"""Written beside the vertical marker between two runs of a line whose resolved scenario differs."""
-
-
-def load_runs(catalogue: str | Path | None = None, scenario: str | None = None) -> pd.DataFrame:
-    """Recorded runs as a table, oldest first (empty, with the columns, when none).
-
-    Parameters
-    ----------
-    catalogue
-        Catalogue file; None resolves ``$PIPESIM_CATALOGUE`` or ``reports/runs.sqlite``.
-    scenario
-        Only runs of this scenario name.
-
-    Raises
-    ------
-    pipesim.runs.database.CatalogueError
-        When the file at the catalogue path is not a usable catalogue.
-    """
-    records = list_runs(catalogue, scenario)
-    rows = [
-        {**{c: getattr(r, c) for c in RUN_COLUMNS}, "variant": r.variant or ""} for r in records
-    ]
-    df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
-    df["finished_at"] = pd.to_datetime(df["finished_at"], utc=True, format="ISO8601")
-    for col in _FIGURES:
-        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
-    df["partial"] = df["partial"].astype(bool)
-    for col in ("variant", "what_if"):
-        df[col] = df[col].astype(object)
-    return df
-
-
-def same_settings(records: pd.DataFrame, variant: str | None = None) -> pd.DataFrame:
-    """The runs of one set of settings: the scenario's forecast, or the what-if ``variant``.
-
-    Parameters
-    ----------
-    records
-        Rows of :func:`load_runs`.
-    variant
-        A what-if's settings id; None keeps the runs without what-if settings (the forecast).
-    """
-    want = "" if variant is None else variant.strip().lower()
-    return records[records["variant"].fillna("").astype(str) == want]
+__all__ = [
+    "NOTE_WIDTH",
+    "RUN_COLUMNS",
+    "VERSION_NOTE",
+    "drift_figure",
+    "load_runs",
+    "same_settings",
+]
 
 
 def drift_figure(records: pd.DataFrame, *, title: str | None = None) -> Figure:

@@ -1,8 +1,9 @@
 """The page shell of the HTML reports: styles, HTML helpers, embedded charts and file writing.
 
-A page embeds every chart as a base64 PNG and carries its own CSS (with a print stylesheet): no
-scripts, no fonts, no links that load anything, so it opens offline in any browser and prints on
-A4. The run report (:mod:`pipesim.report.html`) and the comparison report
+A page embeds every chart, as inline SVG (the run report, :mod:`pipesim.report.charts.svg`) or
+as a base64 PNG (matplotlib figures, the comparison report), and carries its own CSS (with a print
+stylesheet): no scripts, no fonts, no links that load anything, so it opens offline in any browser
+and prints on A4. The run report (:mod:`pipesim.report.html`) and the comparison report
 (:mod:`pipesim.report.compare`) are both built from these pieces.
 """
 
@@ -14,11 +15,13 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from pipesim.report import charts
+from pipesim.report.charts.svgplot import standalone
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CHART_DIR = "charts"
 
@@ -59,6 +62,7 @@ section { margin: 0 0 34px; }
 ul.brief { margin: 14px 0 0; padding-left: 20px; } ul.brief li { margin: 3px 0; }
 figure { margin: 6px 0 0; }
 figure img { display: block; width: 100%; height: auto; border: 1px solid var(--line); }
+figure svg.chart { display: block; width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: 13.5px; margin-top: 4px; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; margin: 8px 0 0;
         font-variant-numeric: tabular-nums; }
@@ -99,6 +103,7 @@ footer { border-top: 1px solid var(--line); color: var(--muted); font-size: 13px
   .card { padding: 6px 10px; }
   .card .value { font-size: 18pt; }
   figure img { border: none; max-height: 64mm; width: auto; max-width: 100%; }
+  figure svg.chart { border: none; width: 100%; height: auto; max-height: 66mm; }
   table { font-size: 9pt; }
   section { margin-bottom: 18px; }
   details, .screen-only { display: none; }
@@ -109,11 +114,17 @@ footer { border-top: 1px solid var(--line); color: var(--muted); font-size: 13px
 
 @dataclass(frozen=True)
 class Chart:
-    """A rendered chart: file stem, alt text and PNG bytes."""
+    """A rendered chart: file stem, alt text, and its picture as SVG text or PNG bytes."""
 
     name: str
     alt: str
-    png: bytes
+    png: bytes = b""
+    svg: str = ""
+
+    @property
+    def file_name(self) -> str:
+        """Its file in ``charts/``: ``<name>.svg`` or ``<name>.png``."""
+        return f"{self.name}.svg" if self.svg else f"{self.name}.png"
 
 
 def esc(text: Any) -> str:
@@ -122,16 +133,18 @@ def esc(text: Any) -> str:
 
 
 def render_chart(name: str, alt: str, fig: Figure, dpi: int = 150) -> Chart:
-    """Render ``fig`` to PNG and free it."""
+    """Render the matplotlib figure ``fig`` to PNG and free it."""
     png = charts.figure_png(fig, dpi=dpi)
     fig.clear()
     return Chart(name, alt, png)
 
 
 def img_tag(chart: Chart, caption: str = "") -> str:
-    """A ``figure`` with the chart embedded as a data URL."""
-    data = base64.b64encode(chart.png).decode("ascii")
+    """A ``figure`` with the chart inline (SVG) or embedded as a data URL (PNG)."""
     cap = f"<figcaption>{caption}</figcaption>" if caption else ""
+    if chart.svg:
+        return f'<figure id="chart-{esc(chart.name)}">{chart.svg}{cap}</figure>'
+    data = base64.b64encode(chart.png).decode("ascii")
     return (
         f'<figure id="chart-{esc(chart.name)}"><img src="data:image/png;base64,{data}" '
         f'alt="{esc(chart.alt)}">{cap}</figure>'
@@ -169,11 +182,18 @@ def page(title: str, body: str) -> str:
 
 
 def write_files(folder: Path, html_text: str, chart_list: Sequence[Chart], name: str) -> Path:
-    """Write ``name`` and ``charts/*.png`` into ``folder`` (the HTML atomically)."""
+    """Write ``name`` and each chart's file (``charts/*.svg`` or ``*.png``) into ``folder``.
+
+    The HTML is written atomically.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / CHART_DIR).mkdir(exist_ok=True)
     for c in chart_list:
-        (folder / CHART_DIR / f"{c.name}.png").write_bytes(c.png)
+        path = folder / CHART_DIR / c.file_name
+        if c.svg:
+            path.write_text(standalone(c.svg), encoding="utf-8")
+        else:
+            path.write_bytes(c.png)
     path = folder / name
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(html_text, encoding="utf-8")

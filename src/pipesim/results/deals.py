@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pipesim.agents.buyers import draw_journeys
 from pipesim.engine.model import open_pipeline_seats
@@ -132,20 +131,45 @@ def deal_list(scenario: Scenario) -> list[DealInfo]:
     return deals
 
 
-def dwell_quantiles(scenario: Scenario, q: float, seed: int) -> dict[str, np.ndarray]:
-    """Per segment: the ``q`` quantile of each stage's dwell (days), from a large draw."""
+def dwell_quantiles(
+    scenario: Scenario, q: float, seed: int, segments: Iterable[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Per segment: the ``q`` quantile of each stage's dwell (days), from a large draw.
+
+    ``segments`` limits the draw to those segments (default: all). Each segment has its own
+    named stream, so a segment's quantiles do not depend on which others are drawn.
+    """
+    wanted = set(scenario.segments if segments is None else segments)
     out: dict[str, np.ndarray] = {}
-    for seg in scenario.segments:
+    for seg in (s for s in scenario.segments if s in wanted):
         rng = Streams(seed)(f"deals:dwell:{seg}")
         dwell = draw_journeys(scenario, seg, _DWELL_SAMPLE, rng)["dwell"]
         out[seg] = np.quantile(dwell, q, axis=0)
     return out
 
 
+def poisson_quantile(q: float, mean: float) -> int:
+    """The ``q`` quantile of Poisson(``mean``): the smallest k with P(K <= k) >= q.
+
+    Sums the probabilities term by term (in logs, so a large mean does not underflow); the same
+    integer as ``scipy.stats.poisson.ppf`` without importing scipy.stats (about a second).
+    """
+    if not 0.0 <= q < 1.0:
+        raise ValueError(f"quantile level must be in [0, 1); got {q}")
+    if mean <= 0:
+        return 0
+    log_mean = math.log(mean)
+    k, cdf = 0, math.exp(-mean)
+    while cdf < q:
+        k += 1
+        cdf += math.exp(k * log_mean - mean - math.lgamma(k + 1))
+    return k
+
+
 def group_quantile(scenario: Scenario, segment: str, q: float) -> float:
     """The ``q`` quantile of a segment's buying-group size (1 + Poisson(mean - 1))."""
     mean = max(scenario.segments[segment].buying_group_mean - 1.0, 0.0)
-    return 1.0 + float(stats.poisson.ppf(q, mean)) if mean > 0 else 1.0
+    return 1.0 + float(poisson_quantile(q, mean)) if mean > 0 else 1.0
 
 
 def counterfactual_hits(
@@ -236,7 +260,10 @@ def deal_forecast(
     competitor = _PREFERRED.index("competitor")
 
     start = scenario.target.start_date
-    p80 = dwell_quantiles(scenario, FLAG_QUANTILE, seed)
+    # only a deal whose days in stage are known can be stalled: draw those segments' dwell only
+    p80 = dwell_quantiles(
+        scenario, FLAG_QUANTILE, seed, {d.segment for d in deals if d.days_in_stage is not None}
+    )
     rows: list[dict[str, Any]] = []
     for k, d in enumerate(deals):
         won = status[:, k] == won_code

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections.abc import Sequence
 from statistics import NormalDist
 from typing import Any
 
@@ -30,6 +31,93 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     low = 0.0 if successes == 0 else max(0.0, centre - half)
     high = 1.0 if successes == n else min(1.0, centre + half)
     return (low, high)
+
+
+def wilson_half_width(successes: int, n: int, z: float = Z95) -> float:
+    """Half the width of the Wilson interval (:func:`wilson_interval`); NaN when ``n`` is 0."""
+    low, high = wilson_interval(successes, n, z)
+    return (high - low) / 2.0
+
+
+def wilson_replications(p: float, half_width: float, z: float = Z95) -> int:
+    """Replications for a Wilson interval of at most +/- ``half_width`` around a share ``p``.
+
+    The smallest ``n`` with ``z / (1 + z**2/n) * sqrt(p (1 - p) / n + z**2 / (4 n**2))`` at most
+    ``half_width``: for ``p`` away from 0 and 1 about ``z**2 p (1 - p) / half_width**2`` (the
+    normal approximation), a little more near the ends, where the interval does not shrink to
+    nothing. The half-width falls as ``n`` grows, so a bisection finds it.
+    """
+    if not 0 < half_width < 0.5:
+        raise ValueError("half_width must be between 0 and 0.5")
+    if not 0 <= p <= 1:
+        raise ValueError("p must be between 0 and 1")
+    var = p * (1.0 - p)
+
+    def width(n: int) -> float:
+        return z / (1.0 + z * z / n) * math.sqrt(var / n + z * z / (4.0 * n * n))
+
+    high = 1
+    while width(high) > half_width:
+        high *= 2
+    low = high // 2 + 1 if high > 1 else 1
+    while low < high:
+        mid = (low + high) // 2
+        if width(mid) <= half_width:
+            high = mid
+        else:
+            low = mid + 1
+    return low
+
+
+def paired_difference(
+    reference: Sequence[float] | np.ndarray,
+    scenario: Sequence[float] | np.ndarray,
+    z: float = Z95,
+) -> tuple[float, tuple[float, float], tuple[float, float], float]:
+    """Mean of ``scenario - reference`` with paired and unpaired normal intervals.
+
+    Two scenarios run with the same root seed share each replication's seed and named random
+    streams (common random numbers), so the difference is estimated on the pairs.
+
+    Parameters
+    ----------
+    reference, scenario
+        The metric per replication, aligned so element *i* of both came from the same seed.
+    z
+        Normal quantile of the interval (default 95%).
+
+    Returns
+    -------
+    tuple
+        ``(estimate, (paired_low, paired_high), (unpaired_low, unpaired_high), correlation)``.
+        With fewer than two pairs the intervals are NaN; the correlation is NaN when either
+        series is constant.
+    """
+    a = np.asarray(reference, dtype=float)
+    b = np.asarray(scenario, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired series differ in length: {a.size} and {b.size}")
+    n = a.size
+    if n == 0:
+        nan = math.nan
+        return nan, (nan, nan), (nan, nan), nan
+    d = b - a
+    est = float(d.mean())
+    if n < 2:
+        nan = math.nan
+        return est, (nan, nan), (nan, nan), nan
+    se_paired = float(d.std(ddof=1)) / math.sqrt(n)
+    se_unpaired = math.sqrt(float(a.var(ddof=1)) / n + float(b.var(ddof=1)) / n)
+    if a.std() > 0 and b.std() > 0:
+        corr = float(np.corrcoef(a, b)[0, 1])
+    else:
+        corr = math.nan
+    return (
+        est,
+        (est - z * se_paired, est + z * se_paired),
+        (est - z * se_unpaired, est + z * se_unpaired),
+        corr,
+    )
 
 
 def ratio_interval(num: np.ndarray, den: np.ndarray, z: float = Z95) -> tuple[float, float, float]:

@@ -1,7 +1,8 @@
 """Where leads end and how far pursued opportunities get: outcome shares and the stage funnel.
 
-:func:`outcome_shares` and :func:`funnel_counts` compute the numbers from the replications
-table; :func:`outcome_chart` and :func:`funnel_chart` draw them.
+:func:`outcome_shares` and :func:`funnel_counts` (in :mod:`pipesim.report.charts.numbers`,
+re-exported here) compute the numbers from the replications table; :func:`outcome_chart` and
+:func:`funnel_chart` draw them with matplotlib (the run report draws them as SVG).
 """
 
 from __future__ import annotations
@@ -14,115 +15,20 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from pipesim.report.charts.numbers import funnel_counts, funnel_labels, outcome_shares
+from pipesim.report.charts.palette import DARK_FILLS, OUTCOMES
 from pipesim.report.charts.style import (
     BLUE,
     GREEN,
-    GREY,
     INK,
-    ORANGE,
-    PURPLE,
-    SKY,
-    VERMILLION,
     WIDE,
-    YELLOW,
     figure_and_axes,
-    require_columns,
     say_empty,
     style_axes,
 )
 from pipesim.scenario.schema import STAGES
 
-OUTCOMES: dict[str, tuple[str, str, str]] = {
-    # state: (label, colour, hatch)
-    "won": ("won", GREEN, ""),
-    "lost": ("lost to a competitor", VERMILLION, "//"),
-    "no_decision_status_quo": ("no decision: kept status quo", ORANGE, ".."),
-    "no_decision_indecision": ("no decision: stalled", YELLOW, "xx"),
-    "no_decision": ("no decision (causes not split)", ORANGE, ".."),
-    "disqualified": ("disqualified by rep", SKY, ""),
-    "uncaptured": ("never picked up", PURPLE, "\\\\"),
-    "open_at_end": ("still open at horizon end", GREY, "--"),
-}
-"""Display label, colour and hatch of each outcome, in stacking order."""
-
-
-def outcome_shares(table: pd.DataFrame, segments: Sequence[str] = ()) -> pd.DataFrame:
-    """Where leads end: mean count and share per outcome, overall and per segment.
-
-    Parameters
-    ----------
-    table
-        One row per replication with the outcome columns (``won``, ``lost``, ``no_decision``,
-        ``no_decision_status_quo``, ``no_decision_indecision``, ``disqualified``, ``uncaptured``,
-        ``open_at_end``) and, per segment, ``<SEG>_<outcome>``.
-    segments
-        Segment names to break down (may be empty).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Long table with columns ``group`` ("All leads" then each segment), ``outcome`` (keys of
-        :data:`OUTCOMES`), ``mean`` (count per replication) and ``share`` (of the group's leads).
-        Overall, no decision is split by cause; per segment it is split when the table has
-        ``<SEG>_no_decision_status_quo`` columns and shown whole otherwise.
-    """
-    base = ["won", "lost", "disqualified", "uncaptured", "open_at_end"]
-    rows: list[dict[str, object]] = []
-
-    def add(group: str, prefix: str) -> None:
-        causes = [f"{prefix}no_decision_status_quo", f"{prefix}no_decision_indecision"]
-        split = all(c in table.columns for c in causes)
-        nd = ["no_decision_status_quo", "no_decision_indecision"] if split else ["no_decision"]
-        outcomes = ["won", "lost", *nd, "disqualified", "uncaptured", "open_at_end"]
-        require_columns(table, [prefix + o for o in base + nd], "outcome_shares")
-        means = {o: float(table[prefix + o].mean()) for o in outcomes}
-        total = sum(means.values())
-        for o in outcomes:
-            rows.append(
-                {
-                    "group": group,
-                    "outcome": o,
-                    "mean": means[o],
-                    "share": means[o] / total if total > 0 else float("nan"),
-                }
-            )
-
-    add("All leads", "")
-    for seg in segments:
-        add(seg, f"{seg}_")
-    return pd.DataFrame(rows, columns=["group", "outcome", "mean", "share"])
-
-
-def funnel_counts(table: pd.DataFrame) -> pd.DataFrame:
-    """Pursued opportunities reaching each buying stage, then won (mean per replication).
-
-    Parameters
-    ----------
-    table
-        Columns ``funnel_<stage>`` for each stage in :data:`pipesim.scenario.schema.STAGES` and
-        ``won_opportunities``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``step``, ``mean``, ``share_of_first`` and ``drop_from_previous`` (share lost
-        since the step before; 0 for the first).
-    """
-    cols = [f"funnel_{s}" for s in STAGES] + ["won_opportunities"]
-    require_columns(table, cols, "funnel_counts")
-    means = np.array([float(table[c].mean()) for c in cols])
-    prev = np.concatenate([[means[0]], means[:-1]])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = means / means[0] if means[0] > 0 else np.full_like(means, np.nan)
-        drop = np.where(prev > 0, 1 - means / prev, np.nan)
-    return pd.DataFrame(
-        {
-            "step": [*STAGES, "won"],
-            "mean": means,
-            "share_of_first": share,
-            "drop_from_previous": drop,
-        }
-    )
+__all__ = ["OUTCOMES", "funnel_chart", "funnel_counts", "outcome_chart", "outcome_shares"]
 
 
 def outcome_chart(
@@ -185,7 +91,7 @@ def outcome_chart(
                     ha="center",
                     va="center",
                     fontsize=8.5,
-                    color="white" if colour in (GREEN, VERMILLION, BLUE) else INK,
+                    color="white" if colour in DARK_FILLS else INK,
                     bbox={"boxstyle": "round,pad=0.15", "fc": colour, "ec": "none"},
                 )
         left += vals
@@ -237,8 +143,7 @@ def funnel_chart(table: pd.DataFrame, *, period: str = "year", ax: Axes | None =
         if row.step != STAGES[0] and not np.isnan(row.drop_from_previous):
             text += f"   −{row.drop_from_previous:.0%} from previous step"
         ax.text(float(row.mean) + first * 0.01, yi, text, va="center", fontsize=9, color=INK)
-    labels = [s.capitalize() for s in f["step"]]
-    labels[0] = "Awareness (pursued)"
+    labels = funnel_labels(f["step"])
     ax.set_yticks(y, labels)
     ax.set_xlim(0, first * 1.55)
     ax.set_xlabel(f"Pursued opportunities per simulated {period} reaching the step")

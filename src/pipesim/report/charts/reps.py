@@ -1,48 +1,23 @@
-"""Quota attainment per rep seat across replications: the table and the box-plot chart."""
+"""Quota attainment per rep seat across replications: the box-plot chart (matplotlib).
+
+The table behind it, :func:`attainment_by_seat`, lives in :mod:`pipesim.report.charts.numbers`.
+"""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from pipesim.report.charts.numbers import attainment_by_seat
 from pipesim.report.charts.style import (
     INK,
     SKY,
     VERMILLION,
     figure_and_axes,
-    require_columns,
     style_axes,
 )
-
-
-def attainment_by_seat(reps: pd.DataFrame) -> pd.DataFrame:
-    """Quota attainment per seat across replications.
-
-    Parameters
-    ----------
-    reps
-        Columns ``seat``, ``rep``, ``attainment`` (1.0 = quota), one row per replication and seat.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per seat, sorted by median attainment (highest first): ``seat``, ``rep``,
-        ``median``, ``p10``, ``p90`` and ``p_quota`` (share of replications at or above quota).
-    """
-    require_columns(reps, ["seat", "rep", "attainment"], "attainment_by_seat")
-    g = reps.groupby(["seat", "rep"], sort=False)["attainment"]
-    out = pd.DataFrame(
-        {
-            "median": g.median(),
-            "p10": g.quantile(0.1),
-            "p90": g.quantile(0.9),
-            "p_quota": g.apply(lambda a: float(np.mean(a >= 1.0))),
-        }
-    ).reset_index()
-    return out.sort_values(["median", "seat"], ascending=[False, True], ignore_index=True)
 
 
 def attainment_chart(reps: pd.DataFrame, *, ax: Axes | None = None) -> Figure:

@@ -1,13 +1,15 @@
 """The revenue charts of the run report: exceedance curve, revenue histogram and bookings fan.
 
 The numbers behind them (:func:`exceedance`, :func:`exceedance_curve`, :func:`promise_at`,
-:func:`bookings_quantiles`) are small pure functions of the simulated revenue and bookings.
+:func:`bookings_quantiles`, :func:`histogram_edges`) live in :mod:`pipesim.report.charts.numbers`
+(re-exported here); the run report draws the same charts as SVG
+(:mod:`pipesim.report.charts.svg`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -16,6 +18,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
+from pipesim.report.charts.numbers import (
+    bookings_quantiles,
+    default_bins,
+    exceedance,
+    exceedance_curve,
+    histogram_edges,
+    promise_at,
+)
 from pipesim.report.charts.style import (
     BLUE,
     GREY,
@@ -30,62 +40,16 @@ from pipesim.report.charts.style import (
 )
 from pipesim.report.data import money, money_axis_label, money_unit
 
-
-def exceedance(values: Sequence[float] | np.ndarray, x: float) -> float:
-    """Share of ``values`` at or above ``x``: the empirical P(revenue >= x)."""
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return float("nan")
-    return float(np.mean(v >= x))
-
-
-def exceedance_curve(values: Sequence[float] | np.ndarray) -> pd.DataFrame:
-    """The empirical exceedance curve of ``values``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``x`` (each distinct value, ascending) and ``p_exceed`` = P(value >= x).
-    """
-    v = np.sort(np.asarray(values, dtype=float))
-    xs, first = np.unique(v, return_index=True)
-    p = (v.size - first) / v.size if v.size else np.array([])
-    return pd.DataFrame({"x": xs, "p_exceed": p})
-
-
-def promise_at(values: Sequence[float] | np.ndarray, confidence: float) -> float:
-    """Revenue reached with probability ``confidence``: the (1 - confidence) percentile.
-
-    Uses the same (linear) percentile as ``summary.json``, so ``promise_at(r, 0.9)`` is its P10.
-    """
-    return float(np.percentile(np.asarray(values, dtype=float), 100 * (1 - confidence)))
-
-
-def bookings_quantiles(
-    bookings: pd.DataFrame, quantiles: Sequence[float] = (0.1, 0.25, 0.5, 0.75, 0.9)
-) -> pd.DataFrame:
-    """Quantiles of cumulative bookings across replications, per week.
-
-    Parameters
-    ----------
-    bookings
-        Columns ``replication``, ``week``, ``cumulative_bookings``.
-    quantiles
-        Quantile levels in [0, 1].
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``week`` (starting with week 0 at zero bookings), one column per level named
-        ``q10``, ``q25``, ...
-    """
-    require_columns(bookings, ["replication", "week", "cumulative_bookings"], "bookings_quantiles")
-    wide = bookings.pivot(index="week", columns="replication", values="cumulative_bookings")
-    out = pd.DataFrame(
-        {f"q{round(q * 100)}": wide.quantile(q, axis=1) for q in quantiles}, index=wide.index
-    )
-    zero = pd.DataFrame({c: [0.0] for c in out.columns}, index=pd.Index([0], name="week"))
-    return pd.concat([zero, out]).sort_index()
+__all__ = [
+    "bookings_fan_chart",
+    "bookings_quantiles",
+    "exceedance",
+    "exceedance_chart",
+    "exceedance_curve",
+    "histogram_edges",
+    "promise_at",
+    "revenue_histogram",
+]
 
 
 def exceedance_chart(
@@ -195,27 +159,6 @@ def exceedance_chart(
     return fig
 
 
-def histogram_edges(values: np.ndarray, target: float, bins: int) -> np.ndarray:
-    """Bin edges of equal width over ``values`` and ``target``, with ``target`` an edge.
-
-    About ``bins`` bins cover the range of the values and the target; the grid is laid from the
-    target, so no bin straddles it: every bin lies wholly below the target or at and above it
-    (``np.histogram`` bins are closed on the left, so revenue exactly at target counts as
-    reached, as in P(target)).
-    """
-    v = np.asarray(values, dtype=float)
-    lo = float(min(v.min(), target)) if v.size else float(target)
-    hi = float(max(v.max(), target)) if v.size else float(target)
-    width = (hi - lo) / bins if hi > lo else max(abs(target), 1.0) / bins
-    k_lo = int(np.floor((lo - target) / width))
-    k_hi = max(int(np.ceil((hi - target) / width)), k_lo + 1)
-    if k_hi == 0 and bool((v >= target).any()):  # revenue exactly at target: a bin from it
-        k_hi = 1
-    edges = target + width * np.arange(k_lo, k_hi + 1, dtype=float)
-    edges[0], edges[-1] = min(edges[0], lo), max(edges[-1], hi)  # rounding never drops a value
-    return edges
-
-
 def revenue_histogram(
     table: pd.DataFrame,
     target: float,
@@ -246,7 +189,7 @@ def revenue_histogram(
     rev = table["revenue"].to_numpy(float)
     fig, ax = figure_and_axes(ax)
     div, _ = money_unit(target)
-    n_bins = bins or int(np.clip(np.sqrt(rev.size), 10, 50))
+    n_bins = bins or default_bins(rev.size)
     edges = histogram_edges(rev, target, n_bins)
     counts, edges = np.histogram(rev, bins=edges)
     share = counts / max(rev.size, 1)

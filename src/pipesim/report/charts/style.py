@@ -1,66 +1,59 @@
-"""The shared look of the report charts: palette, series styles, figure creation and PNG output.
+"""The matplotlib side of the report charts' look: figure creation, axes style, PNG output.
 
-Colours follow the Okabe-Ito palette (safe for colour-blind readers) and every series also
-differs in lightness, line style or hatch, so the charts read in greyscale print. Figures are
-built with :class:`matplotlib.figure.Figure` directly (Agg canvas, no pyplot state and no global
-backend switch), so plotting never opens a window or leaks figures.
+The palette and series styles live in :mod:`pipesim.report.charts.palette` (re-exported here);
+colours follow the Okabe-Ito palette and every series also differs in lightness, line style or
+hatch, so the charts read in greyscale print. Figures are built with
+:class:`matplotlib.figure.Figure` directly (Agg canvas, no pyplot state and no global backend
+switch), so plotting never opens a window or leaks figures.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
 
-import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-# Okabe-Ito, ordered so neighbours differ in lightness as well as hue.
-BLUE = "#0072B2"
-ORANGE = "#E69F00"
-SKY = "#56B4E9"
-GREEN = "#009E73"
-YELLOW = "#F0E442"
-VERMILLION = "#D55E00"
-PURPLE = "#CC79A7"
-GREY = "#8C8C8C"
-INK = "#222222"
-
-LineStyle = str | tuple[int, tuple[int, ...]]
-
-SERIES_STYLES: tuple[tuple[str, LineStyle], ...] = (
-    (BLUE, "-"),
-    (VERMILLION, "--"),
-    (GREEN, "-."),
-    (PURPLE, ":"),
-    (ORANGE, (0, (5, 1, 1, 1, 1, 1))),
-    (INK, (0, (1, 1))),
+from pipesim.report.charts.numbers import require_columns
+from pipesim.report.charts.palette import (
+    BLUE,
+    GREEN,
+    GREY,
+    INK,
+    ORANGE,
+    PURPLE,
+    SERIES_STYLES,
+    SKY,
+    VERMILLION,
+    YELLOW,
+    LineStyle,
 )
-"""Colour and line style of the k-th overlaid series (scenarios in a comparison)."""
+
+__all__ = [
+    "BLUE",
+    "GREEN",
+    "GREY",
+    "INK",
+    "ORANGE",
+    "PURPLE",
+    "SERIES_STYLES",
+    "SKY",
+    "VERMILLION",
+    "WIDE",
+    "YELLOW",
+    "LineStyle",
+    "figure_and_axes",
+    "figure_png",
+    "money_formatter",
+    "require_columns",
+    "say_empty",
+    "style_axes",
+]
 
 WIDE = (9.6, 4.2)
 """Default size (inches) of a full-width chart."""
-
-
-def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    """Raise :class:`ValueError` when ``df`` lacks any of ``columns``.
-
-    Parameters
-    ----------
-    df
-        The table handed to a plot.
-    columns
-        Column names the plot reads.
-    what
-        The plot's name, for the message.
-    """
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{what} needs columns {', '.join(missing)}; got {', '.join(map(str, df.columns))}"
-        )
 
 
 def figure_and_axes(ax: Axes | None, size: tuple[float, float] = WIDE) -> tuple[Figure, Axes]:
