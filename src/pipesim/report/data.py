@@ -18,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipesim.runs.runner import Results
+from pipesim.runs.answers import RequiredAnswer, read_required
+from pipesim.runs.runner import Results, scenario_hash
 from pipesim.scenario.errors import ScenarioError
 from pipesim.scenario.loader import load_scenario
 from pipesim.scenario.schema import Scenario
@@ -66,6 +67,21 @@ class RunData:
     run_date: dt.date | None = None
     deals: pd.DataFrame | None = None
     catalogue: Path | None = None
+
+    def required_answer(self) -> RequiredAnswer | None:
+        """The ``pipesim required`` answer kept in the run folder, if any (see runs.answers)."""
+        if self.folder is None:
+            return None
+        sha = None
+        try:
+            sha = json.loads((self.folder / "run.json").read_text(encoding="utf-8")).get(
+                "scenario_sha256"
+            )
+        except (OSError, ValueError):
+            pass
+        if sha is None and self.scenario is not None:
+            sha = scenario_hash(self.scenario)
+        return read_required(self.folder, str(sha), self.target)
 
     @property
     def name(self) -> str:

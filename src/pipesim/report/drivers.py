@@ -285,11 +285,7 @@ def indicators_section(data: RunData) -> str:
         ("Pipeline velocity", f"{cash('pipeline_velocity_per_week')}/wk",
          f"{ind.get('open_deals')} deals × {pct(ind.get('win_rate'))} win rate × "
          f"{cash('average_open_deal')} ÷ {num('mean_cycle_days', 0)}-day cycle"),
-        ("New opportunities needed", f"{num('new_opportunities_needed_per_rep_week')}/rep/wk",
-         f"to close the {cash('gap_after_open_pipeline')} gap the open deals leave, on average, "
-         f"at today's {cash('bookings_per_new_opportunity')} booked per new opportunity "
-         f"(extrapolated, not simulated; today {num('new_opportunities_per_rep_week')}/rep/wk; "
-         "for a chance of the target, pipesim required simulates it)"),
+        ("New opportunities needed", *_needed_card(data, num("new_opportunities_per_rep_week"))),
         ("Expected bookings", cash("expected_bookings_open_pipeline"),
          f"from open deals, plus {cash('expected_bookings_new_opportunities')} from new ones"),
     ]  # fmt: skip
@@ -304,7 +300,46 @@ def indicators_section(data: RunData) -> str:
   <p class="lead">What the pipeline says before the {esc(data.period)} is decided
   (expected values over the simulated {esc(data.period)}s).</p>
   <div class="cards">{body}</div>
-  <p class="note">New opportunities needed = the gap ÷ the bookings one new opportunity
-  brings within the horizon in this run; it closes the gap on average. For a chance of
-  reaching target, use <code>pipesim required</code>.</p>
+  <p class="note">New opportunities needed = new opportunities opened per rep seat and week
+  (qualified leads and outbound, not the open pipeline) at which the simulation reaches the target
+  with the chance asked for, as <code>pipesim required SCENARIO --lever
+  new_opportunities_per_rep_week</code> last simulated it for this scenario. One definition: the
+  same column at today's settings gives "today".</p>
 </section>"""
+
+
+def _needed_card(data: RunData, today: str) -> tuple[str, str]:
+    """Value and explanation of the "new opportunities needed" card (simulated, never guessed)."""
+    command = f"pipesim required {data.name}.yaml --lever new_opportunities_per_rep_week"
+    ans = data.required_answer()
+    if ans is None:
+        return (
+            "not simulated",
+            f"today {today}/rep/wk; how many a chance of the target needs is simulated by "
+            f"{command} (its answer then shows here)",
+        )
+    if not ans.current:
+        return (
+            "out of date",
+            f"today {today}/rep/wk; the last answer ({ans.date}) was for another version of the "
+            f"scenario or target: run {command} again",
+        )
+    level = f"{ans.confidence:.0%}"
+    if ans.answer is None:
+        return (
+            "not reachable",
+            f"no value searched reached a {level} chance (simulated {ans.date}); today "
+            f"{today}/rep/wk",
+        )
+    needed = float(ans.answer["new_opportunities_per_rep_week"])
+    p, lo, hi = (ans.answer[k] for k in ("p_target", "p_target_low", "p_target_high"))
+    below = ""
+    if ans.below is not None:
+        below = f"; one step fewer: {pct(ans.below['p_target'])}"
+    resolved = ans.resolution is None or bool(ans.resolution.get("resolved"))
+    caveat = "" if resolved else f"; {ans.resolution['text']}"  # type: ignore[index]
+    return (
+        f"{needed:.1f}/rep/wk",
+        f"for a {level} chance of the target: P(target) {pct(p)} ({pct(lo)}-{pct(hi)}) at it"
+        f"{below}; today {today}/rep/wk (simulated by pipesim required, {ans.date}{caveat})",
+    )

@@ -342,7 +342,6 @@ def indicators(scenario: Scenario, deals: pd.DataFrame, table: pd.DataFrame) -> 
     new_opps = float(table["new_opportunities_per_rep_week"].mean()) * seats * weeks
     per_new = from_new / new_opps if new_opps > 0 else math.nan
     gap = max(0.0, target - from_open)
-    needed = gap / per_new if per_new > 0 else math.nan
     return _finite(
         {
             "remaining_target": target,
@@ -359,8 +358,6 @@ def indicators(scenario: Scenario, deals: pd.DataFrame, table: pd.DataFrame) -> 
             "expected_bookings_new_opportunities": from_new,
             "gap_after_open_pipeline": gap,
             "bookings_per_new_opportunity": per_new,
-            "new_opportunities_needed": needed,
-            "new_opportunities_needed_per_rep_week": needed / seats / weeks,
             "new_opportunities_per_rep_week": float(table["new_opportunities_per_rep_week"].mean()),
         }
     )
