@@ -3,7 +3,8 @@
 This is how a sales funnel is usually written in SimPy: one generator process per lead, a
 ``simpy.Resource`` of 20 reps, patience as a ``timeout`` raced against the rep request, the
 qualification as a timeout while the rep is held, and the buyer's four journey stages as
-timeouts with a stall clock; a pursuit starts with a rep's meeting. 5,000 leads over one year, about 53,000 events per replication.
+timeouts with a stall clock; a pursuit starts with a rep's meeting. 5,000 leads over one
+year, about 53,000 events per replication.
 
 It answers nothing about sales (no skill, load, choice or flanking); it exists so the engine's
 replications per second can be compared with a plain SimPy model doing comparable work, measured
