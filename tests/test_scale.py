@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 import pipesim
-from pipesim.results.statistics import wilson_interval
 from pipesim.runs import executors, runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,21 +27,6 @@ def quick():
     return pipesim.load_scenario(
         BASELINE, ["target.horizon_weeks=6", f"target.revenue={median:.0f}"]
     )
-
-
-def test_precision_run_adds_batches_until_the_interval_is_narrow(quick):
-    res = pipesim.run(quick, replications=40, seed=3, workers=1, precision=0.08)
-    n = len(res.table)
-    assert n % 40 == 0 and n >= 80
-    hits = int(res.table["hit_target"].sum())
-    lo, hi = wilson_interval(hits, n)
-    assert (hi - lo) / 2 <= 0.08
-    # one batch fewer would not have been enough: the run stopped at the first batch that was
-    lo1, hi1 = wilson_interval(int(res.table["hit_target"].iloc[: n - 40].sum()), n - 40)
-    assert (hi1 - lo1) / 2 > 0.08
-    assert res.summary["precision"]["reached"] is True
-    again = pipesim.run(quick, replications=40, seed=3, workers=2, precision=0.08)
-    assert again.table.equals(res.table)
 
 
 def test_precision_run_respects_the_cap(quick):

@@ -141,15 +141,17 @@ def validate(scenario: Path, overrides: tuple[str, ...], debug: bool) -> None:
     "--precision",
     type=click.FloatRange(min=0, max=0.5, min_open=True, max_open=True),
     default=None,
-    help="Add batches of --replications until the 95% interval of P(target) is at most "
-    "+/- this (e.g. 0.01).",
+    help="Run until the 95% interval of P(target) is at most +/- this (e.g. 0.01): after a "
+    "pilot (--replications, default 100 here) the run projects the replications the interval "
+    "needs from p(1-p), closes in on them in small steps and stops at the first look where it "
+    "is narrow enough (docs/scale.md).",
 )
 @click.option(
     "--max-replications",
     type=click.IntRange(min=1),
     default=100_000,
     show_default=True,
-    help="Cap for --precision runs.",
+    help="Cap for --precision runs (the summary says when the precision was not reached).",
 )
 @click.option(
     "--resume",
@@ -205,9 +207,25 @@ def run_cmd(
     A run with --set, --plan or a --pipeline other than the scenario's own is a what-if: it is
     labelled as one, written to its own folder and kept apart from the scenario's forecast in
     the run history.
+
+    With --precision the number of replications is chosen as the run goes: a pilot, then looks
+    at the projected number the interval needs, each halfway closer, so the run stops within a
+    small step of what the interval needs. The stated 95% interval keeps its coverage: the width
+    is judged at a share one standard error nearer 1/2 than the estimate, so a run does not stop
+    early on a lucky streak (checked by simulation; docs/scale.md). Replication k has the same
+    seed as in a run of fixed size.
     """
     # lazy: start-up speed (the runner pulls in the engine and pandas)
     from pipesim.runs.runner import ResumeMismatch, RunInterrupted, run
+
+    if precision is not None and (
+        click.get_current_context().get_parameter_source("replications")
+        is click.core.ParameterSource.DEFAULT
+    ):
+        # --replications is the pilot of a precision run; without it the rule's own pilot
+        replications_given: int | None = None
+    else:
+        replications_given = replications
 
     if executor == "dask" and not scheduler:
         raise click.UsageError("--executor dask needs --scheduler tcp://HOST:PORT")
@@ -248,7 +266,7 @@ def run_cmd(
             try:
                 res = run(
                     sc,
-                    replications,
+                    replications_given,
                     seed,
                     n_workers,
                     folder,
@@ -326,12 +344,20 @@ def _outliving_stdout() -> Iterator[None]:
 @replications_option(400, minimum=2)
 @seed_option()
 @workers_option
+@click.option(
+    "--response-replications",
+    type=click.IntRange(min=0),
+    default=40,
+    show_default=True,
+    help="Replications per response-time band for the lead response rows (0: leave them out).",
+)
 @scenario_options
 def anchors(
     scenario: Path,
     replications: int,
     seed: int,
     workers: int | None,
+    response_replications: int,
     overrides: tuple[str, ...],
     debug: bool,
 ) -> None:
@@ -341,13 +367,15 @@ def anchors(
     its tolerance); held-out rows are figures no default was tuned to, shown with their gap.
     """
     # lazy: start-up speed (the runner pulls in the engine and pandas)
-    from pipesim.results.anchors import TUNED, anchor_table, to_markdown
+    from pipesim.results.anchors import TUNED, anchor_table, to_markdown, with_response_rows
     from pipesim.runs.runner import run
 
     def go() -> None:
         sc = load_scenario(scenario, overrides)
         res = run(sc, replications, seed, resolve_workers(workers))
         df = anchor_table(res.table, sc)
+        if response_replications >= 2:
+            df = with_response_rows(df, sc, response_replications, seed)
         click.echo(f"Calibration anchors: {scenario}, {replications} replications, seed {seed}\n")
         click.echo(to_markdown(df))
         if not df.loc[df["kind"] == TUNED, "passes"].all():
@@ -411,7 +439,7 @@ def _record_run(folder: Path, catalogue: Path | None, note: str | None) -> None:
 
 def _write_report(folder: Path, res: Any, debug: bool, catalogue: Path | None = None) -> None:
     """Write report.html for a finished run; the results stay on disk if this fails."""
-    # lazy: start-up speed (the report pulls in matplotlib and the runner)
+    # lazy: start-up speed (the report pulls in pandas and the runner)
     from pipesim.report import from_results, write_run_report
 
     try:
@@ -434,14 +462,20 @@ def _write_report(folder: Path, res: Any, debug: bool, catalogue: Path | None = 
     "Run catalogue for the forecast-drift section [default: $PIPESIM_CATALOGUE, else "
     "reports/runs.sqlite]."
 )
+@click.option(
+    "--png",
+    is_flag=True,
+    help="Also write a run's charts as PNG images in FOLDER/charts/ (beside the SVG files; "
+    "takes a second or two more).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-def report(folder: Path, catalogue: Path | None, debug: bool) -> None:
+def report(folder: Path, catalogue: Path | None, png: bool, debug: bool) -> None:
     """Rebuild report.html in FOLDER from its saved results (no re-run).
 
     FOLDER is a run folder (summary.json, replications.csv, ...) or a comparison folder
     written by `pipesim compare` (compare.json), whose compare.html is rebuilt.
     """
-    # lazy: start-up speed (the report pulls in matplotlib and the runner)
+    # lazy: start-up speed (the report pulls in pandas and the runner)
     from pipesim.report import load_run, write_run_report
     from pipesim.report.compare import COMPARE_JSON, load_comparison, write_compare_report
 
@@ -452,7 +486,7 @@ def report(folder: Path, catalogue: Path | None, debug: bool) -> None:
             path = write_compare_report(folder, load_comparison(folder))
         else:
             try:
-                path = write_run_report(folder, load_run(folder, catalogue))
+                path = write_run_report(folder, load_run(folder, catalogue), png=png)
             except FileNotFoundError as exc:
                 fail(str(exc), EXIT_BAD_INPUT)
                 return

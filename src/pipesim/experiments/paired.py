@@ -78,7 +78,7 @@ METRICS: dict[str, Metric] = {
     ),
     "not_reached": Metric("uncaptured_not_reached", "leads answered too late to reach", "count"),
     "qualified_rate": Metric(
-        "qualified_rate_responded", "share of answered inbound leads qualified", "share"
+        "qualified_rate_responded", "share of answered leads that contacted us, qualified", "share"
     ),
     "response_hours": Metric(
         "mean_response_hours", "hours to the first response (inbound leads)", "hours"

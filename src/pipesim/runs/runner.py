@@ -1,12 +1,14 @@
 """Monte Carlo runner: seeds, streaming results to disk, precision targets, resume.
 
-One root seed gives one seed per replication (:func:`pipesim.scenario.rng.replication_seeds`);
-chunks of replications run where :mod:`pipesim.runs.executors` sends them (in this process, a
-process pool or a Dask cluster) and come back in replication order, so the files are
-byte-identical whatever the number of workers. Rows are appended to the
-output files as chunks finish, so memory does not grow with the number of replications (the
-summary reads the rows back from ``replications.csv``), and an interrupted run keeps every
-finished replication and a summary marked ``partial``.
+One root seed gives one seed per replication (:func:`pipesim.runs.stream.seeds`, the same numbers
+as :func:`pipesim.scenario.rng.replication_seeds`); chunks of replications run where
+:class:`pipesim.runs.executors.ReplicationPool` sends them (in this process, a process pool or a
+Dask cluster) and come back in replication order, so the files are byte-identical whatever the
+number of workers. Rows are appended to the output files as chunks finish, and the summary and
+the deal forecast read them back in chunks (only the columns they use), so memory does not grow
+with the number of replications; an interrupted run keeps every finished replication and a
+summary marked ``partial``. A precision target stops the run by the rule of
+:func:`pipesim.runs.stream.next_look`.
 """
 
 from __future__ import annotations
@@ -23,18 +25,20 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipesim._version import __version__
 from pipesim.engine.summary import DealOutcomes, ReplicationResult, outcome_columns
 from pipesim.market.choice import CHOICES
-from pipesim.results.statistics import summarise, wilson_interval
-from pipesim.runs.executors import iterate_replications
+from pipesim.results.statistics import summarise, wilson_half_width
+from pipesim.runs.executors import ReplicationPool, run_chunk
+from pipesim.runs.stream import PILOT, next_look, projected_replications, replay_looks, seeds
 from pipesim.scenario.loader import dump_scenario
-from pipesim.scenario.rng import replication_seeds
 from pipesim.scenario.schema import TERMINAL_STATES, Scenario
 
 ProgressCallback = Callable[[int], None]
@@ -53,23 +57,60 @@ DEAL_OUTCOME_COLUMNS = [
 ]
 """``deal_outcomes.csv``: each open-pipeline deal in each replication (the input of deals.csv)."""
 
+READ_BACK = frozenset(
+    [
+        "replication",
+        "revenue",
+        "hit_target",
+        *TERMINAL_STATES,
+        "no_decision_status_quo",
+        "no_decision_indecision",
+        "leads",
+        "gross_margin",
+        "reps_at_quota",
+        "opportunities",
+        "won_opportunities",
+        "resolved_opportunities",
+        "no_decision_opportunities",
+        "mean_cycle_days",
+        "revenue_open_pipeline",
+        "new_opportunities_per_rep_week",
+    ]
+)
+"""Columns of ``replications.csv`` the summary (:func:`pipesim.results.statistics.summarise`) and
+the deal forecast (:func:`pipesim.results.deals.deal_forecast`) read after the run."""
+
+READ_CHUNK = 5_000
+"""Rows read at a time when a run's files are read back (bounds the memory of a long run)."""
+
+WRITE_EVERY = 10
+"""Replications written to the files at a time (and reported to the progress callback)."""
+
 
 @dataclass
 class Results:
     """A finished run: the summary, the per-replication table and the bookings paths.
 
-    ``bookings`` (weekly cumulative bookings per replication) and ``reps`` (bookings per seat)
-    are read from the run folder on first use when the run wrote one, so a long run never holds
-    them in memory.
+    ``table`` (one row per replication), ``bookings`` (weekly cumulative bookings per
+    replication) and ``reps`` (bookings per seat) are read from the run folder on first use when
+    the run wrote one, so a long run never holds them in memory unless asked to.
     """
 
     scenario: Scenario
     summary: dict[str, Any]
-    table: pd.DataFrame
+    _table: pd.DataFrame | None = field(default=None, repr=False)
     out: Path | None = None
     _bookings: pd.DataFrame | None = field(default=None, repr=False)
     _reps: pd.DataFrame | None = field(default=None, repr=False)
     _deals: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per replication (``replications.csv``)."""
+        if self._table is None:
+            assert self.out is not None
+            self._table = pd.read_csv(self.out / "replications.csv")
+        return self._table
 
     @property
     def deals(self) -> pd.DataFrame | None:
@@ -210,18 +251,41 @@ class _Sink:
         f.write(buf.getvalue())
         f.flush()
 
-    def table(self) -> pd.DataFrame:
-        """Every finished replication's row (from the file when there is one, resumed rows too).
+    def summary_table(self) -> pd.DataFrame:
+        """The columns of every finished replication the summary and deal forecast read.
 
-        Reading the file back, rather than keeping rows in memory, keeps the parent's memory flat
-        however many replications a run has.
+        From the file when there is one (resumed rows too), read in chunks: memory holds
+        :data:`READ_BACK` (a few numbers per replication), never the whole table at once.
         """
         if self.out is None:
             return pd.DataFrame(self.rows, columns=self.columns)
+        self.flush()
+        chunks = pd.read_csv(
+            self.out / "replications.csv",
+            usecols=lambda c: c in READ_BACK,
+            chunksize=READ_CHUNK,
+        )
+        parts = list(chunks)
+        if not parts:
+            return pd.DataFrame(columns=[c for c in self.columns if c in READ_BACK])
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def hits(self) -> list[bool]:
+        """``hit_target`` of every replication in the file (what a resumed precision run needs)."""
+        if self.out is None or self.done == 0:
+            return []
+        self.flush()
+        out: list[bool] = []
+        for chunk in pd.read_csv(
+            self.out / "replications.csv", usecols=["hit_target"], chunksize=READ_CHUNK
+        ):
+            out += chunk["hit_target"].astype(bool).tolist()
+        return out
+
+    def flush(self) -> None:
         for f in self._files:
             if not f.closed:
                 f.flush()
-        return pd.read_csv(self.out / "replications.csv")
 
     def close(self) -> None:
         for f in self._files:
@@ -260,11 +324,6 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _half_width(table: pd.DataFrame) -> float:
-    lo, hi = wilson_interval(int(table["hit_target"].astype(bool).sum()), len(table))
-    return (hi - lo) / 2.0
-
-
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """Treat SIGTERM like Ctrl-C while a run is under way (main thread only)."""
@@ -284,7 +343,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 def run(
     scenario: Scenario,
-    replications: int = 1000,
+    replications: int | None = None,
     seed: int = 0,
     workers: int = 1,
     out: str | Path | None = None,
@@ -305,7 +364,8 @@ def run(
     scenario
         A validated scenario (:func:`pipesim.load_scenario`).
     replications
-        Number of replications (with ``precision``: the size of each batch).
+        Number of replications (default 1,000). With ``precision``: the pilot, the replications
+        run before the precision rule first looks (default :data:`pipesim.runs.stream.PILOT`).
     seed
         Root seed; the same seed gives the same results for any number of workers and executor.
     workers
@@ -316,8 +376,10 @@ def run(
     progress
         Called with the number of replications just finished.
     precision
-        Keep adding batches of ``replications`` until the 95% interval of P(target) is at most
-        +/- ``precision`` (or ``max_replications`` is reached). Deterministic for a seed.
+        Run until the 95% Wilson interval of P(target) is at most +/- ``precision`` (or
+        ``max_replications`` is reached), by the rule of :func:`pipesim.runs.stream.next_look`:
+        a pilot, then looks that close in on the replications the interval needs, so the run
+        stops within a small step of that number. Deterministic for a seed.
     max_replications
         Cap on replications in a precision-targeted run.
     executor, scheduler
@@ -339,6 +401,8 @@ def run(
     ResumeMismatch
         When ``resume`` finds a run of a different scenario or seed.
     """
+    if replications is None:
+        replications = PILOT if precision is not None else 1000
     if replications < 1:
         raise ValueError("replications must be at least 1")
     if workers < 1:
@@ -371,59 +435,67 @@ def run(
         (out_path / "scenario.yaml").write_text(dump_scenario(scenario), encoding="utf-8")
         write_json_atomic(out_path / MANIFEST, manifest)
     done = sink.done
-    goal = replications
-    if precision is not None and done > replications:
-        # resume at the batch boundary the interrupted run was heading for
-        goal = replications + math.ceil((done - replications) / replications) * replications
-    partial = False
+    hits = 0
+    goal: int | None = replications
+    if precision is not None:
+        # the precision rule is a function of the hits alone: replay it over what is done
+        flags = sink.hits()
+        hits = sum(flags)
+        goal = replay_looks(
+            np.asarray(flags, dtype=bool), precision, pilot=replications, cap=max_replications
+        )
+    partial_run = False
     batch: list[ReplicationResult] = []
+    pool = ReplicationPool(
+        run_chunk,
+        (scenario, parameter_uncertainty),
+        partial(seeds, seed),
+        workers,
+        start=done,
+        executor=executor,
+        scheduler=scheduler,
+    )
     try:
-        with _sigterm_as_interrupt():
-            while True:
-                if done < goal:
-                    seeds = replication_seeds(seed, goal - done, start=done)
-                    for result in iterate_replications(
-                        scenario,
-                        seeds,
-                        workers,
-                        start=done,
-                        executor=executor,
-                        scheduler=scheduler,
-                        uncertain=parameter_uncertainty,
-                    ):
-                        batch.append(result)
-                        if len(batch) >= 10:
-                            # hand the batch over before writing it: an interrupt during the
-                            # write must not write it twice
-                            full, batch = batch, []
-                            sink.add(full)
-                            if progress:
-                                progress(len(full))
-                    if batch:
+        with _sigterm_as_interrupt(), pool:
+            while goal is not None and done < goal:
+                # workers may run ahead to where the interval is projected to be narrow enough
+                limit = goal
+                if precision is not None and done >= replications:
+                    need = projected_replications(hits, done, precision, max_replications)
+                    limit = max(goal, need)
+                for result in pool.take(done, goal, limit):
+                    batch.append(result)
+                    hits += bool(result.row["hit_target"])
+                    done += 1
+                    if len(batch) >= WRITE_EVERY:
+                        # hand the batch over before writing it: an interrupt during the
+                        # write must not write it twice
                         full, batch = batch, []
                         sink.add(full)
                         if progress:
                             progress(len(full))
-                    done = goal
-                if precision is None or goal >= max_replications:
+                if batch:
+                    full, batch = batch, []
+                    sink.add(full)
+                    if progress:
+                        progress(len(full))
+                if precision is None:
                     break
-                if _half_width(sink.table()) <= precision:
-                    break
-                goal = min(goal + replications, max_replications)
+                goal = next_look(hits, done, precision, pilot=replications, cap=max_replications)
     except KeyboardInterrupt:
-        partial = True
+        partial_run = True
         if batch:
             sink.add(batch)
     finally:
         sink.close()
-        table = sink.table()
+        table = sink.summary_table()
         summary = summarise(
             scenario,
             table,
             seed=seed,
             runtime_s=round(time.perf_counter() - started, 3),
             version=__version__,
-            partial=partial,
+            partial=partial_run,
             requested=None if precision is not None else replications,
         )
         summary["parameter_uncertainty"] = bool(parameter_uncertainty and scenario.uncertainty)
@@ -431,19 +503,23 @@ def run(
         if deals is not None:
             summary["indicators"] = deals[1]
         if precision is not None:
+            n = len(table)
+            half = wilson_half_width(int(table["hit_target"].astype(bool).sum()), n) if n else None
             summary["precision"] = {
                 "target_half_width": precision,
-                "half_width": _half_width(table) if len(table) else None,
+                "half_width": half,
+                "pilot": replications,
                 "max_replications": max_replications,
-                "reached": bool(len(table) and _half_width(table) <= precision),
+                "reached": bool(half is not None and half <= precision),
+                "rule": "sequential Wilson (pipesim.runs.stream.next_look)",
             }
         if out_path is not None:
             write_json_atomic(out_path / "summary.json", summary)
-    if partial:
+    if partial_run:
         raise RunInterrupted(summary, out_path)
     deal_table = deals[0] if deals is not None else None
     if out_path is not None:
-        return Results(scenario, summary, table, out_path, _deals=deal_table)
+        return Results(scenario, summary, None, out_path, _deals=deal_table)
     bookings = pd.DataFrame(sink.booking_rows, columns=BOOKINGS_COLUMNS)
     reps = pd.DataFrame(sink.rep_rows, columns=REPS_COLUMNS)
     return Results(scenario, summary, table, None, bookings, reps, _deals=deal_table)
@@ -466,7 +542,7 @@ def _write_deals(
             out / "deal_outcomes.csv",
             keep_default_na=False,
             na_values={"close_day": [""]},
-            chunksize=500_000,
+            chunksize=READ_CHUNK,
         )
     deals, indicators = deal_forecast(scenario, outcomes, table, seed=seed)
     if out is not None:
