@@ -16,7 +16,18 @@ Usage::
     python benchmarks/bench_optimise.py [--groups 490] [--segments 8] [--campaigns 20]
                                         [--repeats 5] [--json out.json]
 
-Goals (issue: optimiser): build under 0.2 s, LP solve under 1 s on this machine.
+Goals: build under 0.2 s, LP solve under 1 s on this machine.
+
+**End to end** (``--end-to-end SCENARIO``): the wall time of ``pipesim optimise SCENARIO``
+against one default ``pipesim run SCENARIO`` measured in the same minutes, in alternating
+rounds (the order rotates each round), medians over ``--rounds``; with ``--old-src DIR`` (the
+``src`` folder of another checkout, e.g. ``git archive HEAD`` unpacked) that code's
+``pipesim optimise`` runs in the same rounds too, and the plans' headline figures (P(target)
+before and after, mean revenue, the gain) are printed side by side. Goal: ``optimise`` no slower
+than ``run``::
+
+    python benchmarks/bench_optimise.py --end-to-end scenarios/baseline.yaml --rounds 3 \
+        [--old-src /tmp/old/src] [--json out.json]
 """
 
 from __future__ import annotations
@@ -26,9 +37,13 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -121,6 +136,78 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     return statistics.median(times), out
 
 
+def _command(src: str | None, *args: str) -> tuple[list[str], dict[str, str]]:
+    """The ``pipesim`` command line, with the code of ``src`` first on the path when given."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from pipesim.cli import main; sys.exit(main())",
+        *args,
+    ], env
+
+
+def _headline(folder: Path) -> dict[str, Any]:
+    """The plan's headline figures from ``optimise.json``."""
+    d = json.loads((folder / "optimise.json").read_text(encoding="utf-8"))
+    gain = d.get("gain") or {}
+    return {
+        "p_before": d["p_target_before"],
+        "p_after": d["p_target_after"],
+        "revenue_before": d["revenue_before"]["mean"],
+        "revenue_after": d["revenue_after"]["mean"],
+        "lp_expected_revenue": d["plan"]["expected_revenue"],
+        "gain": gain.get("total"),
+        "gain_ci": [gain.get("total_ci_low"), gain.get("total_ci_high")],
+        "levels": d["plan"]["levels"],
+        "replications": {
+            k: (v or {}).get("replications") for k, v in (d.get("checks") or {}).items()
+        },
+    }
+
+
+def end_to_end(scenario: str, rounds: int, old_src: str | None) -> dict[str, Any]:
+    """Median wall times of ``run`` and ``optimise`` (and the old ``optimise``), alternating."""
+    scenario = str(Path(scenario).resolve())
+    work = Path(tempfile.mkdtemp(prefix="bench_optimise_"))
+    env_extra = {"PIPESIM_CATALOGUE": str(work / "runs.sqlite")}
+    jobs: dict[str, tuple[list[str], dict[str, str]]] = {
+        "run": _command(None, "run", scenario, "--quiet", "--out", str(work / "run")),
+        "optimise": _command(None, "optimise", scenario, "--quiet", "--out", str(work / "new")),
+    }
+    if old_src is not None:
+        jobs["optimise (old)"] = _command(
+            old_src, "optimise", scenario, "--quiet", "--out", str(work / "old")
+        )
+    names = list(jobs)
+    times: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            cmd, env = jobs[name]
+            t = time.perf_counter()
+            proc = subprocess.run(
+                cmd, env={**env, **env_extra}, cwd=work, capture_output=True, text=True
+            )
+            wall = time.perf_counter() - t
+            if proc.returncode not in (0, 3):
+                raise SystemExit(f"{name} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+            times[name].append(wall)
+            print(f"round {r + 1}: {name} {wall:.1f} s", file=sys.stderr)
+    out: dict[str, Any] = {
+        "scenario": scenario,
+        "rounds": rounds,
+        "times_s": times,
+        "median_s": {k: statistics.median(v) for k, v in times.items()},
+        "headline": {"optimise": _headline(work / "new")},
+    }
+    if old_src is not None:
+        out["headline"]["optimise (old)"] = _headline(work / "old")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--groups", type=int, default=490, help="rep groups (one rep each)")
@@ -129,7 +216,30 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--mip-gap", type=float, default=0.01, help="relative gap for the MILP row")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
+    ap.add_argument(
+        "--end-to-end",
+        metavar="SCENARIO",
+        default=None,
+        help="time `pipesim optimise SCENARIO` against `pipesim run SCENARIO` instead",
+    )
+    ap.add_argument("--rounds", type=int, default=3, help="end-to-end rounds (alternating)")
+    ap.add_argument("--old-src", default=None, help="end to end: also time this src's optimise")
     args = ap.parse_args()
+    if args.end_to_end:
+        res = end_to_end(args.end_to_end, args.rounds, args.old_src)
+        res["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+        print(f"End to end on {res['scenario']}, {res['machine']}, {args.rounds} rounds\n")
+        print("| command | median wall time | every round |\n|---|---|---|")
+        for name, med in res["median_s"].items():
+            every = ", ".join(f"{t:.1f}" for t in res["times_s"][name])
+            print(f"| {name} | {med:.1f} s | {every} |")
+        ratio = res["median_s"]["optimise"] / res["median_s"]["run"]
+        print(f"\noptimise / run: {ratio:.2f} (goal: at most 1)")
+        for name, h in res["headline"].items():
+            print(f"\n{name}: {json.dumps(h, default=float)}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2, default=float), encoding="utf-8")
+        return
 
     problem = synthetic_problem(args.groups, args.segments, args.campaigns)
     required = problem.target_revenue

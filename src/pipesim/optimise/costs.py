@@ -17,6 +17,7 @@ plan under the same assumption as its checks.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,12 @@ class LeverCost:
         }
 
 
+@functools.lru_cache(maxsize=16)
+def _read(path: str, mtime_ns: int) -> Any:
+    """A scenario file's YAML, read once per version of the file (``stated`` asks per key)."""
+    return read_yaml(Path(path))[0]
+
+
 def stated(path: str | Path, overrides: Iterable[str], key: tuple[str, ...]) -> str | None:
     """Where the scenario states ``key``: ``--set``, the file, or a base it extends; else None."""
     for text in overrides:
@@ -122,7 +129,7 @@ def stated(path: str | Path, overrides: Iterable[str], key: tuple[str, ...]) -> 
     while current.resolve() not in seen:
         seen.add(current.resolve())
         try:
-            data, _ = read_yaml(current)
+            data = _read(str(current.resolve()), current.stat().st_mtime_ns)
         except (OSError, ScenarioError):
             return None
         try:

@@ -16,6 +16,7 @@ cheaply, not that the team was leaving that much on the table.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from pipesim.optimise.costs import OUTBOUND_FAMILY, LeverCost
 from pipesim.optimise.curves import ResponseCurve
 from pipesim.optimise.problem import Problem
 from pipesim.optimise.solver import Solution
-from pipesim.optimise.text import money, number, pct
+from pipesim.optimise.text import money, money_interval, number, pct
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,18 @@ class GainSplit:
     plan: float  # the plan's simulated mean revenue
     lp_revenue: float  # the LP's expected revenue of the plan
     levers: tuple[LeverGain, ...]
+    interval: tuple[float, float] | None = None  # 95% interval of the simulated gain
 
     @property
     def total(self) -> float:
         """Simulated gain in mean revenue over today."""
         return self.plan - self.today
+
+    def total_text(self) -> str:
+        """The simulated gain with its 95% interval when known."""
+        if self.interval is None:
+            return money(self.total, self.currency)
+        return money_interval(self.total, *self.interval, self.currency)
 
     @property
     def relative(self) -> float:
@@ -122,6 +130,8 @@ class GainSplit:
             "revenue_today": self.today,
             "revenue_plan": self.plan,
             "total": self.total,
+            "total_ci_low": None if self.interval is None else _finite(self.interval[0]),
+            "total_ci_high": None if self.interval is None else _finite(self.interval[1]),
             "relative": self.relative,
             "curves_total": self.curves_total,
             "curves_relative": self.lp_relative,
@@ -143,8 +153,12 @@ def split_gain(
     solution: Solution,
     today_mean: float,
     plan_mean: float,
+    interval: tuple[float, float] | None = None,
 ) -> GainSplit:
-    """Split a plan's simulated gain over today by lever (see the module docstring)."""
+    """Split a plan's simulated gain over today by lever (see the module docstring).
+
+    ``interval`` is the simulated gain's 95% interval, when known.
+    """
     levers = []
     for key, lever in problem.levers.items():
         curve = curves.get(key)
@@ -160,7 +174,13 @@ def split_gain(
                 gain,
             )
         )
-    return GainSplit(problem.currency, today_mean, plan_mean, solution.revenue, tuple(levers))
+    return GainSplit(
+        problem.currency, today_mean, plan_mean, solution.revenue, tuple(levers), interval
+    )
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def plausibility(split: GainSplit, costs: Sequence[LeverCost], threshold: float) -> str | None:

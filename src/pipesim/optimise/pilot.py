@@ -1,10 +1,8 @@
-"""Measure what the optimiser needs from simulations: response curves and rep-hour loads.
+"""Measure what the optimiser needs from simulations: rep-hour loads, and the pilot levels.
 
-*Response curves.* For each lever the scenario is run at a few other values of that lever, all
-else as today, with the same root seed as today's run: replication ``i`` of every pilot point
-meets the same buyers (common random numbers), so the revenue change is estimated on pairs and
-is far more precise than the difference of two independent means. The points are fitted by a
-concave piecewise-linear curve (:func:`pipesim.optimise.curves.curve_from_points`).
+*Pilot levels.* :func:`pilot_levels` is the design of a lever's pilot points: the values its
+response curve is measured at, besides today's (:mod:`pipesim.optimise.design` decides which of
+them are simulated, and with how many replications).
 
 *Loads.* A few replications are simulated with their per-lead records
 (:func:`pipesim.engine.model.simulate`) to measure, per lead source and segment, the share of
@@ -21,16 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from pipesim.engine.model import simulate
-from pipesim.engine.replication import run_replication
 from pipesim.market.sources import SOURCES
-from pipesim.optimise.curves import ResponseCurve, curve_from_points
 from pipesim.optimise.levers import Lever, apply_overlay, outbound_key, overlay
 from pipesim.optimise.settings import Pilot
 from pipesim.policies.engagement import make_engagement
-from pipesim.runs.executors import map_tasks
 from pipesim.scenario.rng import replication_seeds
 from pipesim.scenario.schema import TERMINAL_STATES, Scenario
 
@@ -180,110 +174,3 @@ def pilot_levels(lever: Lever, settings: Pilot) -> list[float]:
         if lever.today > 0:
             raw.append(0.0)
     return sorted({round(v, 6) for v in raw if v >= 0 and not math.isclose(v, lever.today)})
-
-
-_COLUMNS = ("replication", "revenue", "hit_target", "new_opportunities_per_rep_week")
-
-
-def _run_chunk(
-    _shared: None, task: tuple[int, Scenario, int, list[int]]
-) -> tuple[int, list[dict[str, float]]]:
-    point, scenario, start, seeds = task
-    rows = []
-    for k, seed in enumerate(seeds):
-        row = run_replication(scenario, start + k, seed).row
-        rows.append({c: row[c] for c in _COLUMNS})
-    return point, rows
-
-
-def run_points(
-    scenarios: list[Scenario],
-    replications: int,
-    seed: int,
-    workers: int,
-    done: Callable[[int, pd.DataFrame], None],
-) -> None:
-    """Run every scenario for ``replications`` replications of root ``seed`` in one pool.
-
-    All points share the seeds (common random numbers); chunks of all points are spread over
-    one process pool, so small pilot runs do not each pay for starting a pool. ``done(i, table)``
-    is called as each point finishes, with its rows in replication order.
-    """
-    seeds = replication_seeds(seed, replications)
-    size = max(1, min(10, replications // max(1, 2 * workers)))
-    tasks = [
-        (i, sc, start, seeds[start : start + size])
-        for i, sc in enumerate(scenarios)
-        for start in range(0, replications, size)
-    ]
-    parts: dict[int, list[dict[str, float]]] = {i: [] for i in range(len(scenarios))}
-    left = {i: math.ceil(replications / size) for i in range(len(scenarios))}
-
-    def collect(point: int, rows: list[dict[str, float]]) -> None:
-        parts[point].extend(rows)
-        left[point] -= 1
-        if left[point] == 0:
-            table = pd.DataFrame(parts.pop(point)).sort_values("replication")
-            done(point, table.reset_index(drop=True))
-
-    for point, rows in map_tasks(_run_chunk, None, tasks, min(workers, len(tasks))):
-        collect(point, rows)
-
-
-def pilot_curves(
-    scenario: Scenario,
-    levers: list[Lever],
-    base: pd.DataFrame,
-    settings: Pilot,
-    seed: int,
-    workers: int,
-    echo: Echo | None = None,
-) -> dict[str, ResponseCurve]:
-    """Fit a response curve for each lever from pilot runs paired with today's run ``base``.
-
-    ``base`` holds today's replications ``0 .. settings.replications - 1`` of the same root
-    ``seed`` (the first rows of today's check run serve).
-    """
-    n = settings.replications
-    if len(base) < n:
-        raise ValueError(f"today's run has {len(base)} replications; the pilot needs {n}")
-    ref = base.iloc[:n]
-    ref_rev = ref["revenue"].to_numpy(dtype=float)
-    ref_opp = ref["new_opportunities_per_rep_week"].to_numpy(dtype=float)
-    plan = [(lever, level) for lever in levers for level in pilot_levels(lever, settings)]
-    results: dict[str, list[tuple[float, float, float]]] = {
-        lever.key: [(lever.today, 0.0, 0.0)] for lever in levers
-    }
-    opps: dict[str, dict[float, float]] = {lever.key: {lever.today: 0.0} for lever in levers}
-    what_ifs = [apply_overlay(scenario, overlay(scenario, {lv.key: x})) for lv, x in plan]
-    done = 0
-
-    def report(k: int, table: pd.DataFrame) -> None:
-        nonlocal done
-        lever, level = plan[k]
-        diff = table["revenue"].to_numpy(dtype=float) - ref_rev
-        mean = float(diff.mean())
-        se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.inf
-        d_opp = table["new_opportunities_per_rep_week"].to_numpy(dtype=float) - ref_opp
-        results[lever.key].append((level, mean, se))
-        opps[lever.key][level] = float(d_opp.mean())
-        done += 1
-        if echo:
-            echo(
-                f"  pilot {done}/{len(plan)}: {lever.key} = {level:g} ({lever.unit}): "
-                f"revenue {mean / 1e6:+.2f}M (se {se / 1e6:.2f}M)"
-            )
-
-    run_points(what_ifs, n, seed, workers, report)
-    curves = {}
-    for lever in levers:
-        curves[lever.key] = curve_from_points(
-            lever.key,
-            lever.unit,
-            lever.today,
-            results[lever.key],
-            "pilot",
-            opportunities=opps[lever.key],
-            note=f"pilot simulations, {n} paired replications per point, seed {seed}",
-        )
-    return curves

@@ -22,7 +22,7 @@ from pipesim.optimise.explain import group_bindings, more_text
 from pipesim.optimise.plan import plan_table
 from pipesim.optimise.problem import ACTIVITIES
 from pipesim.optimise.result import OptimiseResult, conclusion
-from pipesim.optimise.text import interval, money, number, pct
+from pipesim.optimise.text import interval, money, money_interval, number, pct
 
 PAGE = "optimise.html"
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999"]
@@ -299,14 +299,15 @@ def write_report(result: OptimiseResult, scenario_path: Path) -> Path:
     gain_rows = []
     if split is not None:
         by_key = {lv.key: lv for lv in split.levers}
-        for label, g in split.rows():
+        rows = split.rows()
+        for k, (label, g) in enumerate(rows):
             lv = by_key.get(label)
             gain_rows.append(
                 [
                     label,
                     number(lv.today, 3) if lv else "",
                     number(lv.plan, 3) if lv else "",
-                    money(g, cur),
+                    split.total_text() if k == len(rows) - 1 else money(g, cur),
                     pct(g / split.total, 0) if abs(split.total) > 0 else "n/a",
                 ]
             )
@@ -328,8 +329,10 @@ def write_report(result: OptimiseResult, scenario_path: Path) -> Path:
             str(a.index),
             money(a.required_revenue, cur),
             money(a.solution.revenue, cur),
-            money(a.check.summary["revenue"]["mean"], cur),
+            money_interval(*a.check.revenue_interval(), cur),
             interval(a.check.summary["p_target"]),
+            f"{a.check.replications:,}",
+            "yes" if a.check.resolved else "no: at the limit",
         ]
         for a in result.attempts
     ]
@@ -357,11 +360,15 @@ solver {html.escape(s.solver)}: {html.escape(s.status)} · {s.size[0]} variables
 <section id="headline"><div class="hero">
 <div><div class="note">P(target {money(p.target_revenue, cur)}) today</div>
 <div class="big" id="p-before" data-p="{before["estimate"]}">{pct(before["estimate"])}</div>
-<div class="note">95% CI {pct(before["ci_low"])}-{pct(before["ci_high"])}</div></div>
+<div class="note">95% CI {pct(before["ci_low"])}-{pct(before["ci_high"])},
+{result.before.replications:,} replications</div></div>
 <div style="font-size:32px">→</div>
 <div><div class="note">with the plan</div>
 <div class="{cls}" id="p-after" data-p="{after["estimate"]}">{pct(after["estimate"])}</div>
-<div class="note">95% CI {pct(after["ci_low"])}-{pct(after["ci_high"])}</div></div>
+<div class="note">95% CI {pct(after["ci_low"])}-{pct(after["ci_high"])}</div>
+<div class="note" id="check-resolution" data-resolved="{str(final.check.resolved).lower()}">{
+        html.escape(final.check.resolution())
+    }</div></div>
 </div><pre id="conclusion">{html.escape(conclusion(result))}</pre>
 <p class="note">Run the plan: <code>pipesim run {html.escape(str(scenario_path))} --plan
 {html.escape(str(out / "plan.yaml"))}</code>. Per-rep hours and quotas: plan.csv
@@ -424,14 +431,26 @@ unit, all else fixed.</p></section>
 <section id="loop"><h2>Closed loop</h2>
 {
         _table(
-            ["plan", "required (LP)", "expected (LP)", "simulated mean", "P(target)"],
+            [
+                "plan",
+                "required (LP)",
+                "expected (LP)",
+                "simulated mean",
+                "P(target)",
+                "replications",
+                "resolved",
+            ],
             iter_rows,
             "loop-table",
         )
     }
-<p class="note">Each plan is simulated with {result.settings.loop.replications} replications and
-seed {result.settings.seed}, the same random numbers as today's run. When P(target) is below the
-confidence, the LP's required expected revenue is raised by the simulated shortfall.</p></section>
+<p class="note">Each plan is simulated with seed {result.settings.seed}, the same random numbers
+as today's run ({result.before.replications:,} replications): first
+{result.settings.loop.first_replications} replications (those of a plan simulated before are
+reused), doubled until the 95% interval of P(target) lies at or above the confidence or below it,
+at most {result.settings.loop.replications} (optimise.loop.replications); a check that reaches
+the limit first is marked not resolved. When P(target) is below the confidence, the LP's
+required expected revenue is raised by the simulated shortfall.</p></section>
 <section id="curves"><h2>Response curves</h2>{img("curves", "response curves")}
 <ul class="note">{notes}</ul></section>
 </main></body></html>

@@ -46,8 +46,7 @@ import pandas as pd
 
 from pipesim.optimise.levers import apply_overlay
 from pipesim.optimise.text import number, pct
-from pipesim.report.compare import paired_difference
-from pipesim.results.statistics import wilson_interval
+from pipesim.results.statistics import paired_difference, wilson_interval
 from pipesim.runs.executors import iterate_replications
 from pipesim.runs.runner import run
 from pipesim.scenario.rng import replication_seeds
@@ -60,7 +59,6 @@ DEFAULT_MAX_REPLICATIONS = 3200
 """Most replications at the answer and the step below while resolving (8 x the default 400)."""
 
 INDICATOR_KEYS = (
-    "new_opportunities_needed_per_rep_week",
     "new_opportunities_per_rep_week",
     "bookings_per_new_opportunity",
     "gap_after_open_pipeline",

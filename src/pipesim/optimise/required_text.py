@@ -76,7 +76,7 @@ def message(r: RequiredResult) -> str:
         lines.append(f"  today's value gives P(target) = {pct(t.p)} ({_ci(t)}): more than needed")
     else:
         lines.append(f"  today: P(target) = {pct(t.p)} ({_ci(t)})")
-    if r.kind == "outbound" and r.indicators:
+    if r.kind == "outbound" and _indicator_line(r):
         lines.append(_indicator_line(r))
     if r.resolution is not None:
         lines += _resolution_lines(r, r.resolution)
@@ -129,22 +129,11 @@ def _on_average(r: RequiredResult) -> str:
 
 
 def _indicator_line(r: RequiredResult) -> str:
-    """The report's "new opportunities needed" (same measure, today's run) beside the simulation."""
-    ind = r.indicators or {}
-    needed = ind.get("new_opportunities_needed_per_rep_week")
-    per = ind.get("bookings_per_new_opportunity")
-    gap = ind.get("gap_after_open_pipeline")
+    """Where the simulated mean revenue crosses the target (a mean, not the chance asked for)."""
     where = _on_average(r)
-    simulated = (
-        f"simulated mean revenue reaches the target {where} new opportunities per week; "
-        if where
-        else ""
-    )
-    if needed is None or per is None or gap is None:
-        return f'  on average: {simulated}the report\'s "new opportunities needed" is n/a'
+    if not where:
+        return ""
     return (
-        f'  on average: {simulated}the report\'s "new opportunities needed" (same measure, from '
-        f"today's run) says "
-        f"{number(needed, 1)}, extrapolating today's {money(per, r.currency)} booked per new "
-        f"opportunity to the {money(gap, r.currency)} gap"
+        f"  on average: simulated mean revenue reaches the target {where} new opportunities "
+        "per week (a mean, not the chance asked for)"
     )

@@ -77,7 +77,44 @@ class Quota(_Strict):
 class Pilot(_Strict):
     """Pilot simulations that measure the response curves (common random numbers)."""
 
-    replications: int = Field(60, ge=5, description="Replications per pilot point.")
+    replications: int = Field(
+        40,
+        ge=5,
+        description="Most replications per pilot point (the limit of the sequential rounds).",
+    )
+    first_replications: int = Field(
+        10,
+        ge=3,
+        description="Replications of a pilot point in its first round (at most "
+        "pilot.replications); later rounds add replications where a curve is not yet precise.",
+    )
+    standard_error: float = Field(
+        0.025,
+        gt=0,
+        description="Precision aimed at: the standard error of each piece of a pilot curve (the "
+        "revenue change between neighbouring levels, today's included, paired on the same "
+        "replications), as a share of today's mean revenue. A point gets replications until "
+        "its pieces reach it or pilot.replications is reached.",
+    )
+    standard_error_at_plan: float = Field(
+        0.01,
+        gt=0,
+        description="The finer aim for the pieces a plan sits on (they decide how the plan "
+        "trades one lever against another), as a share of today's mean revenue.",
+    )
+    adaptive: bool = Field(
+        True,
+        description="Start each curve with the nearest level on each side of today and simulate "
+        "a further level only when a plan reaches the end of the curve measured so far (or no "
+        "plan is feasible without it); false: every level from the start.",
+    )
+    refinements: int = Field(
+        4,
+        ge=0,
+        le=20,
+        description="Most LP solves that place pilot replications (further levels, finer "
+        "pieces where the plan sits) before a plan is checked.",
+    )
     campaign_multiples: list[float] = Field(
         [0.0, 0.5, 2.0], description="Campaign budgets to try, as multiples of today's."
     )
@@ -159,9 +196,33 @@ class LeverCosts(_Strict):
 
 
 class Loop(_Strict):
-    """The closed loop: simulate the plan, raise the LP's revenue requirement if short."""
+    """The closed loop: simulate the plan, raise the LP's revenue requirement if short.
 
-    replications: int = Field(400, ge=10, description="Replications per check of a plan.")
+    Today's run is simulated once and shared: it is the today level of every pilot curve. A
+    plan's check starts with ``first_replications`` and doubles them, continuing the same seeds,
+    until its P(target) is resolved against the confidence (its 95% interval lies at or above
+    it, or below it) or ``replications`` is reached.
+    """
+
+    replications: int = Field(
+        400,
+        ge=10,
+        description="Most replications per check of a plan (the limit of the sequential check); "
+        "also caps today's run.",
+    )
+    first_replications: int = Field(
+        30,
+        ge=10,
+        description="Replications of a plan's first check round (at most loop.replications); "
+        "doubled until P(target) is resolved against the confidence.",
+    )
+    today_replications: int = Field(
+        60,
+        ge=10,
+        description="Replications of today's run (at most loop.replications, at least "
+        "pilot.replications when pilot curves are measured: every pilot point is paired with "
+        "today's replications).",
+    )
     max_iterations: int = Field(6, ge=1, le=20, description="Most plans to try.")
 
 
