@@ -16,12 +16,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from pipesim.cli.main import main as main_cli
 from pipesim.cli.optimise import cli as optimise_cli
 from pipesim.cli.research import cli as research_cli
 from pipesim.experiments.sensitivity import Factor, ResolvedFactor, effect_note, tornado_table
 from pipesim.optimise.levers import apply_overlay
 from pipesim.optimise.required import Resolution, required
 from pipesim.optimise.required_text import message
+from pipesim.runs.answers import REQUIRED_FILE
 from pipesim.runs.runner import run
 from pipesim.scenario.loader import load_scenario
 
@@ -105,17 +107,46 @@ def test_required_command_reports_resolution_on_console_and_in_json(tmp_path):
     assert "Traceback" not in res.output
 
 
-def test_required_and_the_reports_new_opportunities_needed_are_one_measure(small_search):
-    scenario, r = small_search
-    today = run(scenario, 20, seed=0, workers=2).summary["indicators"]
-    # the report's indicator of today's run, carried by the answer, on the same measure
-    assert r.indicators is not None
-    for key in ("new_opportunities_needed_per_rep_week", "new_opportunities_per_rep_week"):
-        assert r.indicators[key] == pytest.approx(today[key])
-    assert r.today.new_opportunities == pytest.approx(today["new_opportunities_per_rep_week"])
-    needed = f"{today['new_opportunities_needed_per_rep_week']:.1f}".rstrip("0").rstrip(".")
-    text = message(r)
-    assert f'"new opportunities needed" (same measure, from today\'s run) says {needed},' in text
+def test_required_keeps_its_answer_and_the_run_report_shows_it(tmp_path, monkeypatch):
+    """`pipesim required` then `pipesim run` of the same scenario: the card is the answer."""
+    monkeypatch.chdir(tmp_path)  # both commands use the default run folder reports/<name>/
+    args = [str(YEAR_END), "--lever", LEVER, "-n", "20", "--max-replications", "40",
+            "--step", "0.5", "--workers", "1", "--seed", "0", "--quiet"]  # fmt: skip
+    res = CliRunner().invoke(optimise_cli, ["required", *args])
+    assert res.exit_code == 0, res.output
+    kept = tmp_path / "reports" / "year_end_push" / REQUIRED_FILE
+    assert f"kept for the run report: {Path('reports') / 'year_end_push' / REQUIRED_FILE}" in (
+        res.output
+    )
+    answer = json.loads(kept.read_text(encoding="utf-8"))
+    assert answer["answer"] is not None
+    res = CliRunner().invoke(
+        main_cli, ["run", str(YEAR_END), "-n", "20", "--workers", "1", "--quiet"]
+    )
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "reports" / "year_end_push" / "report.html").read_text(encoding="utf-8")
+    card = re.search(r'id="indicator-2">(.*?)</div>', html, re.S)
+    assert card is not None
+    text = re.sub(r"<[^>]+>", " ", card.group(1))
+    needed = answer["answer"]["new_opportunities_per_rep_week"]
+    assert f"{needed:.1f}/rep/wk" in text and "out of date" not in text
+    # the same measure: today's rate in the answer is the run's own column at today's value
+    today = pd.read_csv(tmp_path / "reports" / "year_end_push" / "replications.csv")
+    assert answer["today"]["new_opportunities_per_rep_week"] == pytest.approx(
+        today["new_opportunities_per_rep_week"].mean()
+    )
+    # a what-if of the scenario is another folder: its report does not claim the answer
+    res = CliRunner().invoke(
+        main_cli,
+        ["run", str(YEAR_END), "-n", "5", "--workers", "1", "--quiet",
+         "--set", "target.revenue=4000000"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert not any(
+        (p / REQUIRED_FILE).exists()
+        for p in (tmp_path / "reports").iterdir()
+        if p.name != "year_end_push"
+    )
 
 
 # --------------------------------------------------------------------------- sweep / tornado

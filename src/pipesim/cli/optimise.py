@@ -32,7 +32,10 @@ from pipesim.optimise.required_text import message
 from pipesim.optimise.result import conclusion
 from pipesim.optimise.settings import SettingsError, load_settings, with_options
 from pipesim.optimise.solver import SolverFailed, UnknownSolver, make_solver
-from pipesim.optimise.text import interval, money
+from pipesim.optimise.text import interval_of, money, money_interval
+from pipesim.runs.answers import write_required
+from pipesim.runs.records import RunSettings, default_run_folder
+from pipesim.runs.runner import scenario_hash
 from pipesim.scenario.errors import ScenarioError
 from pipesim.scenario.loader import load_scenario
 
@@ -156,14 +159,17 @@ _scenario_arg = click.argument("scenario", type=click.Path(dir_okay=False, path_
     "--pilot-replications",
     type=click.IntRange(min=5),
     default=None,
-    help="Replications per pilot point [60].",
+    help="Most replications per pilot point: each starts with pilot.first_replications [10] "
+    "and gets more until its curve's pieces reach pilot.standard_error [40].",
 )
 @click.option(
     "-n",
     "--replications",
     type=click.IntRange(min=10),
     default=None,
-    help="Replications per check of a plan (and of today) [400].",
+    help="Most replications per check of a plan: it starts with loop.first_replications [30] "
+    "and doubles until P(target) is resolved against --confidence; also caps today's run "
+    "(loop.today_replications [60]) [400].",
 )
 @click.option(
     "--max-iterations",
@@ -250,13 +256,14 @@ def optimise(
         )
         click.echo(
             f"P(target {money(res.problem.target_revenue, cur)}): before "
-            f"{interval(res.before.summary['p_target'])} -> after "
-            f"{interval(final.check.summary['p_target'])}"
+            f"{interval_of(res.before.summary['p_target'], res.before.replications)} -> after "
+            f"{interval_of(final.check.summary['p_target'], final.check.replications)}"
         )
+        click.echo(f"  the plan's check: {final.check.resolution()}")
         click.echo(
-            f"expected revenue: LP {money(s.revenue, cur)}, simulated "
-            f"{money(final.check.summary['revenue']['mean'], cur)} (today "
-            f"{money(res.before.summary['revenue']['mean'], cur)})"
+            f"expected revenue: LP {money(s.revenue, cur)}; simulated "
+            f"{money_interval(*final.check.revenue_interval(), cur)}; today "
+            f"{money_interval(*res.before.revenue_interval(), cur)}"
         )
         for key, lever in res.problem.levers.items():
             new = s.levels.get(key, lever.today)
@@ -265,7 +272,7 @@ def optimise(
         split = res.gain()
         if split is not None:
             click.echo(
-                f"gain over today: {money(split.total, cur)} ({split.relative:+.1%}, simulated); "
+                f"gain over today: {split.total_text()}, {split.relative:+.1%} (simulated); "
                 "by lever (response curves):"
             )
             for label, value in split.rows()[:-1]:
@@ -418,6 +425,14 @@ def required(
             max_replications=max_replications,
         )
         click.echo(message(result))
+        # the run report of the same scenario (and --set what-if) shows this answer
+        kept = write_required(
+            default_run_folder(sc.name, RunSettings.of(overrides)),
+            result.as_dict(),
+            scenario_hash(sc),
+        )
+        if kept is not None:
+            click.echo(f"kept for the run report: {kept}")
         if json_path is not None:
             json_path.parent.mkdir(parents=True, exist_ok=True)
             text = json.dumps(result.as_dict(), indent=2, allow_nan=False)

@@ -74,10 +74,9 @@ def read_required(folder: str | Path, scenario_sha256: str, target: float) -> Re
         confidence = float(data["confidence"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    current = (
-        data.get("scenario_sha256") == scenario_sha256
-        and abs(float(data.get("target", -1.0)) - target) <= 1e-9 * max(1.0, abs(target))
-    )
+    current = data.get("scenario_sha256") == scenario_sha256 and abs(
+        float(data.get("target", -1.0)) - target
+    ) <= 1e-9 * max(1.0, abs(target))
     return RequiredAnswer(
         date=str(data.get("date", "")),
         confidence=confidence,
