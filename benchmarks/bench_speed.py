@@ -133,7 +133,7 @@ def precision(half_widths: list[float]) -> list[dict[str, Any]]:
             _wall(_pipesim("run", str(BASELINE), "--precision", str(hw), "--out", str(folder),
                            "--quiet", "--catalogue", f"{tmp}/runs.sqlite"))  # fmt: skip
             summary = json.loads((folder / "summary.json").read_text())
-            n, p = summary["replications"], summary["p_target"]
+            n, p = summary["replications"], summary["p_target"]["estimate"]
             needed = 1.96**2 * p * (1 - p) / hw**2
             out.append({"precision": hw, "replications": n, "needed": needed, "ratio": n / needed})
     return out

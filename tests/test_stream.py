@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import threading
 import time
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 import pipesim
 from pipesim.results.statistics import mean_interval, paired_difference
 from pipesim.runs import runner, stream
+from pipesim.runs.executors import ReplicationPool, run_chunk
 from pipesim.scenario.rng import replication_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,3 +163,19 @@ def test_bad_arguments_are_refused(quick):
         pipesim.iterate(quick, batch=0)
     with pytest.raises(ValueError, match="precision"):
         pipesim.iterate(quick, precision=0.7)
+
+
+def test_one_replication_starts_no_workers_and_gives_the_same_result(quick, tmp_path):
+    one = pipesim.run(quick, replications=1, seed=5, workers=1)
+    pool = ReplicationPool(
+        run_chunk, (quick, False), partial(stream.seeds, 5), workers=2
+    )
+    with pool:
+        [alone] = list(pool.take(0, 1))
+        assert pool._pool is None and not multiprocessing.active_children()
+        # more than one asked: the workers start, and replication 1 matches a one-worker run
+        [second] = list(pool.take(1, 2, limit=6))
+        assert pool._pool is not None
+    assert alone.row["revenue"] == one.table["revenue"].iloc[0]
+    two = pipesim.run(quick, replications=2, seed=5, workers=1)
+    assert second.row["revenue"] == two.table["revenue"].iloc[1]

@@ -245,7 +245,8 @@ class ReplicationPool(Generic[S, R]):
     calls. Results past ``stop`` wait for the next call; :meth:`close` drops them.
 
     One worker (the process executor) runs each replication in this process, one at a time, when
-    it is taken, so an interrupt keeps every replication that finished. More use a process pool
+    it is taken, so an interrupt keeps every replication that finished; so does a single
+    replication asked of a pool not yet started (starting workers costs more than it). More use a process pool
     whose workers receive ``shared`` once (and ignore Ctrl-C: the parent stops them), or a Dask
     cluster (``executor="dask"``, ``scheduler`` an address or a ``distributed.Client``).
 
@@ -318,7 +319,7 @@ class ReplicationPool(Generic[S, R]):
             if self._cancelled.is_set():
                 raise Cancelled
             if not self._ready:
-                if self.workers == 1 and self.executor == "process":
+                if self.executor == "process" and (self.workers == 1 or self._inline(limit)):
                     i = self._next
                     if not self._frozen:
                         self._frozen = _freeze_heap()
@@ -372,6 +373,15 @@ class ReplicationPool(Generic[S, R]):
         self.close()
 
     # ------------------------------------------------------------------ internals
+    def _inline(self, limit: int) -> bool:
+        """Whether the next replication runs here: it is the only one asked of a pool not started.
+
+        Starting worker processes costs more than one replication (each imports the model), and
+        one replication cannot be shared; the results are the same either way (the seed is the
+        replication's own).
+        """
+        return self._pool is None and not self._inflight and limit - self._next <= 1
+
     def _fill(self, limit: int) -> None:
         """Keep ``ahead`` chunks per worker submitted, up to replication ``limit``."""
         window = self.workers * self.ahead
