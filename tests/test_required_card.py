@@ -71,7 +71,7 @@ def test_the_card_shows_the_simulated_answer_for_the_same_scenario(folder: Path)
     write_required(folder, _answer(target), sha)
     text = _card(folder)
     assert "2.8/rep/wk" in text  # the answer's measured new opportunities, not the lever value
-    assert "80% chance" in text and "82%" in text and "one step fewer: 77%" in text
+    assert "for an 80% chance" in text and "82%" in text and "one step fewer: 77%" in text
     today = load_run(folder).table["new_opportunities_per_rep_week"].mean()
     assert f"today {today:.1f}/rep/wk" in text  # today's rate is this run's, same column
 

@@ -167,9 +167,7 @@ def test_bad_arguments_are_refused(quick):
 
 def test_one_replication_starts_no_workers_and_gives_the_same_result(quick, tmp_path):
     one = pipesim.run(quick, replications=1, seed=5, workers=1)
-    pool = ReplicationPool(
-        run_chunk, (quick, False), partial(stream.seeds, 5), workers=2
-    )
+    pool = ReplicationPool(run_chunk, (quick, False), partial(stream.seeds, 5), workers=2)
     with pool:
         [alone] = list(pool.take(0, 1))
         assert pool._pool is None and not multiprocessing.active_children()

@@ -12,12 +12,7 @@ from itertools import pairwise
 
 from pipesim.optimise.required import Evaluation, RequiredResult, Resolution
 from pipesim.optimise.text import money, number, pct
-
-
-def _article(share: str) -> str:
-    """``a`` or ``an`` before a spoken percentage (an 8x%, an 11%, an 18%)."""
-    digits = share.split(".")[0].rstrip("%")
-    return "an" if digits.startswith("8") or digits in ("11", "18") else "a"
+from pipesim.report.data import article
 
 
 def _ci(ev: Evaluation) -> str:
@@ -28,7 +23,7 @@ def message(r: RequiredResult) -> str:
     """The answer in one sentence, then the point one step below and today's."""
     a, b, t = r.answer, r.below, r.today
     assert a is not None
-    chance = f"{_article(pct(a.p, 0))} {pct(a.p, 0)} chance ({_ci(a)})"
+    chance = f"{article(pct(a.p, 0))} {pct(a.p, 0)} chance ({_ci(a)})"
     lines = []
     if r.kind == "outbound":
         lines.append(

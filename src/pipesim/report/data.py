@@ -251,6 +251,12 @@ def money_axis_label(what: str, currency: str, div: float) -> str:
     return f"{what} ({unit})"
 
 
+def article(share: str) -> str:
+    """``a`` or ``an`` before a spoken percentage (an 8x%, an 11%, an 18%)."""
+    digits = share.split(".")[0].rstrip("%")
+    return "an" if digits.startswith("8") or digits in ("11", "18") else "a"
+
+
 def pct(p: float | None, digits: int = 0) -> str:
     """Format a probability as a percentage: ``62%``; ``<1%`` / ``>99%`` near the ends."""
     if p is None or math.isnan(p):

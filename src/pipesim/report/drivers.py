@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from pipesim.report import charts
-from pipesim.report.data import RunData, money, pct
+from pipesim.report.data import RunData, article, money, pct
 from pipesim.report.page import Chart, esc, html_table, img_tag
 
 
@@ -328,8 +328,8 @@ def _needed_card(data: RunData, today: str) -> tuple[str, str]:
     if ans.answer is None:
         return (
             "not reachable",
-            f"no value searched reached a {level} chance (simulated {ans.date}); today "
-            f"{today}/rep/wk",
+            f"no value searched reached {article(level)} {level} chance (simulated {ans.date}); "
+            f"today {today}/rep/wk",
         )
     needed = float(ans.answer["new_opportunities_per_rep_week"])
     p, lo, hi = (ans.answer[k] for k in ("p_target", "p_target_low", "p_target_high"))
@@ -340,6 +340,7 @@ def _needed_card(data: RunData, today: str) -> tuple[str, str]:
     caveat = "" if resolved else f"; {ans.resolution['text']}"  # type: ignore[index]
     return (
         f"{needed:.1f}/rep/wk",
-        f"for a {level} chance of the target: P(target) {pct(p)} ({pct(lo)}-{pct(hi)}) at it"
-        f"{below}; today {today}/rep/wk (simulated by pipesim required, {ans.date}{caveat})",
+        f"for {article(level)} {level} chance of the target: P(target) {pct(p)} "
+        f"({pct(lo)}-{pct(hi)}) at it{below}; today {today}/rep/wk "
+        f"(simulated by pipesim required, {ans.date}{caveat})",
     )

@@ -246,9 +246,10 @@ class ReplicationPool(Generic[S, R]):
 
     One worker (the process executor) runs each replication in this process, one at a time, when
     it is taken, so an interrupt keeps every replication that finished; so does a single
-    replication asked of a pool not yet started (starting workers costs more than it). More use a process pool
-    whose workers receive ``shared`` once (and ignore Ctrl-C: the parent stops them), or a Dask
-    cluster (``executor="dask"``, ``scheduler`` an address or a ``distributed.Client``).
+    replication asked of a pool not yet started (starting workers costs more than it). More use
+    a process pool whose workers receive ``shared`` once (and ignore Ctrl-C: the parent stops
+    them), or a Dask cluster (``executor="dask"``, ``scheduler`` an address or a
+    ``distributed.Client``).
 
     :meth:`cancel` may be called from any thread: nothing is submitted after it, chunks not yet
     started are dropped, and a :meth:`take` in progress raises :class:`Cancelled` within a
