@@ -122,6 +122,30 @@ def test_bookings_quantiles(bookings):
     assert (q["q10"] <= q["q25"]).all() and (q["q75"] <= q["q90"]).all()
 
 
+def test_bookings_quantiles_in_any_row_order_and_with_missing_weeks():
+    rng = np.random.default_rng(3)
+    n, weeks = 50, 8
+    full = pd.DataFrame(
+        {
+            "replication": np.repeat(np.arange(n), weeks),
+            "week": np.tile(np.arange(1, weeks + 1), n),
+            "cumulative_bookings": rng.gamma(2.0, 1.0, n * weeks).cumsum(),
+        }
+    )
+    wide = full.pivot(index="week", columns="replication", values="cumulative_bookings")
+    expected = wide.quantile(0.9, axis=1)
+    shuffled = full.sample(frac=1.0, random_state=1)
+    q = charts.bookings_quantiles(shuffled)
+    assert q.index.tolist() == list(range(weeks + 1))
+    assert q["q90"].iloc[1:].to_numpy() == pytest.approx(expected.to_numpy())
+    # one replication without its last week: each week's quantiles of the values it has
+    gap = full.drop(index=full.index[-1])
+    q_gap = charts.bookings_quantiles(gap)
+    last = full.loc[(full["week"] == weeks) & (full["replication"] < n - 1), "cumulative_bookings"]
+    assert q_gap.loc[weeks, "q50"] == pytest.approx(np.quantile(last, 0.5))
+    assert q_gap.loc[1, "q50"] == pytest.approx(q.loc[1, "q50"])
+
+
 def test_fan_chart_draws_median_and_pace(bookings):
     fig = charts.bookings_fan_chart(bookings, 16.0, "EUR", 4, start_date=dt.date(2026, 1, 1))
     ax = fig.axes[0]

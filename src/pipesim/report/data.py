@@ -19,7 +19,13 @@ from typing import Any
 import pandas as pd
 
 from pipesim.runs.answers import RequiredAnswer, read_required
-from pipesim.runs.runner import Results, scenario_hash
+from pipesim.runs.runner import (
+    BOOKINGS_DTYPES,
+    REPS_DTYPES,
+    Results,
+    read_output,
+    scenario_hash,
+)
 from pipesim.scenario.errors import ScenarioError
 from pipesim.scenario.loader import load_scenario
 from pipesim.scenario.schema import Scenario
@@ -172,9 +178,9 @@ def load_run(folder: str | Path, catalogue: str | Path | None = None) -> RunData
     has_deals = deals_path.is_file() and bool(summary.get("indicators"))
     return RunData(
         summary=summary,
-        table=pd.read_csv(folder / "replications.csv"),
-        bookings=pd.read_csv(folder / "bookings.csv"),
-        reps=pd.read_csv(folder / "reps.csv"),
+        table=read_output(folder / "replications.csv"),
+        bookings=read_output(folder / "bookings.csv", BOOKINGS_DTYPES),
+        reps=read_output(folder / "reps.csv", REPS_DTYPES),
         scenario=scenario,
         folder=folder,
         run_date=run_date,

@@ -86,6 +86,19 @@ READ_CHUNK = 5_000
 WRITE_EVERY = 10
 """Replications written to the files at a time (and reported to the progress callback)."""
 
+BOOKINGS_DTYPES = {"replication": "int32", "week": "int16", "cumulative_bookings": "float64"}
+REPS_DTYPES = {"replication": "int32", "seat": "int16"}
+"""Compact integer columns for the long tables read back (a row per replication and week/seat)."""
+
+TABLE_READ_CHUNK = 100_000
+"""Rows parsed at a time by :func:`read_output` (the parser's buffers stay small)."""
+
+
+def read_output(path: Path, dtype: dict[str, str] | None = None) -> pd.DataFrame:
+    """A run's CSV output read in chunks: the parser never holds a whole long file at once."""
+    parts = list(pd.read_csv(path, dtype=dtype, chunksize=TABLE_READ_CHUNK))
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
 
 @dataclass
 class Results:
@@ -109,7 +122,7 @@ class Results:
         """One row per replication (``replications.csv``)."""
         if self._table is None:
             assert self.out is not None
-            self._table = pd.read_csv(self.out / "replications.csv")
+            self._table = read_output(self.out / "replications.csv")
         return self._table
 
     @property
@@ -124,7 +137,7 @@ class Results:
         """Tidy cumulative bookings: ``replication, week, cumulative_bookings``."""
         if self._bookings is None:
             assert self.out is not None
-            self._bookings = pd.read_csv(self.out / "bookings.csv")
+            self._bookings = read_output(self.out / "bookings.csv", BOOKINGS_DTYPES)
         return self._bookings
 
     @property
@@ -132,7 +145,7 @@ class Results:
         """Bookings per seat: ``replication, seat, rep, bookings, quota, attainment``."""
         if self._reps is None:
             assert self.out is not None
-            self._reps = pd.read_csv(self.out / "reps.csv")
+            self._reps = read_output(self.out / "reps.csv", REPS_DTYPES)
         return self._reps
 
     @property

@@ -98,6 +98,25 @@ def default_bins(n: int) -> int:
     return int(np.clip(np.sqrt(n), 10, 50))
 
 
+def _weekly_grid(bookings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """The weeks and a replications x weeks array of cumulative bookings, or None.
+
+    None unless every replication has every week (as ``pipesim run`` writes them). A reshape of
+    the columns, not a pivot: a 20,000-replication run's bookings need one float array instead of
+    the pivot's several copies and index structures.
+    """
+    weeks = bookings["week"].to_numpy()
+    reps = bookings["replication"].to_numpy()
+    uw, ur = np.unique(weeks), np.unique(reps)
+    if len(weeks) != len(uw) * len(ur):
+        return None
+    order = np.lexsort((weeks, reps))  # by replication, then week
+    if not (weeks[order].reshape(len(ur), len(uw)) == uw).all():
+        return None
+    values = bookings["cumulative_bookings"].to_numpy(float)[order]
+    return uw, values.reshape(len(ur), len(uw))
+
+
 def bookings_quantiles(
     bookings: pd.DataFrame, quantiles: Sequence[float] = (0.1, 0.25, 0.5, 0.75, 0.9)
 ) -> pd.DataFrame:
@@ -117,10 +136,19 @@ def bookings_quantiles(
         ``q10``, ``q25``, ...
     """
     require_columns(bookings, ["replication", "week", "cumulative_bookings"], "bookings_quantiles")
-    wide = bookings.pivot(index="week", columns="replication", values="cumulative_bookings")
-    out = pd.DataFrame(
-        {f"q{round(q * 100)}": wide.quantile(q, axis=1) for q in quantiles}, index=wide.index
-    )
+    grid = _weekly_grid(bookings)
+    if grid is not None:
+        weeks, values = grid
+        levels = np.quantile(values, list(quantiles), axis=0)
+        out = pd.DataFrame(
+            {f"q{round(q * 100)}": row for q, row in zip(quantiles, levels, strict=True)},
+            index=pd.Index(weeks, name="week"),
+        )
+    else:  # replications with different weeks: quantiles of the values each week has
+        wide = bookings.pivot(index="week", columns="replication", values="cumulative_bookings")
+        out = pd.DataFrame(
+            {f"q{round(q * 100)}": wide.quantile(q, axis=1) for q in quantiles}, index=wide.index
+        )
     zero = pd.DataFrame({c: [0.0] for c in out.columns}, index=pd.Index([0], name="week"))
     return pd.concat([zero, out]).sort_index()
 
