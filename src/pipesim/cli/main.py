@@ -54,6 +54,7 @@ class _LazyGroup(click.Group):
         "sensitivity": "pipesim.cli.research:sensitivity",
         "optimise": "pipesim.cli.optimise:optimise",
         "required": "pipesim.cli.optimise:required",
+        "quotas": "pipesim.cli.quotas:quotas",
         "history": "pipesim.cli.history:history",
         "diff": "pipesim.cli.history:diff",
         "calibrate": "pipesim.cli.calibrate:calibrate",

@@ -26,6 +26,7 @@ from pipesim.cli.options import (
     workers_option,
 )
 from pipesim.optimise.explain import InfeasiblePlan, group_bindings, more_text
+from pipesim.optimise.quotas import QuotaError
 from pipesim.optimise.required import DEFAULT_MAX_REPLICATIONS, BadLever, TargetUnreachable
 from pipesim.optimise.required import required as search
 from pipesim.optimise.required_text import message
@@ -53,7 +54,7 @@ def _report(exc: Exception) -> int:
         _err("invalid scenario:")
         _err(str(exc))
         return EXIT_BAD_INPUT
-    if isinstance(exc, SettingsError | UnknownSolver | BadLever):
+    if isinstance(exc, SettingsError | UnknownSolver | BadLever | QuotaError):
         _err(f"error: {exc}")
         return EXIT_BAD_INPUT
     if isinstance(exc, InfeasiblePlan):

@@ -217,7 +217,7 @@ def summarise_replication(
     row["campaign_cost"] = campaign_cost
     row["rep_cost"] = rep_cost
     row["gross_margin"] = revenue * scenario.economics.gross_margin - campaign_cost - rep_cost
-    row["reps_at_quota"] = float((rep_bookings >= scenario.rep_quota).mean())
+    row["reps_at_quota"] = float((rep_bookings >= np.asarray(scenario.seat_quotas())).mean())
     row["rep_departures"] = m.departures
     row["revenue_open_pipeline"] = float(leads.value[won & (leads.source == _OPEN_PIPELINE)].sum())
     seg_counts = np.zeros((len(scenario.segments), 6), dtype=np.int64)

@@ -100,7 +100,7 @@ def scenarios_section(data: RunData) -> str:
         f'<p class="expl">{expl}<br>{_gap(v, target, cur)}</p></div>'
         for label, v, expl in cards
     )
-    quota = esc(money(data.summary["target"]["rep_quota"], cur))
+    quota = esc(data.quota_text)
     html_cards += (
         '<div class="card target"><p class="label">Target</p>'
         f'<p class="value" id="case-target">{esc(money(target, cur))}</p>'

@@ -90,7 +90,15 @@ def assumption_rows(sc: Scenario) -> dict[str, list[tuple[str, str]]]:
         "Target": [
             ("Bookings target", money(sc.target.revenue, cur, 2)),
             ("Horizon", f"{sc.target.horizon_weeks:g} weeks, {day_text(start)} – {day_text(end)}"),
-            ("Quota per rep seat", money(sc.rep_quota, cur, 2)),
+            (
+                "Quota per rep seat",
+                money(sc.rep_quota, cur, 2)
+                if not sc.target.rep_quotas
+                else ", ".join(
+                    f"{label} {money(q, cur, 2)}"
+                    for label, q in zip(sc.reps.labels(), sc.seat_quotas(), strict=True)
+                ),
+            ),
             ("Gross margin", pct(sc.economics.gross_margin)),
         ],
         "Sales team": [

@@ -131,6 +131,18 @@ class RunData:
         return f"{weeks:g}-week period"
 
     @property
+    def quota_text(self) -> str:
+        """The rep quota as the report words it: one figure, or the range of per-rep quotas."""
+        target = self.summary["target"]
+        named = target.get("rep_quotas") or {}
+        if not named:
+            return money(target["rep_quota"], self.currency)
+        seats = sorted(set(self.reps["rep"].astype(str))) if len(self.reps) else list(named)
+        values = [float(named.get(s, target["rep_quota"])) for s in seats]
+        lo, hi = money(min(values), self.currency), money(max(values), self.currency)
+        return f"{lo}–{hi}, set per rep"
+
+    @property
     def segments(self) -> list[str]:
         """Segment names, from the scenario or else from the ``<SEG>_leads`` columns."""
         if self.scenario is not None:

@@ -151,7 +151,7 @@ def reps_section(data: RunData, chart: Chart) -> str:
         numeric=(1, 2, 3, 4),
         id_="reps-table",
     )
-    quota = esc(money(data.summary["target"]["rep_quota"], data.currency))
+    quota = esc(data.quota_text)
     share = esc(pct(float(share_per_run.mean())))
     figure = img_tag(
         chart,

@@ -186,6 +186,11 @@ def summarise(
             "horizon_days": scenario.horizon_days,
             "start_date": scenario.target.start_date.isoformat(),
             "rep_quota": scenario.rep_quota,
+            **(
+                {"rep_quotas": dict(scenario.target.rep_quotas)}
+                if scenario.target.rep_quotas
+                else {}
+            ),
         },
         "p_target": {
             "estimate": hits / n if n else math.nan,

@@ -181,7 +181,7 @@ class _Sink:
         self.rep_names = scenario.reps.labels()
         self.deals = sum(opp.count for opp in scenario.open_pipeline)
         self.deal_rows: list[tuple[Any, ...]] = []
-        self.quota = scenario.rep_quota
+        self.quotas = scenario.seat_quotas()
         self.weeks = math.ceil(scenario.target.horizon_weeks - 1e-9)
         self.rows: list[dict[str, Any]] = []  # kept in memory only without an output folder
         self.booking_rows: list[tuple[int, int, float]] = []
@@ -239,7 +239,7 @@ class _Sink:
             rid = r.row["replication"]
             books += [(rid, w + 1, float(b)) for w, b in enumerate(r.bookings)]
             reps += [
-                (rid, k, self.rep_names[k], float(v), self.quota, float(v) / self.quota)
+                (rid, k, self.rep_names[k], float(v), self.quotas[k], float(v) / self.quotas[k])
                 for k, v in enumerate(r.rep_bookings)
             ]
             if r.deals is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from pipesim.scenario.errors import did_you_mean
 from pipesim.scenario.registry import policy_registry
 from pipesim.scenario.schema import Scenario
 
@@ -81,6 +82,15 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
                     )
                 )
     labels = scenario.reps.labels()
+    for name in scenario.target.rep_quotas:
+        if name not in labels:
+            shown = ", ".join(labels[:8]) + (", ..." if len(labels) > 8 else "")
+            errors.append(
+                (
+                    ("target", "rep_quotas", name),
+                    f"unknown rep {name!r}{did_you_mean(name, labels)}; allowed: {shown}",
+                )
+            )
     seen_ids: dict[str, int] = {}
     for i, opp in enumerate(scenario.open_pipeline):
         if opp.segment not in segments:

@@ -6,9 +6,9 @@ The pipeline open at day 0, how uncertain the parameters are, the target and the
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from pipesim.scenario.schema.base import (
     MAX_DAYS,
@@ -127,6 +127,14 @@ class Target(Spec):
         "user data",
         gt=0,
         le=MAX_TARGET,
+    )
+    rep_quotas: dict[str, Annotated[float, Field(gt=0, le=MAX_TARGET, allow_inf_nan=False)]] = (
+        param(
+            {},
+            "Quota over the horizon of named rep seats (a member's name, or rep01, rep02, ...); "
+            "a seat not named takes rep_quota. Written by `pipesim quotas` (equal-chance quotas).",
+            "user data",
+        )
     )
 
 

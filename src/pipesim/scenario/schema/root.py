@@ -79,3 +79,8 @@ class Scenario(Spec):
     def rep_quota(self) -> float:
         """Quota per seat over the horizon."""
         return self.target.rep_quota or self.target.revenue / self.reps.seats
+
+    def seat_quotas(self) -> list[float]:
+        """Each seat's quota over the horizon: ``target.rep_quotas`` by label, else rep_quota."""
+        default, named = self.rep_quota, self.target.rep_quotas
+        return [named.get(label, default) for label in self.reps.labels()]
