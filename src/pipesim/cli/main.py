@@ -55,6 +55,7 @@ class _LazyGroup(click.Group):
         "optimise": "pipesim.cli.optimise:optimise",
         "required": "pipesim.cli.optimise:required",
         "quotas": "pipesim.cli.quotas:quotas",
+        "commits": "pipesim.cli.commits:commits",
         "history": "pipesim.cli.history:history",
         "diff": "pipesim.cli.history:diff",
         "calibrate": "pipesim.cli.calibrate:calibrate",

@@ -115,6 +115,7 @@ def outcome_columns(scenario: Scenario) -> list[str]:
     for seg in scenario.segments:
         cols += [f"{seg}_leads", f"{seg}_revenue", *(f"{seg}_{state}" for state in TERMINAL_STATES)]
         cols += [f"{seg}_no_decision_status_quo", f"{seg}_no_decision_indecision"]
+    cols += [f"team_{team}_revenue" for team in scenario.teams]
     return cols
 
 
@@ -218,6 +219,8 @@ def summarise_replication(
     row["rep_cost"] = rep_cost
     row["gross_margin"] = revenue * scenario.economics.gross_margin - campaign_cost - rep_cost
     row["reps_at_quota"] = float((rep_bookings >= np.asarray(scenario.seat_quotas())).mean())
+    for team, team_seats in scenario.team_seats().items():  # its reps and those under it
+        row[f"team_{team}_revenue"] = float(rep_bookings[team_seats].sum())
     row["rep_departures"] = m.departures
     row["revenue_open_pipeline"] = float(leads.value[won & (leads.source == _OPEN_PIPELINE)].sum())
     seg_counts = np.zeros((len(scenario.segments), 6), dtype=np.int64)

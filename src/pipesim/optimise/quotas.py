@@ -47,6 +47,7 @@ class SeatQuota:
     """One seat's fair quota and today's, each with its checked P(quota) and 95% interval."""
 
     rep: str
+    team: str  # the team that lists the rep; "all" without teams
     quota: float
     p_quota: float
     p_quota_low: float
@@ -97,7 +98,7 @@ class QuotaPlan:
             [
                 {
                     "rep": s.rep,
-                    "team": "all",
+                    "team": s.team,
                     "quota": s.quota,
                     "p_quota": s.p_quota,
                     "p_quota_low": s.p_quota_low,
@@ -197,6 +198,7 @@ def plan_quotas(
     samples = [setting[k].to_numpy(float) for k in range(len(labels))]
     quotas, p = equal_chance_quotas(samples, split)
     today = scenario.seat_quotas()
+    team_of = {rep: name for name, team in scenario.teams.items() for rep in team.reps}
     seats = []
     n = len(checking)
     for k, label in enumerate(labels):
@@ -208,6 +210,7 @@ def plan_quotas(
         seats.append(
             SeatQuota(
                 rep=label,
+                team=team_of.get(label, "all"),
                 quota=float(quotas[k]),
                 p_quota=hits / n,
                 p_quota_low=low,

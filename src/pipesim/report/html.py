@@ -31,6 +31,7 @@ from pipesim.report.context import assumptions_section, drift_records, drift_sec
 from pipesim.report.data import RunData, day_text, load_run, money
 from pipesim.report.drivers import deals_section, indicators_section, outcomes_section, reps_section
 from pipesim.report.page import CHART_DIR, Chart, esc, page, render_chart, write_files
+from pipesim.report.teams import team_chart, teams_section
 from pipesim.runs.records import saved_settings
 
 REPORT_FILE = "report.html"
@@ -123,6 +124,9 @@ def build_run_report(
     if not len(data.table):
         raise ValueError("the run has no finished replications; nothing to report")
     ch = {c.name: c for c in run_charts(data)}
+    team = team_chart(data)
+    if team is not None:
+        ch[team.name] = team
     drift_runs, drift_note = drift_records(data)
     what_if = saved_settings(data.folder)[0].label()
     drift_chart = None
@@ -162,6 +166,7 @@ def build_run_report(
             indicators_section(data),
             outcomes_section(data, ch["outcomes"], ch["funnel"]),
             reps_section(data, ch["rep_attainment"]),
+            teams_section(data, team),
             drift_section(data, drift_chart, drift_note),
             assumptions_section(data),
             "<footer>Made by pipesim from the run's saved results; rebuild with "

@@ -228,9 +228,59 @@ def summarise(
                 table["no_decision_opportunities"], table["resolved_opportunities"]
             )[0],
         }
+    if n and scenario.teams:
+        summary["levels"] = team_levels(scenario, table)
     if requested is not None:
         summary["replications_requested"] = requested
     return _clean(summary)
+
+
+def team_levels(scenario: Scenario, table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each team's forecast from the same replications: ``summary.json``'s ``levels``.
+
+    A team's revenue in a replication is the bookings of its seats and of every team under it
+    (the ``team_<name>_revenue`` columns), so the company's distribution is the sum of its
+    top-level teams' replication by replication, never a combination of separate figures. Each
+    entry has the company headline's keys (``p_target`` when the team has a target, ``revenue``)
+    and ``gap_share``: the team's target minus its mean bookings as a share of the company's
+    (target minus mean revenue), when both have a shortfall to share.
+    """
+    company_gap = scenario.target.revenue - float(table["revenue"].mean())
+    seats = scenario.team_seats()
+    labels = scenario.reps.labels()
+    out = []
+    for name, team in scenario.teams.items():
+        revenue = table[f"team_{name}_revenue"].to_numpy(dtype=float)
+        n = len(revenue)
+        entry: dict[str, Any] = {
+            "team": name,
+            "parent": team.parent,
+            "reps": [labels[k] for k in seats[name]],
+            "target": team.target,
+            "revenue": {
+                "mean": float(revenue.mean()),
+                "p10": float(np.percentile(revenue, 10)),
+                "p50": float(np.percentile(revenue, 50)),
+                "p90": float(np.percentile(revenue, 90)),
+            },
+            "p_target": None,
+            "gap_share": None,
+        }
+        if team.target is not None:
+            hits = int((revenue >= team.target).sum())
+            lo, hi = wilson_interval(hits, n)
+            entry["p_target"] = {
+                "estimate": hits / n,
+                "ci_low": lo,
+                "ci_high": hi,
+                "method": "wilson",
+                "level": 0.95,
+            }
+            gap = team.target - float(revenue.mean())
+            if company_gap > 0:
+                entry["gap_share"] = gap / company_gap
+        out.append(entry)
+    return out
 
 
 def _clean(obj: Any) -> Any:

@@ -275,7 +275,7 @@ class _Sink:
         self.flush()
         chunks = pd.read_csv(
             self.out / "replications.csv",
-            usecols=lambda c: c in READ_BACK,
+            usecols=lambda c: c in READ_BACK or (c.startswith("team_") and c.endswith("_revenue")),
             chunksize=READ_CHUNK,
         )
         parts = list(chunks)

@@ -91,6 +91,7 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
                     f"unknown rep {name!r}{did_you_mean(name, labels)}; allowed: {shown}",
                 )
             )
+    errors += _team_errors(scenario, labels)
     seen_ids: dict[str, int] = {}
     for i, opp in enumerate(scenario.open_pipeline):
         if opp.segment not in segments:
@@ -288,3 +289,61 @@ def numeric_path_error(scenario: Scenario, dotted: str) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"{dotted!r} is not a numeric parameter (its value is {value!r})"
     return None
+
+
+def _team_errors(scenario: Scenario, labels: list[str]) -> list[tuple[tuple[str | int, ...], str]]:
+    """``teams``: known parents without cycles, known reps each in one team, no empty team."""
+    teams = scenario.teams
+    if not teams:
+        return []
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    names = list(teams)
+    has_child = {team.parent for team in teams.values()}
+    owner: dict[str, str] = {}
+    for name, team in teams.items():
+        if team.parent is not None and team.parent not in teams:
+            errors.append(
+                (
+                    ("teams", name, "parent"),
+                    f"unknown team {team.parent!r}{did_you_mean(team.parent, names)}; "
+                    f"allowed: {', '.join(names)}",
+                )
+            )
+        for i, rep in enumerate(team.reps):
+            if rep not in labels:
+                shown = ", ".join(labels[:8]) + (", ..." if len(labels) > 8 else "")
+                errors.append(
+                    (
+                        ("teams", name, "reps", i),
+                        f"unknown rep {rep!r}{did_you_mean(rep, labels)}; allowed: {shown}",
+                    )
+                )
+            elif rep in owner:
+                errors.append(
+                    (
+                        ("teams", name, "reps", i),
+                        f"rep {rep!r} is in two teams: {owner[rep]!r} and {name!r}",
+                    )
+                )
+            else:
+                owner[rep] = name
+        if not team.reps and name not in has_child:
+            errors.append((("teams", name), f"team {name!r} has no reps and no team under it"))
+    for name in names:  # a parent chain that comes back to where it started
+        seen, at = {name}, teams[name].parent
+        while at in teams:
+            if at in seen:
+                errors.append((("teams", name, "parent"), f"teams form a cycle through {name!r}"))
+                break
+            seen.add(at)
+            at = teams[at].parent
+    missing = [label for label in labels if label not in owner]
+    if missing and not errors:
+        shown = ", ".join(missing[:8]) + (", ..." if len(missing) > 8 else "")
+        errors.append(
+            (
+                ("teams",),
+                f"every rep belongs to one team when teams are given; in none: {shown}",
+            )
+        )
+    return errors

@@ -200,8 +200,15 @@ def attainment_svg(
     seats: Sequence[tuple[str, Sequence[float] | np.ndarray]],
     *,
     chart_id: str = "rep_attainment",
+    unit: str = "rep seat",
+    measure: str = "Quota attainment",
+    line: str = "quota (100%)",
+    order: str = "sorted by median",
 ) -> str:
     """Box plots of quota attainment per rep seat across replications, against 100%.
+
+    ``unit``, ``measure`` and ``line`` name what is drawn for other uses (a team's bookings
+    against its target).
 
     Boxes span P25-P75 with the median marked, whiskers P10-P90.
 
@@ -222,7 +229,7 @@ def attainment_svg(
     top_value = max([1.0, *(float(q[-1]) for _, q in stats)])
     y_lo, y_hi, y_vals = nice_ticks(0.0, top_value, 6)
     y_ticks = [(v, percent_tick(v)) for v in y_vals]
-    keys = [Key("quota (100%)", VERMILLION, "line", "6 4", width=1.5)]
+    keys = [Key(line, VERMILLION, "line", "6 4", width=1.5)]
     left = left_margin(y_ticks)
     n = max(len(stats), 1)
     slot = (WIDTH - RIGHT - left) / n
@@ -241,8 +248,8 @@ def attainment_svg(
               Scale(y_lo, y_hi, height - BOTTOM - label_h, top))  # fmt: skip
     c.legend(keys, left, 8, WIDTH - left - RIGHT)
     grid_and_axes(c, f, [(k + 0.5, s) for k, (s, _) in enumerate(stats)], y_ticks,
-                  "Rep seat (sorted by median; box P25-P75, whiskers P10-P90)",
-                  "Quota attainment", x_grid=False, rotate_x=rotate)  # fmt: skip
+                  f"{unit[0].upper()}{unit[1:]} ({order}; box P25-P75, whiskers P10-P90)",
+                  measure, x_grid=False, rotate_x=rotate)  # fmt: skip
     half = min(slot * 0.3, 24)
     for k, (label, (p10, p25, p50, p75, p90)) in enumerate(stats):
         x = f.x(k + 0.5)
@@ -255,14 +262,15 @@ def attainment_svg(
         c.line(x - half, f.y(p50), x + half, f.y(p50), INK, 2.2)
     c.line(f.left, f.y(1.0), f.right, f.y(1.0), VERMILLION, 1.5, "6 4", cls="quota")
     booked = any(float(q[-1]) > 0 for _, q in stats)
+    noun = unit.split()[-1]  # "seat", "team"
     if not booked:
-        c.text((f.left + f.right) / 2, (f.top + f.bottom) / 2,
-               "No seat booked anything: every seat at 0% in every replication", FONT, "middle",
+        empty = f"No {noun} booked anything: every {noun} at 0% in every replication"
+        c.text((f.left + f.right) / 2, (f.top + f.bottom) / 2, empty, FONT, "middle",
                halo=True)  # fmt: skip
     medians = [float(q[2]) for _, q in stats]
     desc = (
-        f"Quota attainment of {len(stats)} rep seats across replications"
+        f"{measure} of {len(stats)} {unit}s across replications"
         + (f": medians from {min(medians):.0%} to {max(medians):.0%}" if medians else "")
-        + "; the dashed line is quota (100%)."
+        + f"; the dashed line is {line}."
     )
-    return c.document("Quota attainment per rep seat", desc, "rep_attainment")
+    return c.document(f"{measure} per {unit}", desc, chart_id)

@@ -41,6 +41,7 @@ from pipesim.scenario.schema.market import (
     StageTiming,
     Vendor,
 )
+from pipesim.scenario.schema.organisation import Team
 from pipesim.scenario.schema.root import Scenario
 from pipesim.scenario.schema.sales import (
     Campaign,
@@ -86,6 +87,7 @@ __all__ = [
     "Spec",
     "StageTiming",
     "Target",
+    "Team",
     "Uncertainty",
     "Vendor",
     "param",

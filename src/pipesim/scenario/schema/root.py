@@ -8,6 +8,7 @@ from __future__ import annotations
 from pipesim.scenario.schema.base import MAX_DAYS, Spec, param
 from pipesim.scenario.schema.forecast import Economics, OpenOpportunities, Target, Uncertainty
 from pipesim.scenario.schema.market import Choice, Competitor, Journey, Segment, Vendor
+from pipesim.scenario.schema.organisation import Team
 from pipesim.scenario.schema.sales import (
     Campaign,
     Engagement,
@@ -47,6 +48,11 @@ class Scenario(Spec):
     engagement: Engagement = Engagement()
     choice: Choice = Choice()
     reps: Reps = Reps()
+    teams: dict[str, Team] = param(
+        {},
+        "Sales teams and regions by name (docs/organisation.md); none: one team.",
+        "user data",
+    )
     qualification: Qualification = Qualification()
     flanking: Flanking = Flanking()
     leads: Leads = Leads()
@@ -79,6 +85,23 @@ class Scenario(Spec):
     def rep_quota(self) -> float:
         """Quota per seat over the horizon."""
         return self.target.rep_quota or self.target.revenue / self.reps.seats
+
+    def team_seats(self) -> dict[str, list[int]]:
+        """Each team's seats: its own reps' and those of every team under it, in team order."""
+        index = {label: k for k, label in enumerate(self.reps.labels())}
+        children: dict[str, list[str]] = {name: [] for name in self.teams}
+        for name, team in self.teams.items():
+            if team.parent in children:
+                children[team.parent].append(name)
+
+        def seats(name: str, seen: frozenset[str]) -> list[int]:
+            own = [index[r] for r in self.teams[name].reps if r in index]
+            for child in children[name]:
+                if child not in seen:  # a cycle is a validation error; never loop on it
+                    own += seats(child, seen | {child})
+            return sorted(own)
+
+        return {name: seats(name, frozenset({name})) for name in self.teams}
 
     def seat_quotas(self) -> list[float]:
         """Each seat's quota over the horizon: ``target.rep_quotas`` by label, else rep_quota."""
