@@ -183,3 +183,75 @@ def test_quotas_name_each_reps_team():
     sc = pipesim.load_scenario(ORG, ["target.horizon_weeks=13", "target.revenue=5e6"])
     table = plan_quotas(sc, replications=20, seed=1).table().set_index("rep")
     assert table.loc["Pia", "team"] == "Nordics" and table.loc["Rosa", "team"] == "Italy"
+
+
+def test_territory_leads_are_worked_only_by_the_teams_reps():
+    from pipesim.engine.model import simulate
+
+    sc = pipesim.load_scenario(ORG, ["target.horizon_weeks=26"])
+    sc = pipesim.what_if(
+        sc, {"teams.Nordics.segments": {"S1": 1.0}, "teams.DACH.segments": {"S2": 0.5}}
+    )
+    seats = sc.team_seats()
+    m = simulate(sc, 11)
+    pool = np.asarray(m._pool_of)
+    segment = m.leads.segment
+    s1, s2 = list(sc.segments).index("S1"), list(sc.segments).index("S2")
+    taken = ~np.isnan(m.wait) & (m.seat_of >= 0)
+    # every S1 lead is Nordics', half of S2 is DACH's, the rest shared
+    assert (pool[segment == s1] == 1).all()
+    share = float((pool[segment == s2] == 2).mean())
+    n2 = int((segment == s2).sum())
+    assert abs(share - 0.5) < 4 * (0.25 / n2) ** 0.5
+    assert (pool[(segment != s1) & (segment != s2)] == 0).all()
+    assert set(m.seat_of[taken & (pool == 1)]) <= set(seats["Nordics"])
+    assert set(m.seat_of[taken & (pool == 2)]) <= set(seats["DACH"])
+    others = set(m.seat_of[taken & (pool == 0)])
+    assert others - set(seats["Nordics"]) - set(seats["DACH"])  # shared leads reach other teams
+
+
+def test_territory_shares_are_checked():
+    sc = pipesim.load_scenario(ORG)
+    with pytest.raises(pipesim.ScenarioError, match=r"shares of segment 'S1' add up to 1.2"):
+        pipesim.what_if(
+            sc, {"teams.Nordics.segments": {"S1": 0.7}, "teams.DACH.segments": {"S1": 0.5}}
+        )
+    with pytest.raises(pipesim.ScenarioError, match=re.escape("unknown segment 'S5'")):
+        pipesim.what_if(sc, {"teams.Nordics.segments": {"S5": 0.5}})
+    with pytest.raises(pipesim.ScenarioError, match=re.escape("teams.Nordics.segments.S1")):
+        pipesim.what_if(sc, {"teams.Nordics.segments": {"S1": 1.5}})
+
+
+def test_open_deals_owned_by_a_team_are_dealt_to_its_reps():
+    from pipesim.engine.model import open_pipeline_seats
+
+    sc = pipesim.load_scenario(ORG)
+    sc = pipesim.what_if(
+        sc, {"open_pipeline": [{"segment": "S3", "stage": "decision", "count": 6, "owner": "DACH"}]}
+    )
+    dach = sc.team_seats()["DACH"]
+    assert open_pipeline_seats(sc) == [dach[k % len(dach)] for k in range(6)]
+    with pytest.raises(pipesim.ScenarioError, match=re.escape("did you mean 'DACH'")):
+        pipesim.what_if(
+            sc, {"open_pipeline": [{"segment": "S3", "stage": "decision", "owner": "DAHC"}]}
+        )
+
+
+def test_quotas_report_how_p_quota_follows_territory_size():
+    sc = pipesim.load_scenario(ORG, ["target.horizon_weeks=13", "target.revenue=5e6"])
+    flat = plan_quotas(sc, replications=20, seed=1)
+    assert flat.fairness() is None  # no territories: every rep works the same leads
+    owned = pipesim.what_if(sc, {"teams.Nordics.segments": {"S3": 0.6, "S4": 0.5}})
+    plan = plan_quotas(owned, replications=20, seed=1)
+    size = plan.table().set_index("rep")["territory_leads"]
+    nordics = owned.teams["Nordics"].reps
+    assert size.loc[nordics].min() > size.drop(index=nordics).max()
+    # every lead is counted once: in a territory, split over its seats, or in the shared pool
+    assert size.sum() == pytest.approx(sum(_segment_leads(owned, 20, 1)), rel=1e-9)
+    r, low, high = plan.fairness()
+    assert low <= r <= high and -1 <= low and high <= 1
+
+
+def _segment_leads(sc: pipesim.Scenario, n: int, seed: int) -> list[float]:
+    table = pipesim.run(sc, replications=2 * n, seed=seed).table
+    return [float(table[f"{seg}_leads"].mean()) for seg in sc.segments]

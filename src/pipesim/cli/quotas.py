@@ -58,6 +58,15 @@ def summary_lines(plan: QuotaPlan) -> list[str]:
         f"{pct(plan.spread(today=True))} with today's; {n:,} check replications give equal "
         f"chances a spread up to {pct(noise)} (95%): {verdict}"
     )
+    fair, today = plan.fairness(), plan.fairness(today=True)
+    if fair is None or today is None:
+        lines.append("territories: every rep works the same leads, so no quota follows size")
+    else:
+        lines.append(
+            f"P(quota) against territory size (leads a rep can work), correlation across reps: "
+            f"{fair[0]:+.2f} (95% CI {fair[1]:+.2f} to {fair[2]:+.2f}) with these quotas, "
+            f"{today[0]:+.2f} ({today[1]:+.2f} to {today[2]:+.2f}) with today's"
+        )
     return lines
 
 

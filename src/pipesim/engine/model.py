@@ -7,7 +7,9 @@ only the meetings (:class:`PipelineModel`):
 * open-pipeline and outbound opportunities go straight to their rep when due (``arrivals``);
   other leads join a waiting heap ordered by the follow-up policy's priority class, then arrival;
 * idle reps wait in a FIFO queue and take the first waiting lead still warm; a lead not picked up
-  within ``leads.max_wait_days`` is closed as *uncaptured* at its deadline;
+  within ``leads.max_wait_days`` is closed as *uncaptured* at its deadline; with team territories
+  (``teams.<name>.segments``) each lead is drawn into a team's territory or the shared pool by its
+  segment's shares, and a rep takes only shared leads and those of the territories it works;
 * when a rep picks a lead up, the chance of still reaching it decays with the hours since it
   reached us (``leads.response``, :mod:`pipesim.market.response`); a lead answered too late is
   closed as uncaptured after one contact attempt (``attempt_hours`` of the rep's time);
@@ -192,6 +194,38 @@ class PipelineModel:
         self._next_due = self._due[self._queued_order[0]] if self._queued_order else math.inf
         self._wake_due = math.inf
         self._wakeup = False
+        if any(team.segments for team in scenario.teams.values()):
+            self._territories(scenario, leads, streams)
+
+    def _territories(self, scenario: Scenario, leads: LeadTable, streams: Streams) -> None:
+        """Waiting leads in one heap per territory (0: shared); reps take from theirs and 0.
+
+        Each lead falls in a team's territory with its segment's share for that team (one uniform
+        a lead from the ``territories`` stream, so other draws are untouched), else in the shared
+        pool. The dispatcher's methods are swapped for the territory-aware ones, so a scenario
+        without territories runs the single-heap code unchanged.
+        """
+        teams = [name for name, team in scenario.teams.items() if team.segments]
+        covered = scenario.team_seats()
+        self._rep_pools: list[list[int]] = [
+            [0, *(g for g, name in enumerate(teams, 1) if seat in covered[name])]
+            for seat in range(len(self.reps))
+        ]
+        u = streams("territories").random(len(leads))
+        pool = np.zeros(len(leads), dtype=np.int64)
+        for k, seg in enumerate(scenario.segments):
+            in_seg = leads.segment == k
+            low = 0.0
+            for g, name in enumerate(teams, 1):
+                share = scenario.teams[name].segments.get(seg, 0.0)
+                if share > 0:
+                    pool[in_seg & (u >= low) & (u < low + share)] = g
+                    low += share
+        self._pool_of: list[int] = pool.tolist()
+        self._heaps: list[list[tuple[int, int]]] = [[] for _ in range(len(teams) + 1)]
+        self._admit = self._admit_territories  # type: ignore[method-assign]
+        self._woken = self._woken_territories  # type: ignore[method-assign]
+        self.next_lead = self._next_lead_territories  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ draws
     def _skill(self, rng: np.random.Generator) -> float:
@@ -284,21 +318,76 @@ class PipelineModel:
             if now > arrived + max_wait:  # went cold before anyone picked it up
                 self._close(i, UNCAPTURED, arrived + max_wait)
                 continue
-            seat = rep.seat
-            self.busy[seat] = True
-            self._wait[i] = now - arrived
-            pending = self.changes[seat]
-            if pending and pending[0][0] <= now:
-                self._settle(rep, now)
-            self._lead_of[seat] = i
-            hours = self._qualify_hours[i]
-            reach = self._reach[self._source[i]]
-            if reach is not None and self._u_reach[i] >= reach.chance((now - arrived) * 24.0):
-                # the lead went cold while it waited: one contact attempt, then it is closed
-                self._reached[seat] = False
-                hours = self.attempt_hours
-            done = simpy.Timeout(env, hours * 7.0 / rep.lead_hours(now))
-            done.callbacks.append(self._on_qualified[seat])
+            self._take(rep, i, now, arrived)
+            return
+        self.idle.append(rep)
+        self._wake_at_next()
+
+    def _take(self, rep: Rep, i: int, now: float, arrived: float) -> None:
+        """``rep`` starts qualifying lead ``i`` (or one attempt to reach it, if it went cold)."""
+        seat = rep.seat
+        self.busy[seat] = True
+        self._wait[i] = now - arrived
+        pending = self.changes[seat]
+        if pending and pending[0][0] <= now:
+            self._settle(rep, now)
+        self._lead_of[seat] = i
+        hours = self._qualify_hours[i]
+        reach = self._reach[self._source[i]]
+        if reach is not None and self._u_reach[i] >= reach.chance((now - arrived) * 24.0):
+            # the lead went cold while it waited: one contact attempt, then it is closed
+            self._reached[seat] = False
+            hours = self.attempt_hours
+        done = simpy.Timeout(self.env, hours * 7.0 / rep.lead_hours(now))
+        done.callbacks.append(self._on_qualified[seat])
+
+    # ------------------------------------------------------------------ territories
+    def _admit_territories(self, upto: float) -> None:
+        """:meth:`_admit` into each lead's territory heap."""
+        order, due, k = self._queued_order, self._due, self._next_queued
+        priority, source, heaps, pool = self.priority, self._source, self._heaps, self._pool_of
+        n = len(order)
+        while k < n and due[order[k]] <= upto:
+            i = order[k]
+            heapq.heappush(heaps[pool[i]], (priority[source[i]], i))
+            k += 1
+        self._next_queued = k
+        self._next_due = due[order[k]] if k < n else math.inf
+
+    def _woken_territories(self, _event: simpy.Event) -> None:
+        self._wakeup = False
+        self._admit_territories(max(self._wake_due, self.env.now))
+        heaps, pools = self._heaps, self._rep_pools
+        progress = True
+        while progress and self.idle:  # each call takes or drops a lead, so this ends
+            progress = False
+            for rep in list(self.idle):
+                if rep in self.idle and any(heaps[g] for g in pools[rep.seat]):
+                    self.idle.remove(rep)
+                    self._next_lead_territories(rep)
+                    progress = True
+        self._wake_at_next()
+
+    def _next_lead_territories(self, rep: Rep) -> None:
+        """:meth:`next_lead` over the shared heap and the rep's territories (earliest first)."""
+        now = self.env.now
+        if self._next_due <= now:
+            self._admit_territories(now)
+        heaps, t_lead, max_wait = self._heaps, self._t_lead, self.max_wait
+        pools = self._rep_pools[rep.seat]
+        while True:
+            best = -1
+            for g in pools:
+                if heaps[g] and (best < 0 or heaps[g][0] < heaps[best][0]):
+                    best = g
+            if best < 0:
+                break
+            i = heapq.heappop(heaps[best])[1]
+            arrived = t_lead[i]
+            if now > arrived + max_wait:  # went cold before anyone picked it up
+                self._close(i, UNCAPTURED, arrived + max_wait)
+                continue
+            self._take(rep, i, now, arrived)
             return
         self.idle.append(rep)
         self._wake_at_next()
@@ -458,13 +547,23 @@ class PipelineModel:
 
 
 def open_pipeline_seats(scenario: Scenario) -> list[int]:
-    """The seat that works each open-pipeline deal: its owner, else seats dealt in turn."""
+    """The seat that works each open-pipeline deal.
+
+    Its owner rep; a team owner's deals dealt to the team's seats in turn; else all seats in turn.
+    """
     labels = scenario.reps.labels()
+    team_seats = scenario.team_seats() if scenario.teams else {}
     seats: list[int] = []
     turn = 0
+    team_turn: dict[str, int] = {}
     for opp in scenario.open_pipeline:
         for _ in range(opp.count):
-            if opp.owner is not None:
+            if opp.owner in team_seats and opp.owner not in labels:
+                own = team_seats[opp.owner]
+                k = team_turn.get(opp.owner, 0)
+                seats.append(own[k % len(own)])
+                team_turn[opp.owner] = k + 1
+            elif opp.owner is not None:
                 seats.append(labels.index(opp.owner))
             else:
                 seats.append(turn % len(labels))

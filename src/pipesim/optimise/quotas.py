@@ -20,6 +20,7 @@ yardstick, not an incentive), so one simulation serves both. ``plan.yaml`` sets
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,8 @@ class SeatQuota:
     today_p_quota_low: float
     today_p_quota_high: float
     mean_bookings: float
+    territory_leads: float  # leads a year the rep can work: its share of the shared pool and
+    # of every territory it covers (segment leads x share / the seats working it)
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,22 @@ class QuotaPlan:
         ranges = (shares.max(axis=1) - shares.min(axis=1)) / self.replications
         return float(np.quantile(ranges, 0.95))
 
+    def fairness(self, today: bool = False) -> tuple[float, float, float] | None:
+        """Correlation of P(quota) with territory size across reps, with its 95% interval.
+
+        Quota practice asks that attainment not follow territory size. Pearson's r with a
+        Fisher-z interval over the reps; None when every rep works the same leads (no
+        territories) or there are fewer than four reps.
+        """
+        size = np.array([s.territory_leads for s in self.seats])
+        p = np.array([s.today_p_quota if today else s.p_quota for s in self.seats])
+        n = len(size)
+        if n < 4 or np.ptp(size) <= 1e-9 * max(1.0, float(size.max())) or np.ptp(p) == 0:
+            return None
+        r = float(np.corrcoef(size, p)[0, 1])
+        z, half = math.atanh(max(-0.999999, min(0.999999, r))), 1.96 / math.sqrt(n - 3)
+        return r, math.tanh(z - half), math.tanh(z + half)
+
     def table(self) -> pd.DataFrame:
         """``quotas.csv``: one row per rep."""
         return pd.DataFrame(
@@ -108,6 +127,7 @@ class QuotaPlan:
                     "today_p_quota_low": s.today_p_quota_low,
                     "today_p_quota_high": s.today_p_quota_high,
                     "mean_bookings": s.mean_bookings,
+                    "territory_leads": s.territory_leads,
                 }
                 for s in self.seats
             ]
@@ -131,6 +151,8 @@ class QuotaPlan:
             "spread": self.spread(),
             "today_spread": self.spread(today=True),
             "noise_spread": self.noise_spread(),
+            "fairness": self.fairness(),
+            "today_fairness": self.fairness(today=True),
             "quotas": self.table().to_dict(orient="records"),
         }
 
@@ -198,6 +220,7 @@ def plan_quotas(
     samples = [setting[k].to_numpy(float) for k in range(len(labels))]
     quotas, p = equal_chance_quotas(samples, split)
     today = scenario.seat_quotas()
+    territory = territory_leads(scenario, result.table)
     team_of = {rep: name for name, team in scenario.teams.items() for rep in team.reps}
     seats = []
     n = len(checking)
@@ -220,6 +243,7 @@ def plan_quotas(
                 today_p_quota_low=t_low,
                 today_p_quota_high=t_high,
                 mean_bookings=float(wide[k].mean()),
+                territory_leads=territory[k],
             )
         )
     return QuotaPlan(
@@ -233,3 +257,26 @@ def plan_quotas(
         seed=seed,
         currency=scenario.economics.currency,
     )
+
+
+def territory_leads(scenario: Scenario, table: pd.DataFrame) -> list[float]:
+    """Per seat: the leads (mean over the run) it can work, split over the seats working them.
+
+    A segment's leads are split into the teams' territories by their shares (each split over
+    the seats the team covers) and the rest, the shared pool, over every seat.
+    """
+    seats = scenario.reps.seats
+    covered = scenario.team_seats() if scenario.teams else {}
+    out = [0.0] * seats
+    for seg in scenario.segments:
+        leads = float(table[f"{seg}_leads"].mean())
+        owned = 0.0
+        for name, team in scenario.teams.items():
+            share = team.segments.get(seg, 0.0)
+            if share > 0 and covered[name]:
+                owned += share
+                for k in covered[name]:
+                    out[k] += leads * share / len(covered[name])
+        for k in range(seats):
+            out[k] += leads * (1.0 - owned) / seats
+    return out

@@ -101,10 +101,15 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
                     f"unknown segment {opp.segment!r}; allowed: {allowed(segments)}",
                 )
             )
-        if opp.owner is not None and opp.owner not in labels:
+        if opp.owner is not None and opp.owner not in labels and opp.owner not in scenario.teams:
             shown = ", ".join(labels[:8]) + (", ..." if len(labels) > 8 else "")
             errors.append(
-                (("open_pipeline", i, "owner"), f"unknown rep {opp.owner!r}; allowed: {shown}")
+                (
+                    ("open_pipeline", i, "owner"),
+                    f"unknown rep {opp.owner!r}"
+                    f"{did_you_mean(opp.owner, [*labels, *scenario.teams])}; allowed: {shown}"
+                    + (f" or a team: {', '.join(scenario.teams)}" if scenario.teams else ""),
+                )
             )
         if opp.id is not None:
             if opp.id in seen_ids:
@@ -337,6 +342,31 @@ def _team_errors(scenario: Scenario, labels: list[str]) -> list[tuple[tuple[str 
                 break
             seen.add(at)
             at = teams[at].parent
+    segments = list(scenario.segments)
+    shares: dict[str, list[tuple[str, float]]] = {}
+    for name, team in teams.items():
+        for seg, share in team.segments.items():
+            if seg not in scenario.segments:
+                errors.append(
+                    (
+                        ("teams", name, "segments", seg),
+                        f"unknown segment {seg!r}{did_you_mean(seg, segments)}; "
+                        f"allowed: {', '.join(segments)}",
+                    )
+                )
+            else:
+                shares.setdefault(seg, []).append((name, share))
+    for seg, owned in shares.items():
+        total = sum(share for _, share in owned)
+        if total > 1 + 1e-9:
+            parts = ", ".join(f"{name} {share:g}" for name, share in owned)
+            errors.append(
+                (
+                    ("teams", owned[-1][0], "segments", seg),
+                    f"the teams' shares of segment {seg!r} add up to {total:g} ({parts}); "
+                    "at most 1 (the rest is worked by every rep)",
+                )
+            )
     missing = [label for label in labels if label not in owner]
     if missing and not errors:
         shown = ", ".join(missing[:8]) + (", ..." if len(missing) > 8 else "")

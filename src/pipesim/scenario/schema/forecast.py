@@ -57,8 +57,9 @@ class OpenOpportunities(Spec):
     name: str = param("", "Account or opportunity name shown in deals.csv.", "user data")
     owner: str | None = param(
         None,
-        "Rep who owns it: a name from reps.members or a seat label rep01, rep02, ... "
-        "(default: open deals are dealt to seats in turn).",
+        "Rep who owns it: a name from reps.members or a seat label rep01, rep02, ..., or a "
+        "team (its deals are dealt to the team's reps in turn) (default: open deals are dealt "
+        "to all seats in turn).",
         "user data",
     )
     preferred: Literal["us", "competitor", "status_quo"] | None = param(
