@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,11 @@ def test_quotas_command_writes_a_plan_that_run_applies(tmp_path, monkeypatch):
         "today_quota",
     ]
     assert table["quota"].sum() == pytest.approx(6e6, rel=1e-6)
+    page = (out / "quotas.html").read_text()
+    assert 'id="quota-table"' in page and page.count("<tr>") == len(table) + 1
+    drawn = [float(x) for x in re.findall(r'data-set="equal-chance quotas" data-p="([^"]+)"', page)]
+    assert drawn == pytest.approx(table["p_quota"].tolist())
+    assert (out / "charts" / "quota_chances.svg").is_file()
     saved = json.loads((out / "quotas.json").read_text())
     assert saved["replications_set"] == 40 and saved["noise_spread"] > 0
     plan = yaml.safe_load((out / "plan.yaml").read_text())

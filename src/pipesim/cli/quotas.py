@@ -21,6 +21,7 @@ from pipesim.optimise.quotas import (
     plan_quotas,
 )
 from pipesim.optimise.text import money, pct
+from pipesim.report.quotas import write_quotas_page
 from pipesim.scenario.loader import load_scenario
 
 
@@ -123,8 +124,8 @@ def quotas(
     """Equal-chance quotas per rep for SCENARIO, summing to the target plus over-assignment.
 
     Every rep gets the same chance of making their quota, checked on other replications beside
-    today's quotas. Writes quotas.csv, quotas.json and plan.yaml (apply it with pipesim run
-    SCENARIO --plan).
+    today's quotas. Writes quotas.csv, quotas.json, plan.yaml (apply it with pipesim run
+    SCENARIO --plan) and the page quotas.html.
     """
 
     def go() -> int:
@@ -148,9 +149,10 @@ def quotas(
             + yaml.safe_dump(plan.overlay(), sort_keys=False),
             encoding="utf-8",
         )
+        page = write_quotas_page(folder, plan.to_json(), plan.table(), plan.currency)
         for line in summary_lines(plan):
             click.echo(line)
-        click.echo(f"wrote {folder / 'quotas.csv'}, quotas.json and plan.yaml")
+        click.echo(f"wrote {folder / 'quotas.csv'}, quotas.json and plan.yaml; page: {page}")
         return EXIT_OK
 
     guarded_exit(debug, go)

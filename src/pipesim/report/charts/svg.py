@@ -34,7 +34,12 @@ from pipesim.report.charts.numbers import (
 )
 from pipesim.report.charts.palette import BELOW_TARGET, BLUE, GREY, INK, SKY, VERMILLION
 from pipesim.report.charts.svg_drift import drift_svg
-from pipesim.report.charts.svg_drivers import attainment_svg, funnel_svg, outcomes_svg
+from pipesim.report.charts.svg_drivers import (
+    attainment_svg,
+    funnel_svg,
+    outcomes_svg,
+    quota_chances_svg,
+)
 from pipesim.report.charts.svgplot import (
     BOTTOM,
     SMALL,
@@ -61,6 +66,7 @@ __all__ = [
     "funnel_svg",
     "histogram_svg",
     "outcomes_svg",
+    "quota_chances_svg",
 ]
 
 RIGHT = 18.0

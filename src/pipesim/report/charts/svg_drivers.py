@@ -274,3 +274,63 @@ def attainment_svg(
         + f"; the dashed line is {line}."
     )
     return c.document(f"{measure} per {unit}", desc, chart_id)
+
+
+def quota_chances_svg(
+    reps: Sequence[str],
+    chances: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
+    *,
+    chart_id: str = "quota_chances",
+) -> str:
+    """Each rep's chance of making quota under two quota sets, with 95% intervals.
+
+    Parameters
+    ----------
+    reps
+        Rep labels, in the order to draw.
+    chances
+        Per quota set (its legend label, e.g. "equal-chance quotas", "today's quotas"): the
+        estimates and the interval's lows and highs, one per rep. The first set is drawn in
+        blue dots, the second in vermillion diamonds, each with its whiskers.
+    """
+    styles = [(BLUE, "dot"), (VERMILLION, "diamond")]
+    keys = [Key(f"{label} (95% interval)", colour, kind) for label, (colour, kind) in
+            zip(chances, styles, strict=False)]  # fmt: skip
+    top_value = max([0.1, *(max(hi, default=0.0) for _, _, hi in chances.values())])
+    y_lo, y_hi, y_vals = nice_ticks(0.0, min(1.0, top_value), 6)
+    y_ticks = [(v, percent_tick(v)) for v in y_vals]
+    left = left_margin(y_ticks)
+    n = max(len(reps), 1)
+    slot = (WIDTH - RIGHT - left) / n
+    rotate = any(text_width(s, SMALL) > slot - 6 for s in reps)
+    label_h = max((text_width(s, SMALL) for s in reps), default=0.0) * 0.71 if rotate else 0.0
+    legend_h = Canvas(WIDTH, 0, chart_id).legend_height(keys, WIDTH - left - RIGHT)
+    top = 8 + legend_h + 10
+    height = top + 230 + BOTTOM + label_h
+    c = Canvas(WIDTH, height, chart_id)
+    f = Frame(Scale(0.0, float(n), left, WIDTH - RIGHT),
+              Scale(y_lo, y_hi, height - BOTTOM - label_h, top))  # fmt: skip
+    c.legend(keys, left, 8, WIDTH - left - RIGHT)
+    grid_and_axes(c, f, [(k + 0.5, s) for k, s in enumerate(reps)], y_ticks, "Rep",
+                  "Chance of making quota", x_grid=False, rotate_x=rotate)  # fmt: skip
+    offset = min(slot * 0.18, 8.0)
+    for j, (label, (est, low, high)) in enumerate(chances.items()):
+        colour, kind = styles[j % 2]
+        dx = (-offset if j == 0 else offset) if len(chances) > 1 else 0.0
+        for k, rep in enumerate(reps):
+            x = f.x(k + 0.5) + dx
+            c.line(x, f.y(low[k]), x, f.y(high[k]), colour, 1.4)
+            tag = (
+                f'class="chance" data-rep="{esc(rep)}" data-set="{esc(label)}" data-p="{est[k]!r}"'
+            )
+            if kind == "dot":
+                c.circle(x, f.y(est[k]), 3.6, colour, attrs=tag)
+            else:
+                c.diamond(x, f.y(est[k]), 4.2, colour, attrs=tag)
+    names = list(chances)
+    desc = (
+        f"Chance of making quota for {len(reps)} reps under "
+        + " and ".join(names)
+        + ", each with its 95% interval."
+    )
+    return c.document("Chance of making quota per rep", desc, chart_id)
