@@ -113,6 +113,11 @@ def test_bad_teams_are_errors(teams, message):
         pipesim.what_if(base, {"teams": teams})
 
 
+def test_a_misspelt_team_in_a_layer_suggests_the_team():
+    with pytest.raises(pipesim.ScenarioError, match=re.escape("(did you mean 'Nordics'?)")):
+        pipesim.load_scenario(ORG, ["teams.Nordcs.target=7e6"])
+
+
 def test_a_bad_team_in_a_file_names_the_line_and_exits_2(tmp_path):
     path = tmp_path / "org.yaml"
     text = ORG.read_text().replace(

@@ -333,7 +333,13 @@ def _team_errors(scenario: Scenario, labels: list[str]) -> list[tuple[tuple[str 
             else:
                 owner[rep] = name
         if not team.reps and name not in has_child:
-            errors.append((("teams", name), f"team {name!r} has no reps and no team under it"))
+            others = [n for n in names if n != name]
+            errors.append(
+                (
+                    ("teams", name),
+                    f"team {name!r} has no reps and no team under it{did_you_mean(name, others)}",
+                )
+            )
     for name in names:  # a parent chain that comes back to where it started
         seen, at = {name}, teams[name].parent
         while at in teams:
