@@ -165,3 +165,28 @@ def test_quotas_bad_input_exits_2_with_the_reason(tmp_path, monkeypatch):
     assert r.exit_code == 2
     assert "plan.yaml:2:3: target.rep_quotas.Quentn: unknown rep" in r.output
     assert "did you mean 'Quentin'" in r.output
+
+
+def test_the_activity_a_quota_took_is_read_from_the_simulation():
+    sc = pipesim.load_scenario(HIRE_THREE, ["target.horizon_weeks=13", "target.revenue=5e6"])
+    n = 30
+    plan = plan_quotas(sc, replications=n, seed=6)
+    reps = pipesim.run(sc, replications=2 * n, seed=6).reps
+    setting = reps[reps["replication"] < n]
+    row = plan.table().set_index("rep").loc["Ana"]
+    ana = setting[setting["rep"] == "Ana"]
+    made = ana[ana["bookings"] >= row["quota"]]
+    assert row["new_opportunities_per_week"] == pytest.approx(
+        float(np.median(made["new_opportunities"] / 13))
+    )
+    everyone = reps[reps["rep"] == "Ana"]["new_opportunities"].mean() / 13
+    assert row["today_new_opportunities_per_week"] == pytest.approx(everyone)
+    # the new opportunities per seat add up to the run's opened opportunities
+    table = pipesim.run(sc, replications=4, seed=6).table
+    per_seat = (
+        pipesim.run(sc, replications=4, seed=6)
+        .reps.groupby("replication")["new_opportunities"]
+        .sum()
+    )
+    opened = table.set_index("replication")["new_opportunities_per_rep_week"] * sc.reps.seats * 13
+    assert np.allclose(per_seat.to_numpy(), opened.to_numpy())

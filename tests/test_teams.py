@@ -260,3 +260,13 @@ def test_quotas_report_how_p_quota_follows_territory_size():
 def _segment_leads(sc: pipesim.Scenario, n: int, seed: int) -> list[float]:
     table = pipesim.run(sc, replications=2 * n, seed=seed).table
     return [float(table[f"{seg}_leads"].mean()) for seg in sc.segments]
+
+
+@pytest.mark.slow
+def test_fair_quotas_give_every_rep_the_same_chance_on_the_shipped_example():
+    # 10,000 replications set the quotas and 10,000 others check them (about 3.5 minutes)
+    plan = plan_quotas(pipesim.load_scenario(ORG), replications=10_000, seed=0, workers=2)
+    table = plan.table()
+    assert (table["p_quota_high"] - table["p_quota_low"]).max() < 0.02  # each within +/- 1 point
+    assert plan.spread() < 0.05  # every rep within 5 points of every other
+    assert plan.spread(today=True) > 0.10  # today's equal quotas are not

@@ -52,6 +52,7 @@ class ReplicationResult:
     bookings: np.ndarray  # cumulative bookings at the end of each week
     rep_bookings: np.ndarray  # bookings per seat over the horizon
     deals: DealOutcomes | None = None  # open-pipeline deals, when the scenario has any
+    rep_new_opportunities: np.ndarray | None = None  # per seat: opportunities it opened
 
 
 DETAIL_COLUMNS: tuple[str, ...] = (
@@ -250,7 +251,12 @@ def summarise_replication(
             preferred=m.pref[idx],
             coverage=m.coverage[idx],
         )
-    return ReplicationResult(row=row, bookings=bookings, rep_bookings=rep_bookings, deals=deals)
+    opened = pursued & (leads.source != _OPEN_PIPELINE)  # the open pipeline is not new
+    rep_new = np.bincount(m.seat_of[opened], minlength=seats).astype(np.int64)
+    return ReplicationResult(
+        row=row, bookings=bookings, rep_bookings=rep_bookings, deals=deals,
+        rep_new_opportunities=rep_new,
+    )  # fmt: skip
 
 
 def _detail(m: PipelineModel, campaign_cost: float) -> dict[str, Any]:

@@ -16,6 +16,11 @@ Wilson interval, for the fair quotas and for today's (``target.rep_quota`` /
 ``target.rep_quotas``). The quotas do not change what a rep does in the model (a quota is a
 yardstick, not an incentive), so one simulation serves both. ``plan.yaml`` sets
 ``target.rep_quotas`` (apply it with ``pipesim run --plan``).
+
+Each quota also reads as activity: the new opportunities a week the seat opened in the setting
+replications where it made that quota (their median), beside what it opens on average today.
+That is what making the quota took in the simulation, not a conversion of the quota at an
+average deal value.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class SeatQuota:
     mean_bookings: float
     territory_leads: float  # leads a year the rep can work: its share of the shared pool and
     # of every territory it covers (segment leads x share / the seats working it)
+    new_opportunities_per_week: float  # median opened a week where the seat made the quota
+    today_new_opportunities_per_week: float  # mean opened a week, every replication
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,8 @@ class QuotaPlan:
                     "today_p_quota_high": s.today_p_quota_high,
                     "mean_bookings": s.mean_bookings,
                     "territory_leads": s.territory_leads,
+                    "new_opportunities_per_week": s.new_opportunities_per_week,
+                    "today_new_opportunities_per_week": s.today_new_opportunities_per_week,
                 }
                 for s in self.seats
             ]
@@ -217,6 +226,9 @@ def plan_quotas(
     labels = scenario.reps.labels()
     wide = reps.pivot(index="replication", columns="seat", values="bookings").sort_index()
     setting, checking = wide.iloc[:replications], wide.iloc[replications:]
+    weeks = scenario.target.horizon_weeks
+    opened = reps.pivot(index="replication", columns="seat", values="new_opportunities")
+    opened = opened.sort_index() / weeks
     samples = [setting[k].to_numpy(float) for k in range(len(labels))]
     quotas, p = equal_chance_quotas(samples, split)
     today = scenario.seat_quotas()
@@ -230,6 +242,9 @@ def plan_quotas(
         low, high = wilson_interval(hits, n)
         t_hits = int((check >= today[k]).sum())
         t_low, t_high = wilson_interval(t_hits, n)
+        # what making the quota took: opportunities opened a week where the seat made it
+        made = setting[k].to_numpy(float) >= quotas[k]
+        opened_k = opened[k].to_numpy(float)[:replications]
         seats.append(
             SeatQuota(
                 rep=label,
@@ -244,6 +259,10 @@ def plan_quotas(
                 today_p_quota_high=t_high,
                 mean_bookings=float(wide[k].mean()),
                 territory_leads=territory[k],
+                new_opportunities_per_week=(
+                    float(np.median(opened_k[made])) if made.any() else math.nan
+                ),
+                today_new_opportunities_per_week=float(opened[k].mean()),
             )
         )
     return QuotaPlan(

@@ -56,13 +56,14 @@ def build_quotas_page(
             f"{pct(r.today_p_quota, 1)} ({_ci(r.today_p_quota_low, r.today_p_quota_high)})",
             money(r.mean_bookings, currency, 2),
             f"{r.territory_leads:,.0f}",
+            f"{r.new_opportunities_per_week:.2f} / {r.today_new_opportunities_per_week:.2f}",
         ]
         for r in table.itertuples(index=False)
     ]
     rep_table = html_table(
         ["Rep", "Team", "Quota", "P(quota) (95% CI)", "Today's quota", "P(quota) today",
-         "Mean bookings", "Leads it can work"],
-        rows, numeric=(2, 3, 4, 5, 6, 7), id_="quota-table",
+         "Mean bookings", "Leads it can work", "New opportunities a week: making it / today"],
+        rows, numeric=(2, 3, 4, 5, 6, 7, 8), id_="quota-table",
     )  # fmt: skip
     n = plan["replications_set"]
     spread, today, noise = plan["spread"], plan["today_spread"], plan["noise_spread"]
@@ -107,7 +108,9 @@ def build_quotas_page(
   <h2>Quota per rep</h2>
   {rep_table}
   <p class="note">A quota is each rep's bookings quantile at one common chance on the setting
-  replications; the chances shown are measured on the other replications. Apply the quotas with
+  replications; the chances shown are measured on the other replications. New opportunities a
+  week: the median the rep opened in the setting replications where it made the quota, and its
+  mean today (the open pipeline not counted). Apply the quotas with
   <code>pipesim run SCENARIO --plan plan.yaml</code>.</p>
 </section>
 <footer>Made by pipesim quotas. Every figure is a statistic over simulated periods of the

@@ -45,7 +45,9 @@ ProgressCallback = Callable[[int], None]
 
 
 BOOKINGS_COLUMNS = ["replication", "week", "cumulative_bookings"]
-REPS_COLUMNS = ["replication", "seat", "rep", "bookings", "quota", "attainment"]
+REPS_COLUMNS = [
+    "replication", "seat", "rep", "bookings", "quota", "attainment", "new_opportunities",
+]  # fmt: skip
 DEAL_OUTCOME_COLUMNS = [
     "replication",
     "deal",
@@ -185,7 +187,7 @@ class _Sink:
         self.weeks = math.ceil(scenario.target.horizon_weeks - 1e-9)
         self.rows: list[dict[str, Any]] = []  # kept in memory only without an output folder
         self.booking_rows: list[tuple[int, int, float]] = []
-        self.rep_rows: list[tuple[int, int, str, float, float, float]] = []
+        self.rep_rows: list[tuple[int, int, str, float, float, float, int]] = []
         self._files: list[io.TextIOWrapper] = []
         if out is None:
             return
@@ -238,10 +240,12 @@ class _Sink:
             rows.append(r.row)
             rid = r.row["replication"]
             books += [(rid, w + 1, float(b)) for w, b in enumerate(r.bookings)]
+            opened = r.rep_new_opportunities
             reps += [
-                (rid, k, self.rep_names[k], float(v), self.quotas[k], float(v) / self.quotas[k])
+                (rid, k, self.rep_names[k], float(v), self.quotas[k], float(v) / self.quotas[k],
+                 int(opened[k]) if opened is not None else 0)
                 for k, v in enumerate(r.rep_bookings)
-            ]
+            ]  # fmt: skip
             if r.deals is not None:
                 deals += _deal_rows(rid, r.deals)
         if self.out is None:
