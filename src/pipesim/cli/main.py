@@ -56,6 +56,7 @@ class _LazyGroup(click.Group):
         "required": "pipesim.cli.optimise:required",
         "quotas": "pipesim.cli.quotas:quotas",
         "commits": "pipesim.cli.commits:commits",
+        "scorecard": "pipesim.cli.scorecard:scorecard_cmd",
         "history": "pipesim.cli.history:history",
         "diff": "pipesim.cli.history:diff",
         "calibrate": "pipesim.cli.calibrate:calibrate",
