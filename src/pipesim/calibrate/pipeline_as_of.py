@@ -163,6 +163,7 @@ def open_pipeline_as_of(
     history = _history_by_id(data.history)
     with_id = "id" in OpenOpportunities.model_fields
     with_owner = owners and "owner" in OpenOpportunities.model_fields
+    with_close = "close_date" in OpenOpportunities.model_fields
     reps = set(scenario.reps.labels()) if scenario is not None else None
     # the state at the end of the as-of day: the simulation's day 0 is the next midnight
     now = float(as_of.toordinal() + 1)
@@ -212,5 +213,10 @@ def open_pipeline_as_of(
             and (reps is None or row.owner in reps)
         ):
             entry["owner"] = row.owner
+        # the expected close date of a deal still open in the export, read on the export's own
+        # day (an earlier as-of date would see a date set later: not known then)
+        close = _day(row.close)
+        if with_close and row.outcome == _OPEN and close is not None and close > as_of >= export:
+            entry["close_date"] = close.isoformat()
         entries.append(entry)
     return entries

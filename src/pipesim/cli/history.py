@@ -373,9 +373,15 @@ def diff(
     (common random numbers), and the change in P(target) is split into parts that add up
     exactly to the total, each with a paired 95% interval. Writes diff.json, diff.csv and a
     waterfall chart.
+
+    Two runs of one scenario whose pipeline snapshots (--pipeline) or dates differ are split
+    deal by deal instead: time passed, won, lost, new, pushed out, pulled in, amount changed,
+    stage moved, other deal changes and parameters, each with the deals behind it
+    (docs/forecast.md). Runs of different scenarios are refused there (exit 2).
     """
     # lazy: start-up speed (re-simulating pulls in the runner, pandas and matplotlib)
     from pipesim.experiments.attribution import diff_runs
+    from pipesim.experiments.deal_diff import DealDiffError, diff_snapshots
     from pipesim.experiments.waterfall import write_outputs
 
     def go() -> None:
@@ -392,7 +398,12 @@ def diff(
             highlight=False,
             soft_wrap=True,
         )
-        result = diff_runs(a, b, replications, seed, n_workers, method)
+        try:
+            moved = diff_snapshots(a, b, replications, seed, n_workers)
+        except DealDiffError as exc:
+            fail(str(exc), EXIT_BAD_INPUT)
+            return
+        result = moved or diff_runs(a, b, replications, seed, n_workers, method)
         folder = out or Path("reports") / f"diff-{a.short_id}-{b.short_id}"
         files = write_outputs(result, folder)
         _print_diff(result)
@@ -416,6 +427,13 @@ def _interval(lo: float | None, hi: float | None) -> str:
     return f"{_points(lo)} to {_points(hi)}"
 
 
+def _signed_money(x: float, currency: str | None) -> str:
+    """A change of mean bookings, signed (``n/a`` when not a number)."""
+    if math.isnan(x):
+        return "n/a"
+    return ("+" if x >= 0 else "-") + money(abs(x), currency or "")
+
+
 def _print_diff(result: RunDiff) -> None:
     # lazy: start-up speed (the diff modules pull in the runner, pandas and matplotlib)
     from pipesim.experiments.diff import format_setting
@@ -436,8 +454,12 @@ def _print_diff(result: RunDiff) -> None:
             highlight=False,
             soft_wrap=True,
         )
-    changes = Table(title="settings that differ (A -> B)", title_justify="left")
-    for col in ("setting", "kind", "A", "B"):
+    deals = at.method == "deals"
+    changes = Table(
+        title="what changed, deal by deal (A -> B)" if deals else "settings that differ (A -> B)",
+        title_justify="left",
+    )
+    for col in ("deal or setting", "part", "A", "B") if deals else ("setting", "kind", "A", "B"):
         changes.add_column(col, overflow="fold")
     for c in at.changes:
         for row in c.leaves():
@@ -460,6 +482,7 @@ def _print_diff(result: RunDiff) -> None:
         ("interval", "right"),
         ("alone", "right"),
         ("alone interval", "right"),
+        ("bookings", "right"),
     ):
         parts.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for i, p in enumerate(at.parts):
@@ -470,6 +493,7 @@ def _print_diff(result: RunDiff) -> None:
             _interval(p.low, p.high),
             _pp(p.alone),
             _interval(p.alone_low, p.alone_high),
+            _signed_money(p.revenue, b.currency),
         )
     if at.parts:
         stdout.print(parts)
@@ -480,7 +504,8 @@ def _print_diff(result: RunDiff) -> None:
     )
     stdout.print(
         f"re-simulated: A {at.p_a:.1%} -> B {at.p_b:.1%}; total change {_pp(at.total)} "
-        f"(paired 95% interval {_interval(at.total_low, at.total_high)} pp); "
+        f"(paired 95% interval {_interval(at.total_low, at.total_high)} pp), mean bookings "
+        f"{_signed_money(at.revenue_total, b.currency)}; "
         f"sum of parts {_pp(at.sum_of_parts)}: {verdict}",
         highlight=False,
         soft_wrap=True,

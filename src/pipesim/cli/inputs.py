@@ -24,7 +24,12 @@ preferred          us, competitor or status_quo, when known (preference/decision
 buying_group       people in the buying group, when known
 activity_planned   true/false: the owner has a next step planned (default true)
 engaged_early      true/false: we were engaged before the preference formed (default true)
+close_date         expected close date (YYYY-MM-DD): the buyer does not decide before it
 =================  ==========================================================================
+
+A row with stage ``won`` is a deal already won in the target period (``booked``: it needs
+``id`` and ``value``, and the scenario a ``target.period_start`` before its start date); its
+``close_date`` is the day it was won.
 
 A CRM opportunity export (Salesforce columns such as ``StageName``) is read through
 :mod:`pipesim.calibrate` instead: the deals open at the scenario's start date become the
@@ -36,9 +41,12 @@ be usable (:data:`PIPELINE_FLOOR`).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import math
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from pipesim.calibrate.crm import CrmError, check_usable, read_crm
 from pipesim.calibrate.pipeline_as_of import open_pipeline_as_of
@@ -60,6 +68,7 @@ COLUMNS: dict[str, str] = {
     "buying_group": "integer",
     "activity_planned": "boolean",
     "engaged_early": "boolean",
+    "close_date": "date",
 }
 """The columns a pipeline CSV may have, with their type."""
 
@@ -125,6 +134,11 @@ def _convert(kind: str, text: str) -> Any:
         if not math.isfinite(x) or x != int(x):
             raise ValueError("must be a whole number")
         return int(x)
+    if kind == "date":
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise ValueError("must be a date YYYY-MM-DD") from None
     if kind == "boolean":
         low = text.lower()
         if low in _TRUE:
@@ -241,11 +255,54 @@ def with_pipeline(
             raise ScenarioError(
                 where, [Problem((), f"no opportunity is open on {start} (target.start_date)")]
             )
+        booked = booked_as_of(crm, scenario)
     else:
-        entries, lines, cols = read_pipeline_csv(pipeline)
-        for i, line in lines.items():
-            origins[("open_pipeline", i)] = f"{where}:{line}"
+        rows, lines, cols = read_pipeline_csv(pipeline)
+        entries, booked = [], []
+        for i, row in enumerate(rows):
+            won = row.get("stage") == "won"
+            block, k = ("booked", len(booked)) if won else ("open_pipeline", len(entries))
+            if won:
+                booked.append(_booked_entry(row))
+            else:
+                entries.append(row)
+            origins[(block, k)] = f"{where}:{lines[i]}"
             for name, col in cols[i].items():
-                origins[("open_pipeline", i, name)] = f"{where}:{line}:{col}"
-    data = {**scenario.model_dump(mode="json"), "open_pipeline": entries}
+                key = "closed" if won and name == "close_date" else name
+                origins[(block, k, key)] = f"{where}:{lines[i]}:{col}"
+    data = {**scenario.model_dump(mode="json"), "open_pipeline": entries, "booked": booked}
     return validate(data, where, None, origins)
+
+
+_BOOKED_FIELDS = {"id": "id", "name": "name", "value": "value", "segment": "segment",
+                  "owner": "owner", "close_date": "closed"}  # fmt: skip
+"""Pipeline CSV columns a won row keeps, by their name in ``booked``; its other cells (stage
+details of a deal that is no longer open) are dropped."""
+
+
+def _booked_entry(row: dict[str, Any]) -> dict[str, Any]:
+    out = {key: row[name] for name, key in _BOOKED_FIELDS.items() if name in row}
+    if "closed" in out:
+        out["closed"] = out["closed"].isoformat()
+    return out
+
+
+def booked_as_of(crm: Any, scenario: Scenario) -> list[dict[str, Any]]:
+    """The deals the export shows won from ``target.period_start`` up to the start date."""
+    start, first = scenario.target.start_date, scenario.target.period_start
+    if first is None or first >= start:
+        return []
+    opps = crm.opportunities
+    won = opps[(opps["outcome"] == "won") & opps["close"].notna()]
+    day = won["close"].dt.normalize()
+    chosen = won[(day >= pd.Timestamp(first)) & (day < pd.Timestamp(start))]
+    return [
+        {
+            "id": str(r.id),
+            "value": float(r.amount),
+            "closed": pd.Timestamp(r.close).date().isoformat(),
+            **({"segment": str(r.segment)} if r.segment in scenario.segments else {}),
+        }
+        for r in chosen.itertuples(index=False)
+        if isinstance(r.amount, float) and r.amount > 0
+    ]

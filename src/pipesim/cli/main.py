@@ -40,6 +40,7 @@ from pipesim.cli.options import (
     stdout,
     workers_option,
 )
+from pipesim.cli.snapshot import SNAPSHOT, write_snapshot
 from pipesim.runs.catalogue import record_or_explain
 from pipesim.runs.records import RunSettings, default_run_folder, saved_note
 from pipesim.scenario.loader import load_scenario
@@ -241,14 +242,16 @@ def run_cmd(
         if (pipeline_history or pipeline_mapping) and pipeline is None:
             raise click.UsageError("--pipeline-history and --pipeline-mapping need --pipeline")
         sc = load_scenario(scenario, overrides, plan=plan)
-        own_pipeline = sc.open_pipeline
+        own_pipeline, own_booked = sc.open_pipeline, sc.booked
         if pipeline is not None:
             # lazy: start-up speed (a CRM export's reader pulls in scipy.stats)
             from pipesim.cli.inputs import with_pipeline
 
             sc = with_pipeline(sc, pipeline, pipeline_history, pipeline_mapping)
         # a pipeline file that gives the scenario's own open pipeline changes nothing
-        replaced = pipeline is not None and sc.open_pipeline != own_pipeline
+        replaced = pipeline is not None and (
+            sc.open_pipeline != own_pipeline or sc.booked != own_booked
+        )
         settings = RunSettings.of(
             overrides,
             plan,
@@ -263,6 +266,10 @@ def run_cmd(
                 EXIT_BAD_INPUT,
             )
         folder = resume or out or default_run_folder(sc.name, settings)
+        if pipeline is not None:  # the snapshot of deals this run used, kept with its results
+            write_snapshot(sc, Path(folder))
+        else:
+            (Path(folder) / SNAPSHOT).unlink(missing_ok=True)
         n_workers = resolve_workers(workers)
         with progress_bar(quiet) as bar:
             task = bar.add_task(f"{sc.name}", total=None if precision else replications)

@@ -150,12 +150,14 @@ def summarise_replication(
     status = m.status
     counts = np.bincount(status, minlength=6)
     won = status == WON
-    revenue = float(leads.value[won].sum())
+    # bookings to date (deals won in the period before day 0) count toward the target
+    booked = scenario.booked_total
+    revenue = booked + float(leads.value[won].sum())
 
     weeks = math.ceil(scenario.target.horizon_weeks - 1e-9)
     week_of = np.minimum((m.t_close[won] // 7.0).astype(int), weeks - 1)
     weekly = np.bincount(week_of, weights=leads.value[won], minlength=weeks)
-    bookings = np.cumsum(weekly)
+    bookings = booked + np.cumsum(weekly)
     seats = scenario.reps.seats
     rep_bookings = np.bincount(m.seat_of[won], weights=leads.value[won], minlength=seats)
 

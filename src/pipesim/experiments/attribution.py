@@ -82,10 +82,13 @@ class Part:
     revenue: float = math.nan
     revenue_low: float = math.nan
     revenue_high: float = math.nan
+    title: str = ""
 
     @property
     def label(self) -> str:
-        """The changed paths, shortened when many."""
+        """The part's title, else the changed paths, shortened when many."""
+        if self.title:
+            return self.title
         names = [c.name for c in self.changes]
         if len(names) <= 2:
             return " + ".join(names)

@@ -394,51 +394,79 @@ MAX_QUALIFY_ROUNDS = 200
 def _open_pipeline(scenario: Scenario, streams: Streams, seg_index: dict[str, int]) -> LeadTable:
     """Every open-pipeline deal, in deal order, drawn segment by segment.
 
-    Each segment's deals come from one stream (``open_pipeline:<segment>``) in one block:
+    A deal with an ``id`` draws from a stream of its own (``open_pipeline:<segment>:<id>``), so
+    it meets the same market in two snapshots of the pipeline whatever else was added, won or
+    lost (common random numbers deal by deal, for ``pipesim diff``). Deals without an id come
+    from one stream per segment (``open_pipeline:<segment>``) in one block. Either way:
     qualified buyers (:func:`_qualified_buyers`), rescaled to a known buying group, placed at
-    their stage (days in stage given: the residual dwell; else a random point of the stage)
-    and conditioned on not having stalled before it.
+    their stage (days in stage given: the residual dwell; else a random point of the stage), held
+    to a stated close date, and conditioned on not having stalled before it.
     """
-    jr = scenario.journey
-    rows: list[tuple[int, Any]] = []
+    rows: list[tuple[int, Any, str | None]] = []
+    ids = scenario.deal_ids()
     for opp in scenario.open_pipeline:
-        rows += [(len(rows) + k, opp) for k in range(opp.count)]
+        rows += [(len(rows) + k, opp, None) for k in range(opp.count)]
+    rows = [(d, opp, ids[d] if opp.id is not None else None) for d, opp, _ in rows]
     parts: list[LeadTable] = []
     for seg in scenario.segments:
-        mine = [(d, opp) for d, opp in rows if opp.segment == seg]
-        if not mine:
-            continue
-        n = len(mine)
-        rng = streams(f"open_pipeline:{seg}")
-        buyers = _qualified_buyers(scenario, seg, n, rng)
-        group = np.array([np.nan if o.buying_group is None else o.buying_group for _, o in mine])
-        known = ~np.isnan(group)
-        if known.any():  # gamma dwells and exponential stall clocks rescale exactly
-            ratio = np.where(known, group, buyers.group_size) / buyers.group_size
-            buyers.dwell *= (ratio**jr.group_dwell_elasticity)[:, None]
-            buyers.stall /= (ratio**jr.group_hazard_elasticity)[:, None]
-            buyers.group_size = np.where(known, group, buyers.group_size)
-            buyers.retime()
-        stage = np.array([STAGES.index(o.stage) for _, o in mine])
-        days = np.array([np.nan if o.days_in_stage is None else o.days_in_stage for _, o in mine])
-        given = ~np.isnan(days)
-        into = rng.random(n) * buyers.dwell[np.arange(n), stage]
-        if given.any():
-            sub = buyers.take(np.flatnonzero(given))
-            _dwell_beyond(scenario, seg, sub, stage[given], days[given], rng)
-            buyers.put(np.flatnonzero(given), sub)
-            into[given] = days[given]
-        position = buyers.stage_start[np.arange(n), stage] + into
-        buyers.condition_on_survival(position)
-        value = np.array([np.nan if o.value is None else o.value for _, o in mine])
-        buyers.value = np.where(np.isnan(value), buyers.value, value)
-        part = _place(scenario, buyers, np.zeros(n), position, "open_pipeline", seg_index[seg], rng)
-        part.deal[:] = [d for d, _ in mine]
-        part.preset_early[:] = [o.engaged_early for _, o in mine]
-        part.preset_pref[:] = [
-            -1 if o.preferred is None else PREFERENCE_CODE[o.preferred] for _, o in mine
-        ]
-        part.attended[:] = [o.activity_planned for _, o in mine]
-        parts.append(part)
+        block = [(d, opp) for d, opp, key in rows if opp.segment == seg and key is None]
+        if block:
+            rng = streams(f"open_pipeline:{seg}")
+            parts.append(_open_deals(scenario, seg, block, rng, seg_index[seg]))
+        for d, opp, key in rows:
+            if opp.segment == seg and key is not None:
+                rng = streams(f"open_pipeline:{seg}:{key}")
+                parts.append(_open_deals(scenario, seg, [(d, opp)], rng, seg_index[seg]))
     joined = LeadTable.concat(parts)
     return joined.take(np.argsort(joined.deal, kind="stable"))
+
+
+def _open_deals(
+    scenario: Scenario,
+    seg: str,
+    mine: list[tuple[int, Any]],
+    rng: np.random.Generator,
+    segment: int,
+) -> LeadTable:
+    """The deals ``mine`` (deal number, entry) of segment ``seg``, drawn from ``rng``."""
+    jr = scenario.journey
+    n = len(mine)
+    buyers = _qualified_buyers(scenario, seg, n, rng)
+    group = np.array([np.nan if o.buying_group is None else o.buying_group for _, o in mine])
+    known = ~np.isnan(group)
+    if known.any():  # gamma dwells and exponential stall clocks rescale exactly
+        ratio = np.where(known, group, buyers.group_size) / buyers.group_size
+        buyers.dwell *= (ratio**jr.group_dwell_elasticity)[:, None]
+        buyers.stall /= (ratio**jr.group_hazard_elasticity)[:, None]
+        buyers.group_size = np.where(known, group, buyers.group_size)
+        buyers.retime()
+    stage = np.array([STAGES.index(o.stage) for _, o in mine])
+    days = np.array([np.nan if o.days_in_stage is None else o.days_in_stage for _, o in mine])
+    given = ~np.isnan(days)
+    into = rng.random(n) * buyers.dwell[np.arange(n), stage]
+    if given.any():
+        sub = buyers.take(np.flatnonzero(given))
+        _dwell_beyond(scenario, seg, sub, stage[given], days[given], rng)
+        buyers.put(np.flatnonzero(given), sub)
+        into[given] = days[given]
+    position = buyers.stage_start[np.arange(n), stage] + into
+    start = scenario.target.start_date
+    due = np.array(
+        [0.0 if o.close_date is None else float((o.close_date - start).days) for _, o in mine]
+    )
+    # a stated close date is the earliest decision: the decision stage lasts until then
+    short = np.maximum(position + due - buyers.duration, 0.0)
+    if (short > 0).any():
+        buyers.dwell[:, -1] += short
+        buyers.retime()
+    buyers.condition_on_survival(position)
+    value = np.array([np.nan if o.value is None else o.value for _, o in mine])
+    buyers.value = np.where(np.isnan(value), buyers.value, value)
+    part = _place(scenario, buyers, np.zeros(n), position, "open_pipeline", segment, rng)
+    part.deal[:] = [d for d, _ in mine]
+    part.preset_early[:] = [o.engaged_early for _, o in mine]
+    part.preset_pref[:] = [
+        -1 if o.preferred is None else PREFERENCE_CODE[o.preferred] for _, o in mine
+    ]
+    part.attended[:] = [o.activity_planned for _, o in mine]
+    return part

@@ -107,12 +107,10 @@ def deal_list(scenario: Scenario) -> list[DealInfo]:
     labels = scenario.reps.labels()
     seats = open_pipeline_seats(scenario)
     deals: list[DealInfo] = []
-    for i, opp in enumerate(scenario.open_pipeline):
-        for k in range(opp.count):
-            if opp.id is None:
-                deal_id = f"{opp.segment}-{opp.stage}-{i + 1}.{k + 1}"
-            else:
-                deal_id = opp.id if opp.count == 1 else f"{opp.id}-{k + 1}"
+    ids = scenario.deal_ids()
+    for opp in scenario.open_pipeline:
+        for _ in range(opp.count):
+            deal_id = ids[len(deals)]
             deals.append(
                 DealInfo(
                     deal_id=deal_id,

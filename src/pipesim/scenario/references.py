@@ -93,6 +93,7 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
             )
     errors += _team_errors(scenario, labels)
     seen_ids: dict[str, int] = {}
+    booked_ids: dict[str, int] = {}
     for i, opp in enumerate(scenario.open_pipeline):
         if opp.segment not in segments:
             errors.append(
@@ -120,6 +121,50 @@ def reference_errors(scenario: Scenario) -> list[tuple[tuple[str | int, ...], st
                     )
                 )
             seen_ids.setdefault(opp.id, i)
+    for i, deal in enumerate(scenario.booked):
+        if deal.id in seen_ids:
+            errors.append(
+                (
+                    ("booked", i, "id"),
+                    f"{deal.id!r} is also open (open_pipeline[{seen_ids[deal.id]}])",
+                )
+            )
+        elif deal.id in booked_ids:
+            errors.append(
+                (
+                    ("booked", i, "id"),
+                    f"duplicate id {deal.id!r} (also booked[{booked_ids[deal.id]}])",
+                )
+            )
+        booked_ids.setdefault(deal.id, i)
+        if deal.segment is not None and deal.segment not in segments:
+            errors.append(
+                (
+                    ("booked", i, "segment"),
+                    f"unknown segment {deal.segment!r}; allowed: {allowed(segments)}",
+                )
+            )
+    if scenario.booked and (
+        scenario.target.period_start is None
+        or scenario.target.period_start >= scenario.target.start_date
+    ):
+        errors.append(
+            (
+                ("target", "period_start"),
+                "booked deals were won before target.start_date, so the target period must begin "
+                "earlier: set target.period_start to its first day",
+            )
+        )
+    if scenario.target.period_start is not None and (
+        scenario.target.period_start > scenario.target.start_date
+    ):
+        errors.append(
+            (
+                ("target", "period_start"),
+                f"{scenario.target.period_start} is after target.start_date "
+                f"{scenario.target.start_date}; it is the first day of the period",
+            )
+        )
     for key, spec in scenario.uncertainty.items():
         problem = numeric_path_error(scenario, key)
         if problem is None and isinstance(resolve_path(scenario, key)[0], int):

@@ -31,7 +31,13 @@ from pipesim.scenario.schema.base import (
     Spec,
     param,
 )
-from pipesim.scenario.schema.forecast import Economics, OpenOpportunities, Target, Uncertainty
+from pipesim.scenario.schema.forecast import (
+    BookedDeal,
+    Economics,
+    OpenOpportunities,
+    Target,
+    Uncertainty,
+)
 from pipesim.scenario.schema.market import (
     Choice,
     Competitor,
@@ -63,6 +69,7 @@ __all__ = [
     "STAGES",
     "TERMINAL_STATES",
     "BetaShare",
+    "BookedDeal",
     "Campaign",
     "Choice",
     "Competitor",

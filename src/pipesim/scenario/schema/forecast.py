@@ -81,6 +81,13 @@ class OpenOpportunities(Spec):
         "reach the buyer (no shaping, no flank).",
         "user data",
     )
+    close_date: _dt.date | None = param(
+        None,
+        "Expected close date the CRM shows: the buyer does not decide before it (a deal pushed "
+        "out cannot close earlier; the wait leaves more time to stall); a date on or before "
+        "target.start_date sets nothing (default: the journey's own clock).",
+        "user data (modelling choice: a stated close date as the earliest decision)",
+    )
 
     @model_validator(mode="after")
     def _preference_needs_stage(self) -> OpenOpportunities:
@@ -90,6 +97,17 @@ class OpenOpportunities(Spec):
                 f"preference or decision, not {self.stage}"
             )
         return self
+
+
+class BookedDeal(Spec):
+    """A deal already won in the target period before ``target.start_date``."""
+
+    id: str = param(..., "Opportunity id, e.g. the CRM's.", "user data", min_length=1)
+    name: str = param("", "Account or opportunity name.", "user data")
+    value: float = param(..., "Amount booked (currency).", "user data", gt=0, le=MAX_MONEY)
+    segment: str | None = param(None, "Segment of the deal, when known.", "user data")
+    closed: _dt.date | None = param(None, "Day it was won, when known.", "user data")
+    owner: str | None = param(None, "Rep or CRM owner who won it, when known.", "user data")
 
 
 class Uncertainty(Spec):
@@ -121,6 +139,14 @@ class Target(Spec):
     )
     start_date: _dt.date = param(
         _dt.date(2026, 1, 1), "Calendar date of day 0 (for reports).", "user data"
+    )
+    period_start: _dt.date | None = param(
+        None,
+        "First day of the target period when it began before start_date (a forecast part-way "
+        "through a quarter): the deals in `booked` were won from then to start_date and count "
+        "toward the target; a CRM export as --pipeline fills `booked` from this day (default: "
+        "start_date, nothing booked yet).",
+        "user data",
     )
     rep_quota: float | None = param(
         None,

@@ -6,7 +6,13 @@ Its fields come in the order a scenario file (and its dump) lists them.
 from __future__ import annotations
 
 from pipesim.scenario.schema.base import MAX_DAYS, Spec, param
-from pipesim.scenario.schema.forecast import Economics, OpenOpportunities, Target, Uncertainty
+from pipesim.scenario.schema.forecast import (
+    BookedDeal,
+    Economics,
+    OpenOpportunities,
+    Target,
+    Uncertainty,
+)
 from pipesim.scenario.schema.market import Choice, Competitor, Journey, Segment, Vendor
 from pipesim.scenario.schema.organisation import Team
 from pipesim.scenario.schema.sales import (
@@ -60,6 +66,13 @@ class Scenario(Spec):
     open_pipeline: list[OpenOpportunities] = param(
         [], "Opportunities open at the start of the horizon.", "user data"
     )
+    booked: list[BookedDeal] = param(
+        [],
+        "Deals already won in the target period before target.start_date (bookings to date, "
+        "from target.period_start): they count toward revenue and the target, not toward a "
+        "rep's or team's bookings over the horizon.",
+        "user data",
+    )
     economics: Economics = Economics()
     uncertainty: dict[str, Uncertainty] = param(
         {},
@@ -102,6 +115,26 @@ class Scenario(Spec):
             return sorted(own)
 
         return {name: seats(name, frozenset({name})) for name in self.teams}
+
+    @property
+    def booked_total(self) -> float:
+        """Bookings to date: the sum of the ``booked`` deals."""
+        return float(sum(d.value for d in self.booked))
+
+    def deal_ids(self) -> list[str]:
+        """Each open-pipeline deal's id, in deal order.
+
+        The entry's ``id``, suffixed -1, -2 ... when its count is over 1; without an id: the
+        segment, stage and position.
+        """
+        out: list[str] = []
+        for i, opp in enumerate(self.open_pipeline):
+            for k in range(opp.count):
+                if opp.id is None:
+                    out.append(f"{opp.segment}-{opp.stage}-{i + 1}.{k + 1}")
+                else:
+                    out.append(opp.id if opp.count == 1 else f"{opp.id}-{k + 1}")
+        return out
 
     def seat_quotas(self) -> list[float]:
         """Each seat's quota over the horizon: ``target.rep_quotas`` by label, else rep_quota."""
