@@ -218,6 +218,10 @@ def test_diff_command_splits_two_snapshots_and_refuses_other_scenarios(tmp_path,
     assert math.isclose(
         sum(p["estimate"] for p in doc["parts"]), doc["total"]["estimate"], abs_tol=1e-12
     )
+    # kept in run B's folder, and B's report shows it
+    assert (tmp_path / "rb" / "moved.json").is_file()
+    page = (tmp_path / "rb" / "report.html").read_text()
+    assert 'id="moved-table"' in page and "D7 Eta" in page and "Why it moved since run" in page
     r = cli("diff", "ra", "ro", "-n", 4, "--catalogue", cat, "--out", "d2")
     assert r.exit_code == 2
     assert "scenario 'q'" in r.output and "'other'" in r.output
@@ -238,3 +242,14 @@ def test_a_crm_export_fills_bookings_to_date(tmp_path, period_start):
     assert {d.id for d in sc.booked} == {r["Id"] for r in won} and won
     assert math.isclose(sc.booked_total, sum(float(r["Amount"]) for r in won))
     assert not {d.id for d in sc.booked} & set(sc.deal_ids())
+
+
+def test_a_new_run_in_the_folder_drops_the_kept_move(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "r"
+    r = cli("run", BASELINE, "-n", 2, "--quiet", "--out", folder, "--catalogue", tmp_path / "c")
+    assert r.exit_code == 0, r.output
+    doc = {"method": "deals", "parts": [{"label": "won"}], "run_b": {"folder": str(folder)}}
+    (folder / "moved.json").write_text(json.dumps(doc))
+    r = cli("run", BASELINE, "-n", 2, "--quiet", "--out", folder, "--catalogue", tmp_path / "c")
+    assert r.exit_code == 0 and not (folder / "moved.json").exists()

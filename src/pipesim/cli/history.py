@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich import box
@@ -38,6 +39,7 @@ from pipesim.cli.options import (
 from pipesim.cli.options import catalogue_option as shared_catalogue_option
 from pipesim.runs.catalogue import RunNotFound, find_run, list_runs, rebuild, scenario_names
 from pipesim.runs.database import CatalogueError, resolve_catalogue
+from pipesim.runs.moved import write_moved
 from pipesim.runs.records import RunFolderError, RunRecord
 
 if TYPE_CHECKING:
@@ -408,8 +410,33 @@ def diff(
         files = write_outputs(result, folder)
         _print_diff(result)
         stdout.print("wrote " + ", ".join(str(f) for f in files), highlight=False, soft_wrap=True)
+        if moved is not None and Path(b.folder).is_dir():
+            _keep_move(b.folder, result.to_json(), catalogue, debug)
 
     guarded(debug, go)
+
+
+def _keep_move(folder: str, doc: dict[str, Any], catalogue: Path | None, debug: bool) -> None:
+    """Keep a deal diff in run B's folder and rebuild its report to show it."""
+    # lazy: start-up speed (the report pulls in pandas and the runner)
+    from pipesim.report import load_run, write_run_report
+
+    kept = write_moved(folder, doc)
+    try:
+        page = write_run_report(folder, load_run(folder, catalogue))
+    except Exception as exc:  # the diff is written; the report can be rebuilt later
+        if debug:
+            traceback.print_exc()
+        err.print(
+            f"kept {kept}; the report of run B was not rebuilt ({type(exc).__name__}: {exc}): "
+            f"retry with `pipesim report {folder}`",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    stdout.print(
+        f"kept {kept}; run B's report shows the move: {page}", highlight=False, soft_wrap=True
+    )
 
 
 def _points(x: float) -> str:

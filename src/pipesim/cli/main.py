@@ -42,6 +42,7 @@ from pipesim.cli.options import (
 )
 from pipesim.cli.snapshot import SNAPSHOT, write_snapshot
 from pipesim.runs.catalogue import record_or_explain
+from pipesim.runs.moved import MOVED_FILE
 from pipesim.runs.records import RunSettings, default_run_folder, saved_note
 from pipesim.scenario.loader import load_scenario
 
@@ -270,6 +271,7 @@ def run_cmd(
             write_snapshot(sc, Path(folder))
         else:
             (Path(folder) / SNAPSHOT).unlink(missing_ok=True)
+        (Path(folder) / MOVED_FILE).unlink(missing_ok=True)  # the move of an earlier run
         n_workers = resolve_workers(workers)
         with progress_bar(quiet) as bar:
             task = bar.add_task(f"{sc.name}", total=None if precision else replications)

@@ -17,6 +17,7 @@ import numpy as np
 from pipesim.report.data import RunData, day_text, money, pct
 from pipesim.report.drift_runs import load_runs, same_settings
 from pipesim.report.page import Chart, esc, html_table, img_tag
+from pipesim.runs.moved import read_moved
 from pipesim.runs.records import saved_settings
 from pipesim.scenario.loader import dump_scenario
 from pipesim.scenario.schema import Scenario
@@ -76,8 +77,65 @@ def drift_section(data: RunData, chart: Chart | None, note: str) -> str:
   <h2>How the forecast moved</h2>
   <p class="lead">{lead} To see why it moved between two runs, use
   <code>pipesim diff RUN_A RUN_B</code>.</p>
-  {body}
+  {body}{moved_table(read_moved(data.folder), data.currency)}
 </section>"""
+
+
+def _points(x: float | None) -> str:
+    return "n/a" if x is None else f"{round(x * 100, 1) + 0.0:+.1f} pts"
+
+
+def _signed(x: float | None, currency: str) -> str:
+    return "n/a" if x is None else ("+" if x >= 0 else "−") + money(abs(x), currency)
+
+
+MAX_DEALS_SHOWN = 4
+"""Deals named in a part's row of the move table (the rest are counted)."""
+
+
+def moved_table(doc: dict[str, Any] | None, currency: str) -> str:
+    """The deal diff kept by ``pipesim diff`` (``moved.json``) as a table, or nothing."""
+    if doc is None:
+        return ""
+    a, total = doc["run_a"], doc["total"]
+    rows = []
+    for p in doc["parts"]:
+        names = p["changes"]
+        shown = ", ".join(names[:MAX_DEALS_SHOWN])
+        more = len(names) - MAX_DEALS_SHOWN
+        rows.append(
+            (
+                p["label"],
+                _points(p["estimate"]),
+                f"{_points(p['ci_low'])} to {_points(p['ci_high'])}",
+                _signed(p["revenue"], currency),
+                shown + (f" and {more} more" if more > 0 else ""),
+            )
+        )
+    rows.append(
+        (
+            "total",
+            _points(total["estimate"]),
+            f"{_points(total['ci_low'])} to {_points(total['ci_high'])}",
+            _signed(total["revenue"], currency),
+            "",
+        )
+    )
+    res = doc["resimulated"]
+    lead = (
+        f"Why it moved since run {a['short_id']} ({a.get('finished_at') or ''}): the change "
+        f"in P(target), {pct(res['p_target_a'], 1)} → {pct(res['p_target_b'], 1)} re-simulated "
+        f"with {doc['replications']} replications under common random numbers, split deal by "
+        "deal in the order listed; the parts add up to the total, each with its paired 95% "
+        "interval (pipesim diff; the deals behind each part are in its diff.csv)."
+    )
+    table = html_table(
+        ("part", "P(target)", "95% interval", "mean bookings", "deals"),
+        rows,
+        numeric=(1, 2, 3),
+        id_="moved-table",
+    )
+    return f'\n  <p class="note" id="moved-lead">{esc(lead)}</p>\n  {table}'
 
 
 def assumption_rows(sc: Scenario) -> dict[str, list[tuple[str, str]]]:
