@@ -237,7 +237,7 @@ def test_a_crm_export_fills_bookings_to_date(tmp_path, period_start):
     sc = with_pipeline(load_scenario(scen), CRM / "Opportunity.csv")
     rows = list(csv.DictReader((CRM / "Opportunity.csv").open()))
     won = [
-        r for r in rows if r["IsWon"] == "true" and period_start <= r["CloseDate"] < "2024-05-01"
+        r for r in rows if r["IsWon"] == "true" and period_start <= r["CloseDate"] <= "2024-05-01"
     ]
     assert {d.id for d in sc.booked} == {r["Id"] for r in won} and won
     assert math.isclose(sc.booked_total, sum(float(r["Amount"]) for r in won))

@@ -288,14 +288,15 @@ def _booked_entry(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def booked_as_of(crm: Any, scenario: Scenario) -> list[dict[str, Any]]:
-    """The deals the export shows won from ``target.period_start`` up to the start date."""
+    """The deals the export shows won from ``target.period_start`` to the start date (inclusive)."""
     start, first = scenario.target.start_date, scenario.target.period_start
     if first is None or first >= start:
         return []
     opps = crm.opportunities
     won = opps[(opps["outcome"] == "won") & opps["close"].notna()]
     day = won["close"].dt.normalize()
-    chosen = won[(day >= pd.Timestamp(first)) & (day < pd.Timestamp(start))]
+    # the pipeline is the state at the end of the start day: a deal won that day is booked
+    chosen = won[(day >= pd.Timestamp(first)) & (day <= pd.Timestamp(start))]
     return [
         {
             "id": str(r.id),

@@ -121,7 +121,7 @@ def _describe(entry: dict[str, Any] | None, booked: bool = False) -> str:
         return f"won {value}{closed}"
     close = f", close {entry['close_date']}" if entry.get("close_date") else ""
     days = entry.get("days_in_stage")
-    age = f" ({days:g} d)" if isinstance(days, int | float) else ""
+    age = f" ({days:.0f} d)" if isinstance(days, int | float) else ""
     return f"{entry['stage']}{age}, {value}{close}"
 
 
