@@ -562,7 +562,7 @@ def risk_text(result: RiskResult) -> list[str]:
                 f"  {key}: today {lever.today:g}, {result.settings.objective} {new:.4g}, "
                 f"max-margin {old:.4g} {lever.unit}"
             )
-    if result.max_margin.note:
+    if result.max_margin.note and result.max_margin is not result.plan:
         lines.append(f"  note: {result.max_margin.note}")
     for b in result.binding[:8]:
         lines.append(f"  binding (tight at the plan): {b.info.key}: {b.info.text}")
