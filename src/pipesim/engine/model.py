@@ -174,7 +174,8 @@ class PipelineModel:
                 else self._noise(rng)
             )
             tenure = m.tenure_weeks if m and m.tenure_weeks is not None else spec.tenure_weeks
-            hired_at = self.starts[k] if self.starts[k] > 0 else -tenure * 7.0
+            planned = m is not None and m.start_week is not None  # tenure 0 on its start day
+            hired_at = self.starts[k] if planned else -tenure * 7.0
             self.reps.append(hire(spec, k, skill, noise, hired_at, prospecting))
         self._lead_of = [-1] * len(self.reps)  # the lead each seat is qualifying
         self._reached = [True] * len(self.reps)  # did the seat's response reach its lead
