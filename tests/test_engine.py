@@ -209,3 +209,28 @@ def test_a_planned_hire_works_no_lead_before_its_start_week():
         apply_overlay(
             sc, {"reps": {"members": [{"name": "x", "start_week": 2, "tenure_weeks": 10}]}}
         )
+
+
+def test_a_planned_hire_prospects_and_opens_outbound_only_from_its_start():
+    team = [{"name": f"r{k}"} for k in range(4)]
+    sc = load_scenario(
+        BASELINE,
+        [
+            "target.horizon_weeks=26",
+            "reps.attrition_per_year=0",
+            "leads.outbound.opportunities_per_rep_week=1.0",
+        ],
+    )
+    plan = apply_overlay(sc, {"reps": {"members": [*team, {"name": "late", "start_week": 13}]}})
+    before = after = 0
+    for seed in range(12):
+        m = simulate(plan, seed)
+        t = m.leads.t_lead
+        outbound = m.leads.source == SOURCE_CODE["outbound"]
+        assert not (outbound & (m.leads.seat == 4) & (t < 91.0)).any()
+        assert (outbound & (m.leads.seat == 4)).any()
+        prospecting = m.leads.source == SOURCE_CODE["prospecting"]
+        before += int((prospecting & (t < 91.0)).sum())
+        after += int((prospecting & (t >= 91.0)).sum())
+    # four seats prospect in the first 13 weeks, five in the next 13
+    assert before / after == pytest.approx(4 / 5, abs=0.08)

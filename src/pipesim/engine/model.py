@@ -164,7 +164,7 @@ class PipelineModel:
         rng = streams("reps:initial")
         self.reps: list[Rep] = []
         # planned hires (reps.members[].start_week): the day each seat's first rep starts
-        self.starts = planned_starts(scenario)
+        self.starts = scenario.reps.start_days()
         for k in range(spec.seats):
             m = members[k] if k < len(members) else None
             skill = m.skill if m and m.skill is not None else self._skill(rng)
@@ -563,15 +563,6 @@ class PipelineModel:
         self.t_close[cold] = deadline[cold]
 
 
-def planned_starts(scenario: Scenario) -> list[float]:
-    """Per seat, the day its planned hire starts (``reps.members[].start_week``; 0: at once)."""
-    members = scenario.reps.members or []
-    return [
-        7.0 * (members[k].start_week or 0.0) if k < len(members) else 0.0
-        for k in range(scenario.reps.seats)
-    ]
-
-
 def open_pipeline_seats(scenario: Scenario) -> list[int]:
     """The seat that works each open-pipeline deal.
 
@@ -579,7 +570,7 @@ def open_pipeline_seats(scenario: Scenario) -> list[int]:
     Seats of planned hires (``start_week``) are not dealt deals in turn (nobody is there yet).
     """
     labels = scenario.reps.labels()
-    starts = planned_starts(scenario)
+    starts = scenario.reps.start_days()
     present = [k for k, start in enumerate(starts) if start <= 0] or list(range(len(labels)))
     team_seats = scenario.team_seats() if scenario.teams else {}
     team_seats = {t: ([k for k in own if starts[k] <= 0] or own) for t, own in team_seats.items()}

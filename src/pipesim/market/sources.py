@@ -253,11 +253,17 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
             ref.fit_shift,
         ),
     ]
+    starts = scenario.reps.start_days()
+    planned = any(start > 0 for start in starts)
     for src, rate, split, entry_point, shift in sources:
         for seg_name, seg_share in split.items():
             rng = streams(f"{src}:{seg_name}")
-            n = int(rng.poisson(rate * seg_share * horizon / 7.0))
-            t_lead = rng.uniform(0.0, horizon, size=n)
+            if src == "prospecting" and planned:
+                # planned hires prospect from their start: leads follow the seats in place
+                t_lead = _seat_times(rng, rate / len(starts) * seg_share, starts, horizon)
+            else:
+                n = int(rng.poisson(rate * seg_share * horizon / 7.0))
+                t_lead = rng.uniform(0.0, horizon, size=n)
             parts.append(
                 _reached(
                     scenario,
@@ -302,6 +308,8 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
                     "outbound",
                 )
                 part.seat[:] = seat
+                if starts[seat] > 0:  # a planned hire opens none before it starts
+                    part = part.take(np.flatnonzero(part.t_lead >= starts[seat]))
                 parts.append(part)
 
     # The open pipeline: opportunities already pursued at day 0, at a given stage.
@@ -309,6 +317,19 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
         parts.append(_open_pipeline(scenario, streams, seg_index))
 
     return LeadTable.concat(parts)
+
+
+def _seat_times(
+    rng: np.random.Generator, per_seat_week: float, starts: list[float], horizon: float
+) -> np.ndarray:
+    """Days of leads found at ``per_seat_week`` by each seat from its start to the horizon."""
+    present = np.array([max(horizon - min(s, horizon), 0.0) for s in starts])
+    if present.sum() <= 0:
+        return np.empty(0)
+    n = int(rng.poisson(per_seat_week * present.sum() / 7.0))
+    seat = rng.choice(len(starts), size=n, p=present / present.sum())
+    lo = np.minimum(np.asarray(starts, dtype=float), horizon)[seat]
+    return np.asarray(lo + rng.uniform(0.0, 1.0, size=n) * (horizon - lo), dtype=float)
 
 
 PREFERENCE_CODE = {name: code for code, name in enumerate(CHOICES)}

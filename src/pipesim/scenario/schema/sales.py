@@ -604,6 +604,14 @@ class Reps(Spec):
             data = {**data, "count": len(data["members"])}
         return data
 
+    def start_days(self) -> list[float]:
+        """Per seat, the day its planned hire starts (``members[].start_week``; else 0)."""
+        members = self.members or []
+        return [
+            7.0 * (members[k].start_week or 0.0) if k < len(members) else 0.0
+            for k in range(self.seats)
+        ]
+
     def labels(self) -> list[str]:
         """Each seat's label: the member's name, else rep01, rep02, ..."""
         names = [m.name for m in self.members or []]
