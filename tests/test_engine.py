@@ -234,3 +234,17 @@ def test_a_planned_hire_prospects_and_opens_outbound_only_from_its_start():
         after += int((prospecting & (t >= 91.0)).sum())
     # four seats prospect in the first 13 weeks, five in the next 13
     assert before / after == pytest.approx(4 / 5, abs=0.08)
+
+
+def test_a_planned_hire_leaves_the_teams_own_leads_unchanged():
+    """Common random numbers across hiring schedules: a hire adds its own leads only."""
+    sc = load_scenario(BASELINE, ["target.horizon_weeks=26"])
+    team = [{"name": name} for name in sc.reps.labels()]
+    hired = apply_overlay(sc, {"reps": {"members": [*team, {"name": "h", "start_week": 13}]}})
+    a, b = simulate(sc, 7).leads, simulate(hired, 7).leads
+    pro = SOURCE_CODE["prospecting"]
+    ta = np.sort(a.t_lead[a.source == pro])
+    tb = np.sort(b.t_lead[b.source == pro])
+    extra = tb.size - ta.size
+    assert extra > 0 and np.isin(ta, tb).all()
+    assert (np.sort(np.setdiff1d(tb, ta)) >= 91.0).all()

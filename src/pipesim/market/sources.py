@@ -239,9 +239,15 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
                 )
             )
 
-    # Rep prospecting: cold leads found with rep hours.
+    # Rep prospecting: cold leads found with rep hours. Planned hires (members with start_week)
+    # prospect from their start on streams of their own, so the team's leads are the same
+    # whatever the hires (common random numbers across hiring schedules).
     pro = scenario.leads.prospecting
-    pro_rate = scenario.reps.seats * pro.hours_per_week / pro.hours_per_lead
+    found = pro.hours_per_week / pro.hours_per_lead  # leads per seat per week
+    members = scenario.reps.members or []
+    starts = scenario.reps.start_days()
+    hires = [k for k, m in enumerate(members) if m.start_week is not None]
+    pro_rate = (scenario.reps.seats - len(hires)) * found
     ref = scenario.leads.referrals
     sources: list[tuple[str, float, dict[str, float], BetaShare, float]] = [
         ("prospecting", pro_rate, _segment_split(scenario, None), pro.engagement, pro.fit_shift),
@@ -253,17 +259,11 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
             ref.fit_shift,
         ),
     ]
-    starts = scenario.reps.start_days()
-    planned = any(start > 0 for start in starts)
     for src, rate, split, entry_point, shift in sources:
         for seg_name, seg_share in split.items():
             rng = streams(f"{src}:{seg_name}")
-            if src == "prospecting" and planned:
-                # planned hires prospect from their start: leads follow the seats in place
-                t_lead = _seat_times(rng, rate / len(starts) * seg_share, starts, horizon)
-            else:
-                n = int(rng.poisson(rate * seg_share * horizon / 7.0))
-                t_lead = rng.uniform(0.0, horizon, size=n)
+            n = int(rng.poisson(rate * seg_share * horizon / 7.0))
+            t_lead = rng.uniform(0.0, horizon, size=n)
             parts.append(
                 _reached(
                     scenario,
@@ -277,6 +277,25 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
                     src,
                 )
             )
+            if src != "prospecting":
+                continue
+            for seat in hires:
+                start = min(starts[seat], horizon)
+                rng = streams(f"prospecting:{seat}:{seg_name}")
+                n = int(rng.poisson(found * seg_share * (horizon - start) / 7.0))
+                parts.append(
+                    _reached(
+                        scenario,
+                        streams,
+                        f"prospecting:{seat}:{seg_name}:buyers",
+                        seg_index[seg_name],
+                        seg_name,
+                        rng.uniform(start, horizon, size=n),
+                        entry_point,
+                        shift,
+                        src,
+                    )
+                )
 
     # Outbound: opportunities each rep opens itself; seat k's arrive on its own stream.
     out = scenario.leads.outbound
@@ -317,19 +336,6 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
         parts.append(_open_pipeline(scenario, streams, seg_index))
 
     return LeadTable.concat(parts)
-
-
-def _seat_times(
-    rng: np.random.Generator, per_seat_week: float, starts: list[float], horizon: float
-) -> np.ndarray:
-    """Days of leads found at ``per_seat_week`` by each seat from its start to the horizon."""
-    present = np.array([max(horizon - min(s, horizon), 0.0) for s in starts])
-    if present.sum() <= 0:
-        return np.empty(0)
-    n = int(rng.poisson(per_seat_week * present.sum() / 7.0))
-    seat = rng.choice(len(starts), size=n, p=present / present.sum())
-    lo = np.minimum(np.asarray(starts, dtype=float), horizon)[seat]
-    return np.asarray(lo + rng.uniform(0.0, 1.0, size=n) * (horizon - lo), dtype=float)
 
 
 PREFERENCE_CODE = {name: code for code, name in enumerate(CHOICES)}

@@ -23,7 +23,10 @@ with the schedule, not with sampling noise):
 1. the fewest hires ``k`` that reach the confidence when they start as early as the monthly limit
    allows (doubling, then bisection; P(target) rises with hires on common random numbers);
 2. for ``k`` and ``k + 1`` hires, each hire from the last to the first starts as late as keeps
-   P(target) at the confidence (bisection over the months); the cheaper schedule is kept;
+   P(target) at the confidence (bisection over the months); a hire the sample does not need
+   (P(target) stays at the confidence without it: the rise with hires is not strict on a
+   finite sample) is dropped and the rest delayed again (:func:`_prune`); the cheaper schedule
+   is kept;
 3. the kept schedule is checked: P(target) with its Wilson interval against the confidence
    ("not resolved" when it contains it), and each hire removed in turn (the plan is minimal when
    every one of these falls below the confidence).
@@ -300,6 +303,35 @@ def _delay(search: _Search, months: list[int], allowed: int, per_month: int) -> 
     return tuple(months)
 
 
+def _prune(
+    search: _Search,
+    months: Sequence[int],
+    allowed: int,
+    per_month: int,
+    cost: Callable[[Sequence[int]], float],
+) -> tuple[int, ...]:
+    """Drop hires the sample does not need, then start the rest as late as it allows.
+
+    On common random numbers P(target) rises with hires and earlier starts, but not strictly:
+    a schedule with one hire fewer, later, can still reach the confidence on the sample. Such a
+    hire is dropped (the removal that saves most), the others delayed again, until removing any
+    one hire falls short: the schedule is then minimal on the sample.
+    """
+    current = tuple(sorted(months))
+    while current:
+        fewer = [
+            current[:j] + current[j + 1 :]
+            for j in range(len(current))
+            if j == 0 or current[j] != current[j - 1]
+        ]
+        enough = [t for t in fewer if search.reaches(t)]
+        if not enough:
+            return current
+        cheapest = min(enough, key=lambda t: cost(t))
+        current = _delay(search, list(cheapest), allowed, per_month)
+    return current
+
+
 def effective_headcount(
     scenario: Scenario, months: Sequence[int], weeks: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -455,6 +487,7 @@ def plan_hiring(
     best_cost = math.inf
     for start in options:
         sched = _delay(search, list(start), allowed, settings.max_hires_per_month)
+        sched = _prune(search, sched, allowed, settings.max_hires_per_month, cost)
         c = cost(sched)
         say(f"{len(sched)} hires as late as possible: months {list(sched)}, cost {c:,.0f}")
         if c < best_cost - 1e-6:
