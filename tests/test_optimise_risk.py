@@ -246,3 +246,19 @@ def test_risk_objective_bad_input_and_conflicting_constraints(tmp_path: Path):
     )  # fmt: skip
     assert res.exit_code == 3, res.output
     assert "infeasible" in res.output and "total_per_week" in res.output
+
+
+@pytest.mark.slow
+def test_acceptance_max_p_target_beats_max_margin_where_they_differ(tmp_path: Path):
+    """Outbound priced at the scenario's own prospecting figure, target 24M: the plans differ."""
+    out = tmp_path / "plan"
+    args = ["optimise", "scenarios/baseline.yaml", "--objective", "max-p-target",
+            "--outbound-hours", "24", "--target", "24e6", "--sample-replications", "100",
+            "--check-replications", "400", "--workers", "2", "--out", str(out),
+            "--quiet"]  # fmt: skip
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code in (0, 3), res.output
+    data = json.loads((out / "risk.json").read_text())
+    diff = data["paired_plan_minus_max_margin"]["p_target"]
+    assert diff["estimate"] > 0 and diff["ci_low"] > 0
+    assert data["plan"]["levels"] != data["max_margin"]["levels"]
