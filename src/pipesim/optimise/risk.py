@@ -7,8 +7,11 @@
    the LP does.
 3. The max-margin plan: the LP on the mean curves with expected revenue at least the target
    (without that requirement when no plan reaches it on average), the plan ``optimise`` starts
-   from. The risk plan: the MILP of :mod:`pipesim.optimise.saa` on the sample, under every
-   constraint of the LP.
+   from. The risk plans: the MILP of :mod:`pipesim.optimise.saa` on the sample, under every
+   constraint of the LP. Every plan is simulated on the sample's seeds; its gap to the separable
+   estimate per replication (the levers' interactions) corrects the next MILP's sample, at most
+   ``risk.iterations`` plans. Of these and the max-margin plan, the one whose simulation on the
+   sample is best (P(target), then mean margin; ``cvar``: simulated CVaR) is kept.
 4. Check both, and today, on ``risk.check_replications`` *other* seeds (replications after the
    sample's, same root seed: out of sample), paired with each other: P(target) with its Wilson
    interval, P10 with its order-statistic interval, mean gross margin and CVaR, and the paired
