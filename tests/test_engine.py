@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from pipesim.engine.model import CAUSE_NOT_REACHED, OPEN, UNCAPTURED, WON, simulate
 from pipesim.engine.replication import run_replication
 from pipesim.market.sources import SOURCE_CODE
+from pipesim.optimise.levers import apply_overlay
+from pipesim.scenario.errors import ScenarioError
 from pipesim.scenario.loader import load_scenario
 from pipesim.scenario.schema import TERMINAL_STATES
 
@@ -182,3 +184,67 @@ def test_a_vacant_seat_opens_no_outbound_opportunities():
     assert (m.status[missed] == UNCAPTURED).all()
     vacant_share = m.vacant_days / (sc.reps.seats * sc.horizon_days)
     assert missed.sum() / outbound.sum() == pytest.approx(vacant_share, abs=0.08)
+
+
+def test_a_planned_hire_works_no_lead_before_its_start_week():
+    """reps.members[].start_week: the seat is empty until then, its rep ramps from that day."""
+    team = [{"name": f"r{k}"} for k in range(4)]
+    sc = load_scenario(BASELINE, ["target.horizon_weeks=26", "reps.attrition_per_year=0"])
+    late = apply_overlay(sc, {"reps": {"members": [*team, {"name": "late", "start_week": 13.0}]}})
+    never = apply_overlay(sc, {"reps": {"members": [*team, {"name": "never", "start_week": 40.0}]}})
+    m = simulate(late, 3)
+    seat = 4
+    assert (seat, 0.0, 91.0) in m.vacancies and m.vacant_days == pytest.approx(91.0)
+    worked = m.seat_of[m.pursued] == seat
+    started = m.t_engaged[m.pursued][worked]
+    assert worked.sum() > 0 and (started >= 91.0 - 1e-9).all()
+    assert m.reps[seat].hired_at == 91.0 and m.reps[seat].productivity(91.0) == pytest.approx(
+        late.reps.ramp_start
+    )
+    # a start beyond the horizon: the seat never works (and is dealt no open deals)
+    n = simulate(never, 3)
+    assert not (n.seat_of[n.pursued] == seat).any()
+    assert n.vacant_days == pytest.approx(never.horizon_days)
+    with pytest.raises(ScenarioError, match="planned hire"):
+        apply_overlay(
+            sc, {"reps": {"members": [{"name": "x", "start_week": 2, "tenure_weeks": 10}]}}
+        )
+
+
+def test_a_planned_hire_prospects_and_opens_outbound_only_from_its_start():
+    team = [{"name": f"r{k}"} for k in range(4)]
+    sc = load_scenario(
+        BASELINE,
+        [
+            "target.horizon_weeks=26",
+            "reps.attrition_per_year=0",
+            "leads.outbound.opportunities_per_rep_week=1.0",
+        ],
+    )
+    plan = apply_overlay(sc, {"reps": {"members": [*team, {"name": "late", "start_week": 13}]}})
+    before = after = 0
+    for seed in range(12):
+        m = simulate(plan, seed)
+        t = m.leads.t_lead
+        outbound = m.leads.source == SOURCE_CODE["outbound"]
+        assert not (outbound & (m.leads.seat == 4) & (t < 91.0)).any()
+        assert (outbound & (m.leads.seat == 4)).any()
+        prospecting = m.leads.source == SOURCE_CODE["prospecting"]
+        before += int((prospecting & (t < 91.0)).sum())
+        after += int((prospecting & (t >= 91.0)).sum())
+    # four seats prospect in the first 13 weeks, five in the next 13
+    assert before / after == pytest.approx(4 / 5, abs=0.08)
+
+
+def test_a_planned_hire_leaves_the_teams_own_leads_unchanged():
+    """Common random numbers across hiring schedules: a hire adds its own leads only."""
+    sc = load_scenario(BASELINE, ["target.horizon_weeks=26"])
+    team = [{"name": name} for name in sc.reps.labels()]
+    hired = apply_overlay(sc, {"reps": {"members": [*team, {"name": "h", "start_week": 13}]}})
+    a, b = simulate(sc, 7).leads, simulate(hired, 7).leads
+    pro = SOURCE_CODE["prospecting"]
+    ta = np.sort(a.t_lead[a.source == pro])
+    tb = np.sort(b.t_lead[b.source == pro])
+    extra = tb.size - ta.size
+    assert extra > 0 and np.isin(ta, tb).all()
+    assert (np.sort(np.setdiff1d(tb, ta)) >= 91.0).all()

@@ -57,6 +57,7 @@ class _LazyGroup(click.Group):
         "optimise": "pipesim.cli.optimise:optimise",
         "required": "pipesim.cli.optimise:required",
         "quotas": "pipesim.cli.quotas:quotas",
+        "hiring": "pipesim.cli.hiring:hiring",
         "commits": "pipesim.cli.commits:commits",
         "scorecard": "pipesim.cli.scorecard:scorecard_cmd",
         "history": "pipesim.cli.history:history",

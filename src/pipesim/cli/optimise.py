@@ -93,10 +93,32 @@ _scenario_arg = click.argument("scenario", type=click.Path(dir_okay=False, path_
 @_scenario_arg
 @click.option(
     "--objective",
-    type=click.Choice(["max-margin", "min-cost"]),
+    type=click.Choice(["max-margin", "min-cost", "max-p-target", "cvar"]),
     default=None,
-    help="Maximise expected gross margin, or minimise spend + rep-hour cost to the target "
+    help="Maximise expected gross margin, minimise spend + rep-hour cost to the target, "
+    "maximise P(target) on simulated replications, or maximise the CVaR of gross margin "
+    "(--alpha); the last two are checked out of sample beside the max-margin plan "
     "[default: max-margin].",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="--objective cvar: the worst share of replications whose mean margin is maximised [0.1].",
+)
+@click.option(
+    "--sample-replications",
+    type=click.IntRange(min=10, max=2000),
+    default=None,
+    help="max-p-target / cvar: replications of today and of every pilot level the plan is "
+    "chosen on (optimise.risk.replications) [200].",
+)
+@click.option(
+    "--check-replications",
+    type=click.IntRange(min=10),
+    default=None,
+    help="max-p-target / cvar: replications of the out-of-sample check, on seeds after the "
+    "sample's (optimise.risk.check_replications) [400].",
 )
 @click.option(
     "--target",
@@ -192,6 +214,9 @@ _scenario_arg = click.argument("scenario", type=click.Path(dir_okay=False, path_
 def optimise(
     scenario: Path,
     objective: str | None,
+    alpha: float | None,
+    sample_replications: int | None,
+    check_replications: int | None,
     target: float | None,
     confidence: float | None,
     out: Path | None,
@@ -220,15 +245,23 @@ def optimise(
     lever costs). Warns when the gain over today exceeds what field results of sales-effort
     reallocation report. Exit 3 when the target cannot be reached at the confidence within
     capacity and budget.
+
+    With --objective max-p-target or cvar the plan is chosen on simulated replications (a
+    MILP under the same constraints) and checked on other seeds beside the max-margin plan:
+    plan.yaml, max_margin_plan.yaml, plan.csv, risk.json and risk.html.
     """
     # lazy: start-up speed (the loop pulls in matplotlib and the runner; `required` needs neither)
     from pipesim.optimise.loop import optimise as run_loop
     from pipesim.optimise.plan import plan_table
+    from pipesim.optimise.risk import optimise_risk, risk_text
 
     def go() -> int:
         settings = with_options(
             load_settings(settings_file),
             objective=objective,
+            alpha=alpha,
+            sample_replications=sample_replications,
+            check_replications=check_replications,
             target=target,
             confidence=confidence,
             budget=budget,
@@ -246,6 +279,19 @@ def optimise(
         make_solver(settings.solver)  # fail early on an unknown solver
         name = load_scenario(scenario, overrides).name
         folder = out or Path("reports") / f"{name}-plan"
+        if alpha is not None and settings.objective != "cvar":
+            raise SettingsError("--alpha applies to --objective cvar only")
+        if settings.objective in ("max-p-target", "cvar"):
+            risky = optimise_risk(
+                scenario, overrides, settings, folder, (lambda s: None) if quiet else _err
+            )
+            for line in risk_text(risky):
+                click.echo(line)
+            click.echo(
+                f"plan: {folder / 'plan.yaml'} | compared: {folder / 'max_margin_plan.yaml'} | "
+                f"report: {folder / 'risk.html'}"
+            )
+            return EXIT_OK if risky.reached else EXIT_INFEASIBLE
         res = run_loop(scenario, overrides, settings, folder, (lambda s: None) if quiet else _err)
         final = res.final
         assert final is not None

@@ -163,6 +163,8 @@ class PipelineModel:
         members = spec.members or []
         rng = streams("reps:initial")
         self.reps: list[Rep] = []
+        # planned hires (reps.members[].start_week): the day each seat's first rep starts
+        self.starts = scenario.reps.start_days()
         for k in range(spec.seats):
             m = members[k] if k < len(members) else None
             skill = m.skill if m and m.skill is not None else self._skill(rng)
@@ -172,14 +174,21 @@ class PipelineModel:
                 else self._noise(rng)
             )
             tenure = m.tenure_weeks if m and m.tenure_weeks is not None else spec.tenure_weeks
-            self.reps.append(hire(spec, k, skill, noise, -tenure * 7.0, prospecting))
+            planned = m is not None and m.start_week is not None  # tenure 0 on its start day
+            hired_at = self.starts[k] if planned else -tenure * 7.0
+            self.reps.append(hire(spec, k, skill, noise, hired_at, prospecting))
         self._lead_of = [-1] * len(self.reps)  # the lead each seat is qualifying
         self._reached = [True] * len(self.reps)  # did the seat's response reach its lead
         self._on_qualified = [partial(self._qualified, rep) for rep in self.reps]
         self.idle: deque[Rep] = deque()
         self.waiting: list[tuple[int, int]] = []  # heap of (priority class, lead index)
         self.busy = [False] * len(self.reps)
-        self.gone = [False] * len(self.reps)  # the seat's rep left and is not yet replaced
+        # the seat's rep left and is not yet replaced, or a planned hire has not started
+        self.gone = [start > 0 for start in self.starts]
+        for k, start in enumerate(self.starts):
+            if start > 0:
+                self.vacancies.append((k, 0.0, min(start, self.horizon)))
+                self.vacant_days += min(start, self.horizon)
         # per seat: heap of (day, order, change in open deals, change in extra hours)
         self.changes: list[list[tuple[float, int, int, float]]] = [[] for _ in self.reps]
         self._order = 0
@@ -486,10 +495,18 @@ class PipelineModel:
     def seat_life(self, rep: Rep) -> Generator[simpy.Event, Any, None]:
         """Attrition and backfill for one seat."""
         spec = self.sc.reps
-        if spec.attrition_per_year <= 0:
-            return
         env = self.env
         seat = rep.seat
+        start = self.starts[seat]
+        if start > 0:  # a planned hire: the seat fills on its start day
+            if start >= self.horizon:
+                return
+            yield env.timeout(start)
+            self.gone[seat] = False
+            if not self.busy[seat]:
+                self.next_lead(rep)
+        if spec.attrition_per_year <= 0:
+            return
         rng = self.streams(f"reps:seat:{seat}")
         mean_tenure = 365.0 / spec.attrition_per_year
         backfill = spec.backfill_weeks * 7.0
@@ -519,7 +536,7 @@ class PipelineModel:
         """Run the replication to the horizon and build the per-lead outcome arrays."""
         env = self.env
         env.process(self.arrivals())
-        self.idle.extend(self.reps)
+        self.idle.extend(rep for rep in self.reps if not self.gone[rep.seat])
         self._wake_at_next()
         for rep in self.reps:
             env.process(self.seat_life(rep))
@@ -550,9 +567,13 @@ def open_pipeline_seats(scenario: Scenario) -> list[int]:
     """The seat that works each open-pipeline deal.
 
     Its owner rep; a team owner's deals dealt to the team's seats in turn; else all seats in turn.
+    Seats of planned hires (``start_week``) are not dealt deals in turn (nobody is there yet).
     """
     labels = scenario.reps.labels()
+    starts = scenario.reps.start_days()
+    present = [k for k, start in enumerate(starts) if start <= 0] or list(range(len(labels)))
     team_seats = scenario.team_seats() if scenario.teams else {}
+    team_seats = {t: ([k for k in own if starts[k] <= 0] or own) for t, own in team_seats.items()}
     seats: list[int] = []
     turn = 0
     team_turn: dict[str, int] = {}
@@ -566,7 +587,7 @@ def open_pipeline_seats(scenario: Scenario) -> list[int]:
             elif opp.owner is not None:
                 seats.append(labels.index(opp.owner))
             else:
-                seats.append(turn % len(labels))
+                seats.append(present[turn % len(present)])
                 turn += 1
     return seats
 

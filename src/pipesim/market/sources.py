@@ -239,9 +239,15 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
                 )
             )
 
-    # Rep prospecting: cold leads found with rep hours.
+    # Rep prospecting: cold leads found with rep hours. Planned hires (members with start_week)
+    # prospect from their start on streams of their own, so the team's leads are the same
+    # whatever the hires (common random numbers across hiring schedules).
     pro = scenario.leads.prospecting
-    pro_rate = scenario.reps.seats * pro.hours_per_week / pro.hours_per_lead
+    found = pro.hours_per_week / pro.hours_per_lead  # leads per seat per week
+    members = scenario.reps.members or []
+    starts = scenario.reps.start_days()
+    hires = [k for k, m in enumerate(members) if m.start_week is not None]
+    pro_rate = (scenario.reps.seats - len(hires)) * found
     ref = scenario.leads.referrals
     sources: list[tuple[str, float, dict[str, float], BetaShare, float]] = [
         ("prospecting", pro_rate, _segment_split(scenario, None), pro.engagement, pro.fit_shift),
@@ -271,6 +277,25 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
                     src,
                 )
             )
+            if src != "prospecting":
+                continue
+            for seat in hires:
+                start = min(starts[seat], horizon)
+                rng = streams(f"prospecting:{seat}:{seg_name}")
+                n = int(rng.poisson(found * seg_share * (horizon - start) / 7.0))
+                parts.append(
+                    _reached(
+                        scenario,
+                        streams,
+                        f"prospecting:{seat}:{seg_name}:buyers",
+                        seg_index[seg_name],
+                        seg_name,
+                        rng.uniform(start, horizon, size=n),
+                        entry_point,
+                        shift,
+                        src,
+                    )
+                )
 
     # Outbound: opportunities each rep opens itself; seat k's arrive on its own stream.
     out = scenario.leads.outbound
@@ -302,6 +327,8 @@ def build_leads(scenario: Scenario, streams: Streams) -> LeadTable:
                     "outbound",
                 )
                 part.seat[:] = seat
+                if starts[seat] > 0:  # a planned hire opens none before it starts
+                    part = part.take(np.flatnonzero(part.t_lead >= starts[seat]))
                 parts.append(part)
 
     # The open pipeline: opportunities already pursued at day 0, at a given stage.

@@ -62,11 +62,16 @@ class Replications:
         Root seed of every scenario's replications.
     workers
         Worker processes (1 runs in this process).
+    first
+        Index of the first replication in the root seed's sequence: replication ``j`` of this
+        store is replication ``first + j`` of the seed (a store from ``first`` on holds other
+        seeds than one from 0 up to ``first``: an out-of-sample check).
     """
 
-    def __init__(self, seed: int, workers: int) -> None:
+    def __init__(self, seed: int, workers: int, first: int = 0) -> None:
         self.seed = seed
         self.workers = workers
+        self.first = first
         self.simulated = 0
         """Replications simulated (engine calls) so far."""
         self._rows: dict[str, list[Row]] = {}
@@ -102,7 +107,7 @@ class Replications:
 
     def _seeds_to(self, n: int) -> list[int]:
         if len(self._seeds) < n:
-            self._seeds = replication_seeds(self.seed, n)
+            self._seeds = replication_seeds(self.seed, n, start=self.first)
         return self._seeds[:n]
 
     def ensure(self, wants: Sequence[tuple[Scenario, int]]) -> int:
@@ -129,13 +134,14 @@ class Replications:
         tasks: list[_Task] = []
         for k, key in enumerate(keys):
             for start in range(starts[k], need[key][1], size):
-                tasks.append((k, start, seeds[start : min(start + size, need[key][1])]))
+                seeds_of = seeds[start : min(start + size, need[key][1])]
+                tasks.append((k, self.first + start, seeds_of))
         parts: dict[int, dict[int, list[Row]]] = {k: {} for k in range(len(keys))}
         workers = max(1, min(self.workers, len(tasks)))
         if total < POOL_MIN_PER_WORKER * workers:
             workers = 1
         for k, start, rows in map_tasks(_run_chunk, scenarios, tasks, workers):
-            parts[k][start] = rows
+            parts[k][start - self.first] = rows
         for k, key in enumerate(keys):
             rows = self._rows.setdefault(key, [])
             self._columns.setdefault(key, outcome_columns(scenarios[k]))

@@ -226,11 +226,52 @@ class Loop(_Strict):
     max_iterations: int = Field(6, ge=1, le=20, description="Most plans to try.")
 
 
+class Risk(_Strict):
+    """Risk-aware objectives: a sample-average approximation over simulated replications.
+
+    Every pilot level of every lever is simulated on the same ``replications`` seeds as today's
+    run (common random numbers); the MILP chooses the plan on that sample and the plan is then
+    checked on ``check_replications`` other seeds (out of sample), beside the max-margin plan.
+    """
+
+    alpha: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="CVaR's tail: the objective cvar maximises the mean gross margin of the "
+        "worst alpha share of replications (1: the mean).",
+    )
+    replications: int = Field(
+        200,
+        ge=10,
+        le=2000,
+        description="Replications of today and of every pilot level the MILP chooses on (the "
+        "sample; a binary variable per replication with max-p-target).",
+    )
+    check_replications: int = Field(
+        400,
+        ge=10,
+        description="Replications of the out-of-sample check of the chosen plan, the max-margin "
+        "plan and today (seeds after the sample's).",
+    )
+    iterations: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="Most MILP plans: each is simulated on the sample's seeds, and the next MILP "
+        "adds each replication's gap between that simulation and the separable estimate (the "
+        "levers' interactions); of these and the max-margin plan, the one whose simulation on "
+        "the sample is best is kept.",
+    )
+
+
 class OptimiseSettings(_Strict):
     """Everything the optimiser needs beyond the scenario."""
 
-    objective: Literal["max-margin", "min-cost"] = Field(
-        "max-margin", description="Maximise expected gross margin, or minimise cost to target."
+    objective: Literal["max-margin", "min-cost", "max-p-target", "cvar"] = Field(
+        "max-margin",
+        description="Maximise expected gross margin, minimise cost to target, maximise "
+        "P(target) on the simulated sample, or maximise the CVaR of gross margin (risk.alpha).",
     )
     confidence: float = Field(0.8, gt=0, lt=1, description="P(target) the plan must reach.")
     target: float | None = Field(None, gt=0, description="Revenue target (default target.revenue).")
@@ -258,6 +299,7 @@ class OptimiseSettings(_Strict):
         {}, description="Judgmental response curves by lever key."
     )
     loop: Loop = Loop()
+    risk: Risk = Risk()
     lever_costs: LeverCosts = LeverCosts()
     plausible_gain: float = Field(
         0.25,
@@ -325,6 +367,12 @@ def with_options(settings: OptimiseSettings, **options: Any) -> OptimiseSettings
             data["loop"]["replications"] = value
         elif key == "max_iterations":
             data["loop"]["max_iterations"] = value
+        elif key == "alpha":
+            data["risk"]["alpha"] = value
+        elif key == "sample_replications":
+            data["risk"]["replications"] = value
+        elif key == "check_replications":
+            data["risk"]["check_replications"] = value
         elif key == "outbound_hours":
             data["lever_costs"]["outbound_hours_per_opportunity"] = value
         else:

@@ -456,6 +456,23 @@ class RepSpec(Spec):
         ge=0,
         le=52 * 50,
     )
+    start_week: float | None = param(
+        None,
+        "A planned hire: the week the rep starts (the seat is empty until then, then ramps up "
+        "from reps.ramp_start; its attrition clock starts that day). Written by `pipesim hiring`.",
+        "user data",
+        ge=0,
+        le=MAX_WEEKS,
+    )
+
+    @model_validator(mode="after")
+    def _planned_hire_is_new(self) -> RepSpec:
+        if self.start_week and self.tenure_weeks:
+            raise ValueError(
+                f"rep {self.name!r}: a planned hire (start_week {self.start_week:g}) starts with "
+                f"no tenure; leave out tenure_weeks (got {self.tenure_weeks:g})"
+            )
+        return self
 
 
 class Reps(Spec):
@@ -586,6 +603,14 @@ class Reps(Spec):
         if isinstance(data, dict) and isinstance(data.get("members"), list) and data["members"]:
             data = {**data, "count": len(data["members"])}
         return data
+
+    def start_days(self) -> list[float]:
+        """Per seat, the day its planned hire starts (``members[].start_week``; else 0)."""
+        members = self.members or []
+        return [
+            7.0 * (members[k].start_week or 0.0) if k < len(members) else 0.0
+            for k in range(self.seats)
+        ]
 
     def labels(self) -> list[str]:
         """Each seat's label: the member's name, else rep01, rep02, ..."""
