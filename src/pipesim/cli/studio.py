@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from pipesim.cli.options import EXIT_BAD_INPUT, catalogue_option, fail, stdout
 from pipesim.runs.database import resolve_catalogue
@@ -105,7 +106,7 @@ def studio(
     Prints the address to open; Ctrl-C stops it (saved what-ifs are already on disk).
     """
     if importlib.util.find_spec("shiny") is None or importlib.util.find_spec("uvicorn") is None:
-        fail(f"pipesim studio needs Shiny for Python: {INSTALL_HINT}", EXIT_BAD_INPUT)
+        fail(f"pipesim studio needs Shiny for Python: {escape(INSTALL_HINT)}", EXIT_BAD_INPUT)
     if not folder.is_dir():
         fail(
             f"{folder} is not a folder of scenarios (give FOLDER, default scenarios/)",
@@ -136,6 +137,8 @@ def studio(
         catalogue=path,
         settings=live_module.Settings(replications=replications, workers=workers, seed=seed),
         save_replications=replications,
+        take_replications=min(200, replications),
+        take_max_replications=4 * min(200, replications),
     )
 
     def announce(address: str) -> None:

@@ -189,10 +189,10 @@ def build_ui(config: Config) -> Any:
     main = ui.div(
         ui.tags.style(CSS),
         ui.h3("Today's answer", id="answer-title"),
-        ui.output_ui("reference_out"),
+        ui.div(ui.output_ui("reference_out"), id="reference-section"),
         ui.hr(),
         ui.h3("What-if"),
-        ui.output_ui("whatif_out"),
+        ui.div(ui.output_ui("whatif_out"), id="whatif-section"),
         ui.hr(),
         ui.h3("What does it take?"),
         ui.layout_columns(
@@ -200,7 +200,7 @@ def build_ui(config: Config) -> Any:
             ui.input_numeric("take_confidence", "Confidence", 0.8, min=0.05, max=0.99, step=0.05),
             ui.div(ui.input_action_button("take_run", "Find the smallest value"), class_="mt-4"),
         ),
-        ui.output_ui("take_answer_out"),
+        ui.div(ui.output_ui("take_answer_out"), id="take-section"),
         ui.hr(),
         ui.h3("Save the what-if"),
         ui.layout_columns(
@@ -637,6 +637,16 @@ def make_server(
                     ],
                     class_="table table-sm",
                     id="take-table",
+                ),
+                ui.p(
+                    "resolved: the answer reaches the confidence and the step below does not"
+                    if r.resolution is not None and r.resolution.resolved
+                    else "not resolved: the intervals still reach across the confidence (see "
+                    "below which way the answer could move)",
+                    class_="ci"
+                    if r.resolution is not None and r.resolution.resolved
+                    else "unresolved",
+                    id="take-verdict",
                 ),
                 ui.tags.pre(required_message(r), class_="take", id="take-answer"),
             )

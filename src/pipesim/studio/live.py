@@ -69,6 +69,7 @@ class LiveRun:
             samples=True,
         )
         self._error: str | None = None
+        self._cancelled = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipesim-live", daemon=True)
         self._thread.start()
@@ -86,11 +87,12 @@ class LiveRun:
     def snapshot(self) -> Snapshot:
         """The latest estimate and whether the run goes on."""
         return Snapshot(
-            self._stream.latest, not self._done.is_set(), self._stream.cancelled, self._error
+            self._stream.latest, not self._done.is_set(), self._cancelled.is_set(), self._error
         )
 
     def cancel(self) -> None:
         """Stop the run (no more estimates; its workers stop)."""
+        self._cancelled.set()
         self._stream.cancel()
 
     def wait(self, timeout: float | None = None) -> bool:
