@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -315,3 +316,25 @@ def test_another_host_needs_a_token() -> None:
 
 def test_catalogue_env_is_private() -> None:
     assert "PIPESIM_CATALOGUE" in os.environ  # conftest: tests never write reports/runs.sqlite
+
+
+def test_a_live_run_refines_and_a_cancel_stops_it() -> None:
+    from pipesim.studio.live import LiveRun, Settings
+
+    sc = pipesim.load_scenario(BASELINE, overrides=["target.horizon_weeks=6"])
+    alt = pipesim.what_if(sc, {"reps.count": 20})
+    live = LiveRun(alt, Settings(replications=100_000, batch=4, workers=1), reference=sc)
+    seen: list[int] = []
+    deadline = time.monotonic() + 60
+    while len(set(seen)) < 2 and time.monotonic() < deadline:
+        snap = live.snapshot()
+        if snap.estimate is not None:
+            seen.append(snap.estimate.replications)
+        time.sleep(0.02)
+    assert len(set(seen)) >= 2 and sorted(seen) == seen  # refined batch by batch
+    live.cancel()
+    assert live.wait(10)
+    snap = live.snapshot()
+    assert snap.cancelled and not snap.running and snap.error is None
+    assert snap.estimate is not None and snap.estimate.replications < 100_000
+    assert snap.estimate.difference is not None and snap.estimate.samples is not None

@@ -50,7 +50,7 @@ from pipesim.studio import figures
 from pipesim.studio.files import FileError, inside, scenario_files
 from pipesim.studio.levers import HIRES, Lever, LeverError, lever_at, panel, scenario_changes
 from pipesim.studio.live import LiveRun, References, Settings, Snapshot
-from pipesim.studio.whatif import SaveError, build, problems_text, run_saved, save
+from pipesim.studio.whatif import SaveError, build, problems_text, record, run_saved, save
 
 POLL_S = 0.3
 """How often the page looks for a new estimate (seconds)."""
@@ -216,7 +216,7 @@ def build_ui(config: Config) -> Any:
         ui.output_ui("saved_out"),
         ui.h4("Discuss"),
         ui.layout_columns(
-            ui.output_ui("discuss_choice_out"),
+            ui.input_select("discuss_whatif", "What-if", []),
             ui.input_text_area("comment_text", "Comment", rows=2),
             ui.div(ui.input_action_button("post_comment", "Post comment"), class_="mt-4"),
         ),
@@ -653,25 +653,20 @@ def make_server(
 
         # ------------------------------------------------------------- save
         @reactive.extended_task
-        async def save_task(
-            saved: Any, reference_file: str, author: str, note: str, changes: dict[str, Any]
-        ) -> tuple[str, str]:
+        async def save_task(saved: Any, note: str) -> tuple[str, str]:
             def go() -> tuple[str, str]:
                 try:
-                    record = run_saved(
+                    folder = run_saved(
                         saved,
-                        reference_file,
-                        author,
-                        note,
-                        changes,
                         config.catalogue,
                         replications=config.save_replications,
                         seed=settings.seed,
                         workers=settings.workers,
+                        note=note,
                     )
-                except (DiscussionError, CatalogueError) as exc:
-                    return "problem", str(exc)
-                return "saved", record.name
+                except (DiscussionError, CatalogueError, OSError) as exc:
+                    return "problem", f"{saved.name} is saved, but its run failed: {exc}"
+                return "saved", folder
 
             return await asyncio.to_thread(go)
 
@@ -700,10 +695,28 @@ def make_server(
             except SaveError as exc:
                 save_message.set(ui.p(str(exc), class_="problem", id="save-problem"))
                 return
+            try:
+                record(
+                    saved,
+                    ref[0],
+                    input.author() or "",
+                    input.save_note() or "",
+                    changes,
+                    config.catalogue,
+                )
+            except (DiscussionError, CatalogueError) as exc:
+                save_message.set(
+                    ui.p(
+                        f"{saved.relative} is saved but not listed: {exc}",
+                        class_="problem",
+                        id="save-problem",
+                    )
+                )
+                return
             save_message.set(
                 ui.p(f"saved {saved.relative}; running it for the catalogue…", id="save-status")
             )
-            save_task.invoke(saved, ref[0], input.author() or "", input.save_note() or "", changes)
+            save_task.invoke(saved, input.save_note() or "")
 
         @reactive.effect
         def _save_done() -> None:
@@ -711,7 +724,9 @@ def make_server(
             if status == "success":
                 kind, text = save_task.result()
                 if kind == "saved":
-                    save_message.set(ui.p(f"saved what-if {text} and its run", id="save-done"))
+                    save_message.set(
+                        ui.p(f"saved the what-if and its run ({text})", id="save-done")
+                    )
                 else:
                     save_message.set(ui.p(text, class_="problem", id="save-problem"))
             elif status == "error":
@@ -749,6 +764,14 @@ def make_server(
             except CatalogueError:
                 return [], {}, [], {}
             return saved, decisions, entries, runs
+
+        @reactive.effect
+        def _new_files() -> None:
+            shared()
+            with reactive.isolate():
+                files = scenario_files(config.folder)
+                chosen = input.scenario()
+            ui.update_select("scenario", choices=files, selected=chosen)
 
         @render.ui
         def saved_out() -> Any:
@@ -818,19 +841,20 @@ def make_server(
                 )
             return ui.div(*cards, id="saved-list")
 
-        @render.ui
-        def discuss_choice_out() -> Any:
-            saved = shared()[0]
-            names = [w.name for w in reversed(saved)]
+        @reactive.calc
+        def saved_names() -> tuple[str, ...]:
+            return tuple(w.name for w in reversed(shared()[0]))
+
+        @reactive.effect
+        def _discuss_choices() -> None:
+            # only when the set of what-ifs changes (a save), never on a comment: the choice a
+            # user is making is not reset under them
+            names = list(saved_names())
             with reactive.isolate():
-                try:
-                    chosen = input.discuss_whatif()
-                except Exception:  # not rendered yet
-                    chosen = None
-            return ui.input_select(
+                chosen = input.discuss_whatif()
+            ui.update_select(
                 "discuss_whatif",
-                "What-if",
-                names,
+                choices=names,
                 selected=chosen if chosen in names else (names[0] if names else None),
             )
 
@@ -896,4 +920,4 @@ def _change_text(path: str, value: Any) -> str:
 def make_app(config: Config, references: References | None = None) -> App:
     """The Shiny app of the studio (without the token check and the report route)."""
     refs = references or References(config.settings)
-    return App(build_ui(config), make_server(config, refs))
+    return App(lambda _request: build_ui(config), make_server(config, refs))

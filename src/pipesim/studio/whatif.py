@@ -8,7 +8,8 @@ does) before it is put in place. The file is written to a temporary name and the
 own name, which fails if the name is taken: a crash leaves the old state or the whole file, and two
 people saving the same name at once cannot overwrite each other. :func:`run_saved` runs it like
 ``pipesim run`` (its own folder beside the catalogue, ``report.html``) and records the run and
-the what-if in the catalogue.
+the what-if in the catalogue (:func:`record` first, so the what-if is listed whatever becomes of
+its run).
 """
 
 from __future__ import annotations
@@ -104,6 +105,20 @@ def file_text(
     return header + "\n" + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
 
 
+def _sync_folder(folder: Path) -> None:
+    """Make a new name in ``folder`` durable (a crash right after keeps the file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @dataclass(frozen=True)
 class Saved:
     """A what-if written to its scenario file."""
@@ -183,54 +198,46 @@ def save(
             raise SaveError(
                 f"a scenario named {name}.yaml already exists; choose another name"
             ) from None
+        _sync_folder(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
     return Saved(name, target, target.relative_to(folder.resolve()).as_posix(), scenario)
 
 
-def run_saved(
+def record(
     saved: Saved,
     reference_file: str,
     author: str,
     note: str,
     changes: Mapping[str, Any],
     catalogue: Path,
+) -> SavedWhatIf:
+    """Record the saved what-if in the catalogue (one transaction), before its run starts."""
+    return store_what_if(
+        SavedWhatIf(
+            saved.name, saved.relative, reference_file, dict(changes), author, note or None, now()
+        ),
+        catalogue,
+    )
+
+
+def run_saved(
+    saved: Saved,
+    catalogue: Path,
     *,
     replications: int,
     seed: int = 0,
     workers: int = 1,
-) -> SavedWhatIf:
-    """Record the saved what-if in the catalogue, run it, write its report and record the run.
+    note: str | None = None,
+) -> str:
+    """Run a saved what-if, write its report, record the run and attach it to the what-if.
 
-    The what-if is recorded first (it is saved whatever happens to the run); the run goes to
-    ``<catalogue folder>/<name>/`` like a ``pipesim run --out`` there.
+    The run goes to ``<catalogue folder>/<name>/``, as ``pipesim run --out`` there would put it.
+    Returns the run's folder.
     """
-    record = store_what_if(
-        SavedWhatIf(
-            saved.name,
-            saved.relative,
-            reference_file,
-            dict(changes),
-            author,
-            note or None,
-            now(),
-        ),
-        catalogue,
-    )
     out = catalogue.parent / saved.name
     results = run(saved.scenario, replications, seed, workers, out)
     run_record = record_run(out, catalogue, note or None)
     write_run_report(out, from_results(results, catalogue))
     attach_run(saved.name, run_record.key, str(out.resolve()), catalogue)
-    return SavedWhatIf(
-        record.name,
-        record.file,
-        record.reference,
-        record.changes,
-        record.author,
-        record.note,
-        record.created_at,
-        run_record.key,
-        str(out.resolve()),
-        record.id,
-    )
+    return str(out.resolve())
