@@ -52,7 +52,7 @@ from pipesim.studio.levers import HIRES, Lever, LeverError, lever_at, panel, sce
 from pipesim.studio.live import LiveRun, References, Settings, Snapshot
 from pipesim.studio.whatif import SaveError, build, problems_text, record, run_saved, save
 
-POLL_S = 0.3
+POLL_S = 0.2
 """How often the page looks for a new estimate (seconds)."""
 
 CATALOGUE_POLL_S = 1.0

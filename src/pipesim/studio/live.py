@@ -36,7 +36,7 @@ class Settings:
     """
 
     replications: int = 1000
-    batch: int = 20
+    batch: int = 10
     workers: int = 2
     seed: int = 0
 
