@@ -208,6 +208,17 @@ def test_the_page_leads_with_the_answer_and_a_lever_runs_a_paired_what_if(
     )
     assert page.locator("#whatif-p").count() == 0  # type: ignore[attr-defined]
     _shot(page, tmp_path, "studio-refused.png", "#whatif-section")
+
+    # "add a lever": any numeric parameter by path, with the schema's bounds; a text is refused
+    page.fill("#add_path", "segments.S1.description")  # type: ignore[attr-defined]
+    page.click("#add_lever")  # type: ignore[attr-defined]
+    page.wait_for_selector("#add-problem", timeout=WAIT_MS)  # type: ignore[attr-defined]
+    assert "is not a number" in page.inner_text("#add-problem")  # type: ignore[attr-defined]
+    page.fill("#add_path", "segments.S1.buyers_per_week")  # type: ignore[attr-defined]
+    page.click("#add_lever")  # type: ignore[attr-defined]
+    added = "#lever_segments_S1_buyers_per_week"
+    page.wait_for_selector(added, timeout=WAIT_MS)  # type: ignore[attr-defined]
+    assert float(page.input_value(added)) == 22  # type: ignore[attr-defined]
     page.close()  # type: ignore[attr-defined]
 
 
@@ -329,10 +340,13 @@ def test_what_does_it_take(studio: Studio, browser: object, tmp_path: Path) -> N
     page.close()  # type: ignore[attr-defined]
 
 
-def test_a_token_guards_the_studio(tmp_path: Path) -> None:
+def test_a_token_guards_the_studio(tmp_path: Path, browser: object) -> None:
     token = "t" * 24
     s = _start(tmp_path, "--token", token)
     try:
+        page = _page(browser, s.url)  # the page and its WebSocket pass with the token
+        assert page.inner_text("#ref-p").endswith("%")  # type: ignore[attr-defined]
+        page.close()  # type: ignore[attr-defined]
         assert s.url.endswith(f"?token={token}")
         bare = s.url.split("?")[0]
         with pytest.raises(urllib.error.HTTPError) as denied:
