@@ -94,6 +94,13 @@ def test_hires_become_members_that_ramp_up(baseline: pipesim.Scenario) -> None:
     assert scenario.reps.members is not None and scenario.reps.members[-1].tenure_weeks == 0
 
 
+def test_new_hires_must_be_a_whole_number_in_bounds(baseline: pipesim.Scenario) -> None:
+    levers = {lv.path: lv for lv in panel(baseline)}
+    for bad in (-1, 2.5, 986):
+        with pytest.raises(LeverError, match="hires: must be a whole number from 0 to 985"):
+            scenario_changes(baseline, levers, {HIRES: bad})
+
+
 def test_unchanged_levers_make_no_changes(baseline: pipesim.Scenario) -> None:
     levers = {lv.path: lv for lv in panel(baseline)}
     values = {p: lv.value for p, lv in levers.items()}

@@ -219,6 +219,8 @@ def test_the_page_leads_with_the_answer_and_a_lever_runs_a_paired_what_if(
     added = "#lever_segments_S1_buyers_per_week"
     page.wait_for_selector(added, timeout=WAIT_MS)  # type: ignore[attr-defined]
     assert float(page.input_value(added)) == 22  # type: ignore[attr-defined]
+    assert page.input_value("#lever_reps_count") == "-4"  # type: ignore[attr-defined]
+    assert "got -4" in page.inner_text("#whatif-problems")  # type: ignore[attr-defined]
     page.close()  # type: ignore[attr-defined]
 
 

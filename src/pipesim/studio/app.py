@@ -115,16 +115,19 @@ class Config:
     take_max_replications: int = 800
 
 
-def _lever_input(lever: Lever) -> Any:
+def _lever_input(lever: Lever, value: Any = None) -> Any:
+    """A lever's input, at ``value`` (None: today's value) with its unit, bounds and help."""
     iid = input_id(lever.path)
     label = f"{lever.label}" + (f" ({lever.unit})" if lever.unit else "")
+    shown = lever.value if value is None else value
     if lever.kind == "choice":
-        control = ui.input_select(iid, label, list(lever.choices), selected=lever.value)
+        chosen = shown if shown in lever.choices else lever.value
+        control = ui.input_select(iid, label, list(lever.choices), selected=chosen)
     else:
         control = ui.input_numeric(
             iid,
             label,
-            lever.value,
+            shown,
             min=lever.minimum,
             max=lever.maximum,
             step=lever.step,
@@ -239,6 +242,7 @@ def make_server(
         extra_levers: reactive.Value[list[str]] = reactive.value([])
         add_problem: reactive.Value[str] = reactive.value("")
         live: dict[str, LiveRun | None] = {"run": None}
+        drawn_for: dict[str, str | None] = {"scenario": None}
         current: reactive.Value[tuple[tuple[str, Any], ...] | None] = reactive.value(None)
         problems: reactive.Value[list[str]] = reactive.value([])
         ref_snap: reactive.Value[Snapshot | None] = reactive.value(None)
@@ -350,7 +354,19 @@ def make_server(
         # ------------------------------------------------------------- levers
         @render.ui
         def levers_out() -> Any:
-            return ui.div(*[_lever_input(lv) for lv in lever_set().values()], id="lever-panel")
+            # a lever added to the panel redraws it: the others keep the values they were moved to
+            inputs = []
+            for lv in lever_set().values():
+                with reactive.isolate():
+                    try:
+                        now = input[input_id(lv.path)]()
+                    except Exception:  # not drawn yet: today's value
+                        now = None
+                keep = now is not None and input.scenario() == drawn_for["scenario"]
+                inputs.append(_lever_input(lv, now if keep else None))
+            with reactive.isolate():
+                drawn_for["scenario"] = input.scenario()
+            return ui.div(*inputs, id="lever-panel")
 
         @reactive.effect
         @reactive.event(input.add_lever)
@@ -416,7 +432,15 @@ def make_server(
                 problems.set(["a lever is empty: type a number"])
                 current.set(None)
                 return
-            changes = scenario_changes(scenario, all_levers, values)
+            try:
+                changes = scenario_changes(scenario, all_levers, values)
+            except LeverError as exc:
+                with reactive.isolate():
+                    stop_live()
+                    what_snap.set(None)
+                problems.set([str(exc)])
+                current.set(None)
+                return
             key = tuple(sorted((k, repr(v)) for k, v in changes.items()))
             with reactive.isolate():
                 if current.get() == key and live["run"] is not None:
@@ -445,7 +469,12 @@ def make_server(
             scenario = ref[2]
             assert isinstance(scenario, Scenario)
             values = panel_values()
-            return {} if values is None else scenario_changes(scenario, lever_set(), values)
+            if values is None:
+                return {}
+            try:
+                return scenario_changes(scenario, lever_set(), values)
+            except LeverError:
+                return {}
 
         @render.ui
         def whatif_out() -> Any:

@@ -269,6 +269,11 @@ def scenario_changes(
     ``values`` maps a lever's path to the value in the panel. New hires become ``reps.members``
     (the seats as set, then the hires); ``reps.count`` then goes into that list rather than
     beside it, which the schema would refuse.
+
+    Raises
+    ------
+    LeverError
+        New hires that are not a whole number within the lever's bounds.
     """
     changes: dict[str, Any] = {}
     for path, value in values.items():
@@ -277,7 +282,12 @@ def scenario_changes(
             continue
         if not _same(value, lever.value):
             changes[path] = value
-    hires = int(values.get(HIRES) or 0)
+    given = values.get(HIRES) or 0
+    hire_lever = levers.get(HIRES)
+    top = hire_lever.maximum if hire_lever is not None and hire_lever.maximum is not None else 0
+    if not float(given).is_integer() or not 0 <= given <= top:
+        raise LeverError(f"{HIRES}: must be a whole number from 0 to {top:g} (got {given:g})")
+    hires = int(given)
     if hires > 0:
         seats = int(changes.pop("reps.count", scenario.reps.seats))
         members: list[dict[str, Any]] = [
