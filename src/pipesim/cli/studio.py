@@ -100,7 +100,7 @@ def studio(
     """Serve the studio: live what-ifs on FOLDER's scenarios in the browser [default: scenarios/].
 
     Pick a scenario and see today's answer; move a lever for a what-if run under common random
-    numbers against it (first estimate in about a second, refined as replications arrive); ask
+    numbers against it (first estimate in one to two seconds, refined as batches arrive); ask
     what it takes to reach a confidence; save a what-if as a scenario file that extends the
     reference, with its run in the catalogue; comment and decide on each other's what-ifs.
     Prints the address to open; Ctrl-C stops it (saved what-ifs are already on disk).
