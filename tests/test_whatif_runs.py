@@ -175,7 +175,7 @@ def _meta_version(path: Path) -> str:
 
 
 def test_catalogue_of_schema_1_is_upgraded_and_keeps_its_runs(tmp_path, monkeypatch):
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     # a reader that cannot write the file still reads it as it is
     readonly = _catalogue_v1(tmp_path / "readonly.sqlite")
 
@@ -191,10 +191,12 @@ def test_catalogue_of_schema_1_is_upgraded_and_keeps_its_runs(tmp_path, monkeypa
     cat = _catalogue_v1(tmp_path / "runs.sqlite")
     (old,) = list_runs(cat)
     assert (old.id, old.p_target, old.variant, old.what_if) == (1, 0.54, None, "")
-    assert _meta_version(cat) == "2"
+    assert _meta_version(cat) == "3"
     with sqlite3.connect(cat) as con:
         columns = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"variant", "overrides", "plan", "pipeline"} <= columns
+    assert {"what_ifs", "comments", "decisions"} <= tables  # the studio's, empty
     sc = scenario_file(tmp_path)
     cli("run", sc, *QUICK, "--catalogue", cat, "--set", "reps.count=6", "--out", tmp_path / "w")
     runs = list_runs(cat)

@@ -1,9 +1,11 @@
 """Command line of the run history: ``pipesim history`` and ``pipesim diff``.
 
 ``history`` lists the runs recorded in the catalogue (:mod:`pipesim.runs.catalogue`), what-ifs
-marked with their settings, draws the forecast's drift over time (``--chart``: the runs of one
-scenario with one set of settings per line, the scenario's forecast unless ``--variant`` names a
-what-if) and rebuilds the catalogue from the run folders (``--rebuild``).
+marked with their settings, then the what-ifs saved in ``pipesim studio`` with every comment
+and decision on them (:mod:`pipesim.runs.discussion`), draws the forecast's drift over time
+(``--chart``: the runs of one scenario with one set of settings per line, the scenario's
+forecast unless ``--variant`` names a what-if) and rebuilds the catalogue from the run folders
+(``--rebuild``).
 ``diff`` explains the move between two runs: the settings that changed and, re-simulated under
 common random numbers, how much of the change in P(target) each accounts for
 (:mod:`pipesim.experiments.diff`). Exit codes follow ``pipesim``: 0 success, 2 bad input (an
@@ -39,6 +41,7 @@ from pipesim.cli.options import (
 from pipesim.cli.options import catalogue_option as shared_catalogue_option
 from pipesim.runs.catalogue import RunNotFound, find_run, list_runs, rebuild, scenario_names
 from pipesim.runs.database import CatalogueError, resolve_catalogue
+from pipesim.runs.discussion import Entry, SavedWhatIf, discussion, list_what_ifs
 from pipesim.runs.moved import write_moved
 from pipesim.runs.records import RunFolderError, RunRecord
 
@@ -245,6 +248,7 @@ def _list(path: Path, scenario: str | None, variant: str | None) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
+        _print_discussion(path, scenario)
         return
     title = (
         f"runs in {path}"
@@ -252,6 +256,42 @@ def _list(path: Path, scenario: str | None, variant: str | None) -> None:
         + (f", what-if {variant}" if variant else "")
     )
     _print_table(lambda wide: _runs_table(runs, title, wide))
+    _print_discussion(path, scenario)
+
+
+def _print_discussion(path: Path, scenario: str | None) -> None:
+    """The studio's saved what-ifs (of ``scenario``'s runs) and their comments and decisions."""
+    saved = list_what_ifs(path)
+    if scenario is not None:
+        saved = [w for w in saved if w.name == scenario or Path(w.reference).stem == scenario]
+    if not saved:
+        return
+    names = {w.name for w in saved}
+    entries = [e for e in discussion(path) if e.what_if in names]
+    _print_table(lambda wide: _discussion_table(saved, entries, wide))
+
+
+def _discussion_table(saved: list[SavedWhatIf], entries: list[Entry], wide: bool) -> Table:
+    """Each saved what-if, then its comments and decisions in the order they were written."""
+    table = Table(
+        title="what-ifs saved in the studio: comments and decisions",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for name, min_width in (("when", None), ("what-if", 8), ("who", 6), ("what", 20)):
+        table.add_column(name, no_wrap=min_width is None, min_width=min_width, overflow="fold")
+    for w in saved:
+        changes = ", ".join(f"{k}={v}" for k, v in w.changes.items() if k != "reps.members")
+        if "reps.members" in w.changes:
+            changes = ", ".join(
+                x for x in (changes, f"reps.members ({len(w.changes['reps.members'])})") if x
+            )
+        text = f"saved (extends {w.reference}: {changes})" + (f"; note: {w.note}" if w.note else "")
+        table.add_row(_when(w.created_at), w.name, w.author, text if wide else text[:120])
+        for e in (e for e in entries if e.what_if == w.name):
+            what = f"decision: {e.text}" if e.kind == "decision" else f"comment: {e.text}"
+            table.add_row(_when(e.created_at), e.what_if, e.author, what)
+    return table
 
 
 def _what_ifs(path: Path, scenario: str | None) -> list[str]:

@@ -64,6 +64,7 @@ class _LazyGroup(click.Group):
         "diff": "pipesim.cli.history:diff",
         "calibrate": "pipesim.cli.calibrate:calibrate",
         "backtest": "pipesim.cli.backtest:backtest",
+        "studio": "pipesim.cli.studio:studio",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -1,7 +1,11 @@
 """The run catalogue's SQLite file: schema, validated connections, and every statement on it.
 
 The ``runs`` table holds one row per :class:`~pipesim.runs.records.RunRecord`; the ``meta`` table
-says the file is a pipesim run catalogue and which schema version it has. Safety:
+says the file is a pipesim run catalogue and which schema version it has. The studio's shared
+memory lives beside the runs: ``what_ifs`` (each saved what-if: its scenario file, the reference
+it extends, author, note and run), ``comments`` and ``decisions`` (proposed / accepted /
+rejected, every one kept: the latest is the standing decision, the rest its history). A rebuild
+refills ``runs`` only: what people wrote is never rebuilt away. Safety:
 
 - one ``INSERT`` per run inside a transaction, so a crash never leaves half a record; the database
   runs in WAL mode with a busy timeout (and a few retries), so runs that finish at the same moment
@@ -29,12 +33,16 @@ from typing import Any
 
 from pipesim.runs.records import RunRecord, utc_now
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the catalogue's tables; stored in ``meta`` under ``schema_version``.
 
 1: the runs. 2: what-if settings (``variant``, ``overrides``, ``plan``, ``pipeline``,
-``pipeline_history``, ``pipeline_mapping``).
+``pipeline_history``, ``pipeline_mapping``). 3: the studio's saved what-ifs, comments and
+decisions.
 """
+
+DECISIONS = ("proposed", "accepted", "rejected")
+"""What a decision on a saved what-if may say."""
 
 APPLICATION = "pipesim run catalogue"
 """Stored in ``meta`` under ``application``: tells our catalogue from other SQLite files."""
@@ -94,6 +102,34 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_scenario ON runs (scenario, finished_at);
 CREATE INDEX IF NOT EXISTS runs_by_folder ON runs (folder);
 CREATE INDEX IF NOT EXISTS runs_by_variant ON runs (scenario, variant, finished_at);
+CREATE TABLE IF NOT EXISTS what_ifs (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT NOT NULL UNIQUE,
+    file       TEXT NOT NULL,
+    reference  TEXT NOT NULL,
+    changes    TEXT NOT NULL,
+    author     TEXT NOT NULL,
+    note       TEXT,
+    created_at TEXT NOT NULL,
+    run_key    TEXT,
+    folder     TEXT
+);
+CREATE TABLE IF NOT EXISTS comments (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    what_if    TEXT NOT NULL,
+    author     TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    what_if    TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('proposed', 'accepted', 'rejected')),
+    author     TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS comments_by_what_if ON comments (what_if, id);
+CREATE INDEX IF NOT EXISTS decisions_by_what_if ON decisions (what_if, id);
 """
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -106,11 +142,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE runs ADD COLUMN pipeline_mapping TEXT",
         "CREATE INDEX IF NOT EXISTS runs_by_variant ON runs (scenario, variant, finished_at)",
     ),
+    3: tuple(
+        statement.strip()
+        for statement in _SCHEMA.split(";")
+        if "what_if" in statement or "comments" in statement or "decisions" in statement
+    ),
 }
 """Statements that bring a catalogue of the version before each key up to that version.
 
 Records of a version-1 catalogue become runs without what-if settings (the forecast of their
-scenario): version 1 did not record them.
+scenario): version 1 did not record them. Version 3 adds the studio's tables, empty.
 """
 
 _COLUMNS = (
@@ -475,3 +516,44 @@ def move_aside(path: Path) -> Path:
     except OSError as exc:
         raise CatalogueError(path, f"could not be moved aside for the rebuild ({exc})") from None
     return target
+
+
+def has_table(con: sqlite3.Connection, name: str) -> bool:
+    """Whether the catalogue has table ``name`` (an old catalogue read as it is may not)."""
+    row = con.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return row is not None
+
+
+def write_transaction(
+    con: sqlite3.Connection,
+    path: Path,
+    action: str,
+    statements: Sequence[tuple[str, tuple[Any, ...]]],
+) -> int | None:
+    """Run ``statements`` in one ``BEGIN IMMEDIATE`` transaction (retried while locked).
+
+    Returns the last inserted row id. Writers from several processes or threads queue on the
+    database's write lock; none is lost.
+    """
+    for attempt in _retrying(path, action):
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                last: int | None = None
+                for sql, args in statements:
+                    last = con.execute(sql, args).lastrowid
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            return last
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc) or attempt == RETRIES - 1:
+                raise CatalogueError(path, f"could not {action} ({exc})") from None
+        except sqlite3.DatabaseError as exc:
+            raise _bad_file(path, f"is damaged ({exc})") from None
+    raise AssertionError("unreachable")  # pragma: no cover - _retrying raises

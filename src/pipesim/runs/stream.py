@@ -13,7 +13,9 @@ browser studio, say): iterate it for estimates, read :attr:`Stream.latest` from 
 :meth:`Stream.cancel` from any thread to stop: no batch is scheduled after that, work not started
 is dropped and the workers shut down (a replication already running finishes first, a fraction
 of a second). Closing the iterator (``break`` out of the loop, ``with``, or :meth:`Stream.close`)
-does the same.
+does the same. With ``samples=True`` each estimate also carries the replications themselves
+(:class:`Samples`: revenue and the weekly bookings path of each, and the reference's), so a page
+can redraw the report's exceedance curve and bookings fan as batches arrive.
 
 **Precision.** With ``precision`` the stream (and ``pipesim run --precision``) stops once the 95%
 Wilson interval of P(target) is at most +/- ``precision``. :func:`next_look` is the rule:
@@ -169,6 +171,26 @@ class Interval:
 
 
 @dataclass(frozen=True)
+class Samples:
+    """The replications behind an estimate, in replication order (copies; safe to keep).
+
+    Attributes
+    ----------
+    revenue
+        Revenue of each replication.
+    bookings
+        Cumulative bookings at the end of each week, one row per replication.
+    reference_revenue, reference_bookings
+        The same for the reference scenario on the same seeds (None without one).
+    """
+
+    revenue: np.ndarray
+    bookings: np.ndarray
+    reference_revenue: np.ndarray | None = None
+    reference_bookings: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class Estimate:
     """What the replications so far say (one snapshot of a :class:`Stream`).
 
@@ -197,6 +219,8 @@ class Estimate:
         With a precision target: whether the interval is within it (None without one).
     elapsed_s
         Seconds since the stream started.
+    samples
+        With ``iterate(..., samples=True)``: the replications so far (:class:`Samples`).
     """
 
     replications: int
@@ -212,21 +236,29 @@ class Estimate:
     final: bool
     precision_reached: bool | None
     elapsed_s: float
+    samples: Samples | None = None
+
+
+Outcome = tuple[float, bool, float, bool, np.ndarray | None, np.ndarray | None]
+"""Revenue, target hit, the reference's revenue and hit, and the two bookings paths (or None)."""
 
 
 class _Tally:
     """Revenue and target hits per replication, in replication order (8 bytes and a flag each)."""
 
-    def __init__(self, paired: bool) -> None:
+    def __init__(self, paired: bool, samples: bool = False) -> None:
         self.n = 0
         self.hits = 0
         self.paired = paired
+        self.samples = samples
+        self._paths: list[np.ndarray] = []
+        self._ref_paths: list[np.ndarray] = []
         self._revenue = np.empty(256)
         self._hit = np.empty(256, dtype=bool)
         self._ref_revenue = np.empty(256 if paired else 0)
         self._ref_hit = np.empty(256 if paired else 0, dtype=bool)
 
-    def add(self, outcome: tuple[float, bool, float, bool]) -> None:
+    def add(self, outcome: Outcome) -> None:
         if self.n == self._revenue.size:
             size = 2 * self.n
             self._revenue = np.resize(self._revenue, size)
@@ -234,7 +266,11 @@ class _Tally:
             if self.paired:
                 self._ref_revenue = np.resize(self._ref_revenue, size)
                 self._ref_hit = np.resize(self._ref_hit, size)
-        revenue, hit, ref_revenue, ref_hit = outcome
+        revenue, hit, ref_revenue, ref_hit, path, ref_path = outcome
+        if self.samples and path is not None:
+            self._paths.append(path)
+            if self.paired and ref_path is not None:
+                self._ref_paths.append(ref_path)
         self._revenue[self.n] = revenue
         self._hit[self.n] = hit
         if self.paired:
@@ -281,23 +317,39 @@ class _Tally:
                 None if precision is None else bool(n and wilson_half_width(hits, n) <= precision)
             ),
             elapsed_s=elapsed_s,
+            samples=self._samples() if self.samples else None,
         )
 
+    def _samples(self) -> Samples:
+        n = self.n
+        paths = np.array(self._paths[:n], dtype=float).reshape(n, -1)
+        if not self.paired:
+            return Samples(self._revenue[:n].copy(), paths)
+        ref_paths = np.array(self._ref_paths[:n], dtype=float).reshape(n, -1)
+        return Samples(self._revenue[:n].copy(), paths, self._ref_revenue[:n].copy(), ref_paths)
 
-def _outcomes(
-    shared: tuple[Scenario, Scenario | None, bool], task: Chunk
-) -> list[tuple[float, bool, float, bool]]:
-    """Revenue and target hit of each replication of a chunk (and of the reference's, if any)."""
-    scenario, reference, uncertain = shared
+
+def _outcomes(shared: tuple[Scenario, Scenario | None, bool, bool], task: Chunk) -> list[Outcome]:
+    """Revenue and target hit of each replication of a chunk (and of the reference's, if any).
+
+    With samples (the shared tuple's last flag) each outcome also carries the weekly bookings
+    paths.
+    """
+    scenario, reference, uncertain, keep = shared
     start, chunk_seeds = task
-    out = []
+    out: list[Outcome] = []
     for k, s in enumerate(chunk_seeds):
-        row = run_replication(scenario, start + k, s, uncertain).row
+        result = run_replication(scenario, start + k, s, uncertain)
+        row = result.row
+        path = np.asarray(result.bookings, dtype=float) if keep else None
         replication_done()
         if reference is None:
-            out.append((float(row["revenue"]), bool(row["hit_target"]), math.nan, False))
+            out.append(
+                (float(row["revenue"]), bool(row["hit_target"]), math.nan, False, path, None)
+            )
         else:
-            ref = run_replication(reference, start + k, s, uncertain).row
+            ref_result = run_replication(reference, start + k, s, uncertain)
+            ref = ref_result.row
             replication_done()
             out.append(
                 (
@@ -305,6 +357,8 @@ def _outcomes(
                     bool(row["hit_target"]),
                     float(ref["revenue"]),
                     bool(ref["hit_target"]),
+                    path,
+                    np.asarray(ref_result.bookings, dtype=float) if keep else None,
                 )
             )
     return out
@@ -319,7 +373,7 @@ class Stream:
     (or call :meth:`close` from the iterating thread) to be sure the workers are gone.
     """
 
-    def __init__(self, pool: ReplicationPool[Any, tuple[float, bool, float, bool]], plan: _Plan):
+    def __init__(self, pool: ReplicationPool[Any, Outcome], plan: _Plan):
         self._pool = pool
         self._plan = plan
         self._latest: Estimate | None = None
@@ -370,7 +424,7 @@ class Stream:
 
     def _run(self) -> Generator[Estimate, None, None]:
         plan, pool = self._plan, self._pool
-        tally = _Tally(plan.paired)
+        tally = _Tally(plan.paired, plan.samples)
         started = time.perf_counter()
         goal: int | None = plan.first_look()
         try:
@@ -403,6 +457,7 @@ class _Plan:
     precision: float | None
     pilot: int
     paired: bool
+    samples: bool = False
 
     def first_look(self) -> int:
         if self.precision is None:
@@ -440,6 +495,7 @@ def iterate(
     parameter_uncertainty: bool = False,
     executor: str = "process",
     scheduler: Any = None,
+    samples: bool = False,
 ) -> Stream:
     """Stream running estimates of ``scenario``'s outcome, one after every ``batch``.
 
@@ -465,6 +521,9 @@ def iterate(
         Each replication first draws the scenario's ``uncertainty`` parameters.
     executor, scheduler
         ``"process"`` or ``"dask"`` with a scheduler address or Client, as for ``pipesim run``.
+    samples
+        Estimates also carry the replications (:class:`Samples`: revenue and weekly bookings,
+        the reference's too), for charts drawn as the stream goes.
 
     Returns
     -------
@@ -480,14 +539,14 @@ def iterate(
     if precision is not None and not 0 < precision < 0.5:
         raise ValueError("precision must be between 0 and 0.5 (e.g. 0.01 for +/- 1 point)")
     uncertain = bool(parameter_uncertainty and scenario.uncertainty)
-    pool: ReplicationPool[Any, tuple[float, bool, float, bool]] = ReplicationPool(
+    pool: ReplicationPool[Any, Outcome] = ReplicationPool(
         _outcomes,
-        (scenario, reference, uncertain),
+        (scenario, reference, uncertain, samples),
         partial(seeds, seed),
         workers,
         executor=executor,
         scheduler=scheduler,
         chunk_max=2 if executor == "process" else None,
     )
-    plan = _Plan(batch, max_replications, precision, pilot, reference is not None)
+    plan = _Plan(batch, max_replications, precision, pilot, reference is not None, samples)
     return Stream(pool, plan)
