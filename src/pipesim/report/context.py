@@ -122,8 +122,9 @@ def moved_table(doc: dict[str, Any] | None, currency: str) -> str:
         )
     )
     res = doc["resimulated"]
+    when = str(a.get("finished_at") or "")[:16].replace("T", " ")
     lead = (
-        f"Why it moved since run {a['short_id']} ({a.get('finished_at') or ''}): the change "
+        f"Why it moved since run {a['short_id']} ({when}): the change "
         f"in P(target), {pct(res['p_target_a'], 1)} → {pct(res['p_target_b'], 1)} re-simulated "
         f"with {doc['replications']} replications under common random numbers, split deal by "
         "deal in the order listed; the parts add up to the total, each with its paired 95% "
