@@ -317,24 +317,9 @@ def attribute(
     scenarios = {s: builder.build(parts, s) for s in coalitions}
     if scenarios.get(full) is None or scenarios.get(frozenset()) is None:  # pragma: no cover
         raise RuntimeError("A with every change applied should be B: " + str(builder.errors))
-    index = {s: i for i, s in enumerate(coalitions)}
-    table = run_points(
-        [(index[s], sc) for s, sc in scenarios.items() if sc is not None],
-        replications,
-        seed,
-        workers,
-    )
-    hits: dict[frozenset[int], np.ndarray] = {}
-    revenue: dict[frozenset[int], np.ndarray] = {}
-    for s, i in index.items():
-        rows = table[table["point"] == i].sort_values("replication")
-        hits[s] = rows["hit_target"].astype(float).to_numpy()
-        revenue[s] = rows["revenue"].astype(float).to_numpy()
+    hits, revenue = simulate_states(scenarios, replications, seed, workers)
     empty = frozenset[int]()
-
-    def interval(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-        est, (lo, hi), _, _ = paired_difference(x, y)
-        return est, lo, hi
+    interval = paired_interval
 
     for j, part in enumerate(parts):
         if frozenset([j]) in hits:
@@ -377,28 +362,76 @@ def attribute(
             f"the step it makes on that path ({_count(len(coalitions), 'scenario')}); parts add "
             f"up exactly to the re-simulated total ({why})"
         )
-    total, tlo, thi = interval(hits[empty], hits[full])
-    rtotal, rlo, rhi = interval(revenue[empty], revenue[full])
+    return assemble(
+        changes, ordered, chosen, note, replications, seed, len(coalitions),
+        (hits[empty], hits[full]), (revenue[empty], revenue[full]), notes,
+    )  # fmt: skip
+
+
+def simulate_states(
+    states: dict[Any, Scenario | None], replications: int, seed: int, workers: int
+) -> tuple[dict[Any, np.ndarray], dict[Any, np.ndarray]]:
+    """Run every valid scenario of ``states`` with one root seed; per-replication hits, revenue.
+
+    Both are keyed like ``states`` and ordered by replication, so element *i* of any two pairs.
+    """
+    keys = [k for k, sc in states.items() if sc is not None]
+    table = run_points(
+        [(i, sc) for i, k in enumerate(keys) if (sc := states[k]) is not None],
+        replications,
+        seed,
+        workers,
+    )
+    hits: dict[Any, np.ndarray] = {}
+    revenue: dict[Any, np.ndarray] = {}
+    for i, k in enumerate(keys):
+        rows = table[table["point"] == i].sort_values("replication")
+        hits[k] = rows["hit_target"].astype(float).to_numpy()
+        revenue[k] = rows["revenue"].astype(float).to_numpy()
+    return hits, revenue
+
+
+def paired_interval(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Mean of ``y - x`` with its paired 95% interval."""
+    est, (lo, hi), _, _ = paired_difference(x, y)
+    return est, lo, hi
+
+
+def assemble(
+    changes: list[Change],
+    parts: list[Part],
+    method: str,
+    note: str,
+    replications: int,
+    seed: int,
+    scenarios_simulated: int,
+    hits: tuple[np.ndarray, np.ndarray],
+    revenue: tuple[np.ndarray, np.ndarray],
+    notes: list[str] | None = None,
+) -> Attribution:
+    """The :class:`Attribution` of ``parts``, with the totals from A's and B's replications."""
+    total, tlo, thi = paired_interval(*hits)
+    rtotal, rlo, rhi = paired_interval(*revenue)
     return Attribution(
         changes=changes,
-        parts=ordered,
-        method=chosen,
+        parts=parts,
+        method=method,
         method_note=note,
         replications=replications,
         seed=seed,
-        scenarios_simulated=len(coalitions),
-        p_a=float(hits[empty].mean()),
-        p_b=float(hits[full].mean()),
+        scenarios_simulated=scenarios_simulated,
+        p_a=float(hits[0].mean()),
+        p_b=float(hits[1].mean()),
         total=total,
         total_low=tlo,
         total_high=thi,
-        revenue_a=float(revenue[empty].mean()),
-        revenue_b=float(revenue[full].mean()),
+        revenue_a=float(revenue[0].mean()),
+        revenue_b=float(revenue[1].mean()),
         revenue_total=rtotal,
         revenue_total_low=rlo,
         revenue_total_high=rhi,
-        sum_of_parts=float(sum(p.estimate for p in ordered)),
-        notes=notes,
+        sum_of_parts=float(sum(p.estimate for p in parts)),
+        notes=list(notes or []),
     )
 
 

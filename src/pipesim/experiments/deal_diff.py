@@ -39,9 +39,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from pipesim.experiments.attribution import Attribution, Part, RunDiff, _count
+from pipesim.experiments.attribution import (
+    Attribution,
+    Part,
+    RunDiff,
+    _count,
+    assemble,
+    paired_interval,
+    simulate_states,
+)
 from pipesim.experiments.diff import (
     Change,
     apply_changes,
@@ -49,8 +55,6 @@ from pipesim.experiments.diff import (
     scenario_changes,
     scenario_from_record,
 )
-from pipesim.experiments.paired import run_points
-from pipesim.report.compare import paired_difference
 from pipesim.runs.records import RunRecord
 from pipesim.scenario.errors import ScenarioError
 from pipesim.scenario.loader import validate
@@ -309,20 +313,9 @@ def attribute_deals(
         raise RuntimeError("A with every change applied should be B")
     singles = [frozenset([c]) for c in present if build(frozenset([c])) is not None]
     states = list(dict.fromkeys([*path, *singles]))
-    index = {s: i for i, s in enumerate(states)}
-    points = [(index[s], sc) for s in states if (sc := built[s]) is not None]
-    table = run_points(points, replications, seed, workers)
-    hits: dict[frozenset[str], np.ndarray] = {}
-    revenue: dict[frozenset[str], np.ndarray] = {}
-    for s, i in index.items():
-        rows = table[table["point"] == i].sort_values("replication")
-        hits[s] = rows["hit_target"].astype(float).to_numpy()
-        revenue[s] = rows["revenue"].astype(float).to_numpy()
+    hits, revenue = simulate_states({s: built[s] for s in states}, replications, seed, workers)
     empty = frozenset[str]()
-
-    def interval(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-        est, (lo, hi), _, _ = paired_difference(x, y)
-        return est, lo, hi
+    interval = paired_interval
 
     parts: list[Part] = []
     for (prev, cur), cats in zip(itertools.pairwise(path), steps, strict=True):
@@ -336,8 +329,6 @@ def attribute_deals(
                 hits[empty], hits[frozenset(cats)]
             )
         parts.append(part)
-    total, tlo, thi = interval(hits[empty], hits[full])
-    rtotal, rlo, rhi = interval(revenue[empty], revenue[full])
     changes = [d.as_change() for c in present for d in snap.changes[c]]
     note = (
         "deal by deal: the categories applied to A one after another in the order listed "
@@ -345,26 +336,10 @@ def attribute_deals(
         f"({_count(len(states), 'scenario')} re-simulated under common random numbers); parts "
         "add up exactly to the re-simulated total; 'alone' is the category applied to A by itself"
     )
-    return Attribution(
-        changes=changes,
-        parts=parts,
-        method="deals",
-        method_note=note,
-        replications=replications,
-        seed=seed,
-        scenarios_simulated=len(states),
-        p_a=float(hits[empty].mean()),
-        p_b=float(hits[full].mean()),
-        total=total,
-        total_low=tlo,
-        total_high=thi,
-        revenue_a=float(revenue[empty].mean()),
-        revenue_b=float(revenue[full].mean()),
-        revenue_total=rtotal,
-        revenue_total_low=rlo,
-        revenue_total_high=rhi,
-        sum_of_parts=float(sum(p.estimate for p in parts)),
-    )
+    return assemble(
+        changes, parts, "deals", note, replications, seed, len(states),
+        (hits[empty], hits[full]), (revenue[empty], revenue[full]),
+    )  # fmt: skip
 
 
 def snapshots_differ(a: Scenario, b: Scenario, dates_only: bool = False) -> bool:
