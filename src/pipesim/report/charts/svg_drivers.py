@@ -22,6 +22,7 @@ from pipesim.report.charts.svgplot import (
     Frame,
     Key,
     Scale,
+    category_plot,
     esc,
     grid_and_axes,
     left_margin,
@@ -299,20 +300,9 @@ def quota_chances_svg(
     top_value = max([0.1, *(max(hi, default=0.0) for _, _, hi in chances.values())])
     y_lo, y_hi, y_vals = nice_ticks(0.0, min(1.0, top_value), 6)
     y_ticks = [(v, percent_tick(v)) for v in y_vals]
-    left = left_margin(y_ticks)
-    n = max(len(reps), 1)
-    slot = (WIDTH - RIGHT - left) / n
-    rotate = any(text_width(s, SMALL) > slot - 6 for s in reps)
-    label_h = max((text_width(s, SMALL) for s in reps), default=0.0) * 0.71 if rotate else 0.0
-    legend_h = Canvas(WIDTH, 0, chart_id).legend_height(keys, WIDTH - left - RIGHT)
-    top = 8 + legend_h + 10
-    height = top + 230 + BOTTOM + label_h
-    c = Canvas(WIDTH, height, chart_id)
-    f = Frame(Scale(0.0, float(n), left, WIDTH - RIGHT),
-              Scale(y_lo, y_hi, height - BOTTOM - label_h, top))  # fmt: skip
-    c.legend(keys, left, 8, WIDTH - left - RIGHT)
-    grid_and_axes(c, f, [(k + 0.5, s) for k, s in enumerate(reps)], y_ticks, "Rep",
-                  "Chance of making quota", x_grid=False, rotate_x=rotate)  # fmt: skip
+    c, f, slot = category_plot(
+        reps, (y_lo, y_hi), y_ticks, keys, chart_id, "Rep", "Chance of making quota"
+    )
     offset = min(slot * 0.18, 8.0)
     for j, (label, (est, low, high)) in enumerate(chances.items()):
         colour, kind = styles[j % 2]

@@ -6,19 +6,11 @@ from collections.abc import Sequence
 
 from pipesim.report.charts.palette import BLUE, INK, SKY, VERMILLION
 from pipesim.report.charts.svgplot import (
-    BOTTOM,
-    SMALL,
-    WIDTH,
-    Canvas,
-    Frame,
     Key,
-    Scale,
+    category_plot,
     esc,
-    grid_and_axes,
-    left_margin,
     money_tick,
     nice_ticks,
-    text_width,
 )
 
 RIGHT = 18.0
@@ -58,21 +50,15 @@ def scorecard_svg(
     suffix = {1e6: "M", 1e3: "k", 1.0: ""}[div]
     y_lo, y_hi, y_vals = nice_ticks(0.0, top_value, 6)
     y_ticks = [(v, money_tick(v, div)) for v in y_vals]
-    left = left_margin(y_ticks)
-    n = max(len(labels), 1)
-    slot = (WIDTH - RIGHT - left) / n
-    rotate = any(text_width(s, SMALL) > slot - 6 for s in labels)
-    label_h = max((text_width(s, SMALL) for s in labels), default=0.0) * 0.71 if rotate else 0.0
-    legend_h = Canvas(WIDTH, 0, chart_id).legend_height(keys, WIDTH - left - RIGHT)
-    top = 8 + legend_h + 10
-    height = top + 230 + BOTTOM + label_h
-    c = Canvas(WIDTH, height, chart_id)
-    f = Frame(Scale(0.0, float(n), left, WIDTH - RIGHT),
-              Scale(y_lo, y_hi, height - BOTTOM - label_h, top))  # fmt: skip
-    c.legend(keys, left, 8, WIDTH - left - RIGHT)
-    grid_and_axes(c, f, [(k + 0.5, s) for k, s in enumerate(labels)], y_ticks,
-                  "Forecast period (end)", f"Bookings ({suffix} {currency})".replace(" )", ")"),
-                  x_grid=False, rotate_x=rotate)  # fmt: skip
+    c, f, slot = category_plot(
+        labels,
+        (y_lo, y_hi),
+        y_ticks,
+        keys,
+        chart_id,
+        "Forecast period (end)",
+        f"Bookings ({suffix} {currency})".replace(" )", ")"),
+    )
     half = min(slot * 0.25, 18.0)
     inside = 0
     for k, ((p10, p50, p90), y, t) in enumerate(zip(bands, realised, targets, strict=True)):

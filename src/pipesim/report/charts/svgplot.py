@@ -567,6 +567,40 @@ BOTTOM = 12 + SMALL + FONT + 10
 """Room below the plot for tick labels and the axis label."""
 
 
+def category_plot(
+    labels: Sequence[str],
+    y_range: tuple[float, float],
+    y_ticks: Sequence[tuple[float, str]],
+    keys: Sequence[Key],
+    chart_id: str,
+    x_label: str,
+    y_label: str,
+    right: float = 18.0,
+    plot_height: float = 230.0,
+) -> tuple[Canvas, Frame, float]:
+    """A canvas with one slot per label along x, legend on top, grid and axes drawn.
+
+    Labels too wide for their slot are rotated, and the plot grows to hold them. Returns the
+    canvas, the frame (slot ``k`` is centred on ``f.x(k + 0.5)``) and a slot's width.
+    """
+    left = left_margin(y_ticks)
+    n = max(len(labels), 1)
+    slot = (WIDTH - right - left) / n
+    rotate = any(text_width(s, SMALL) > slot - 6 for s in labels)
+    label_h = max((text_width(s, SMALL) for s in labels), default=0.0) * 0.71 if rotate else 0.0
+    legend_h = Canvas(WIDTH, 0, chart_id).legend_height(keys, WIDTH - left - right)
+    top = 8 + legend_h + 10
+    height = top + plot_height + BOTTOM + label_h
+    c = Canvas(WIDTH, height, chart_id)
+    y_lo, y_hi = y_range
+    f = Frame(Scale(0.0, float(n), left, WIDTH - right),
+              Scale(y_lo, y_hi, height - BOTTOM - label_h, top))  # fmt: skip
+    c.legend(keys, left, 8, WIDTH - left - right)
+    grid_and_axes(c, f, [(k + 0.5, s) for k, s in enumerate(labels)], y_ticks, x_label,
+                  y_label, x_grid=False, rotate_x=rotate)  # fmt: skip
+    return c, f, slot
+
+
 def series_dash(style: object, width: float) -> str:
     """An SVG ``stroke-dasharray`` for a matplotlib line style drawn ``width`` wide.
 
