@@ -16,7 +16,15 @@ import pandas as pd
 import yaml
 
 from pipesim.cli.optimise import EXIT_INFEASIBLE, guarded_exit
-from pipesim.cli.options import EXIT_BAD_INPUT, EXIT_OK, workers_option
+from pipesim.cli.options import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    out_option,
+    replications_option,
+    scenario_options,
+    seed_option,
+    workers_option,
+)
 from pipesim.optimise.hiring import (
     DEFAULT_MAX_HIRES_PER_MONTH,
     DEFAULT_REPLICATIONS,
@@ -109,31 +117,14 @@ def summary_lines(plan: HiringPlan) -> list[str]:
     help="Recruiting cost of one hire [20% of a year's loaded cost of a rep: "
     "reps.hours_per_week x reps.cost_per_hour x 52].",
 )
-@click.option(
-    "-n",
-    "--replications",
-    type=click.IntRange(min=20),
-    default=DEFAULT_REPLICATIONS,
-    show_default=True,
-    help="Replications per schedule (all on the same seeds).",
+@replications_option(
+    DEFAULT_REPLICATIONS, "Replications per schedule (all on the same seeds).", minimum=20
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@seed_option()
 @workers_option
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output folder [reports/<scenario name>-hiring/].",
-)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a scenario value by dotted path (repeatable).",
-)
+@out_option("Output folder [reports/<scenario name>-hiring/].")
+@scenario_options
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def hiring(
     scenario: Path,
     horizon_months: int,

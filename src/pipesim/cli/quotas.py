@@ -13,7 +13,15 @@ import click
 import yaml
 
 from pipesim.cli.optimise import guarded_exit
-from pipesim.cli.options import EXIT_OK, resolve_workers, workers_option
+from pipesim.cli.options import (
+    EXIT_OK,
+    out_option,
+    replications_option,
+    resolve_workers,
+    scenario_options,
+    seed_option,
+    workers_option,
+)
 from pipesim.optimise.quotas import (
     DEFAULT_OVER_ASSIGN,
     DEFAULT_REPLICATIONS,
@@ -86,30 +94,13 @@ def summary_lines(plan: QuotaPlan) -> list[str]:
     show_default=True,
     help="Quotas sum to the total times 1 + this share.",
 )
-@click.option(
-    "-n",
-    "--replications",
-    type=click.IntRange(min=20),
-    default=DEFAULT_REPLICATIONS,
-    show_default=True,
-    help="Replications that set the quotas; as many again check them.",
+@replications_option(
+    DEFAULT_REPLICATIONS, "Replications that set the quotas; as many again check them.", minimum=20
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@seed_option()
 @workers_option
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output folder [reports/<scenario name>-quotas/].",
-)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a scenario value by dotted path (repeatable).",
-)
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@out_option("Output folder [reports/<scenario name>-quotas/].")
+@scenario_options
 def quotas(
     scenario: Path,
     total: float | None,

@@ -14,7 +14,13 @@ import click
 import pandas as pd
 
 from pipesim.calibrate.scorecard import ScorecardError, scorecard, summary
-from pipesim.cli.options import EXIT_BAD_INPUT, EXIT_OK, money
+from pipesim.cli.options import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    catalogue_option,
+    money,
+    out_option,
+)
 from pipesim.report.scorecard import verdict_text, write_scorecard_page
 
 
@@ -24,12 +30,10 @@ from pipesim.report.scorecard import verdict_text, write_scorecard_page
 @click.option("--scenario", default=None, help="The scenario whose forecasts to score.")
 @click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Column mapping of the export (docs/calibration.md).")  # fmt: skip
-@click.option("--catalogue", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Run catalogue [reports/runs.sqlite].")  # fmt: skip
+@catalogue_option()
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Score periods ended by this date [the export's last close date].")  # fmt: skip
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder [reports/<scenario>-scorecard/].")  # fmt: skip
+@out_option("Output folder [reports/<scenario>-scorecard/].")
 def scorecard_cmd(
     actuals: Path,
     scenario: str | None,
